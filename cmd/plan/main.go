@@ -1,0 +1,118 @@
+// Command plan reviews and runs Nonstop rollout plans: HCL files that declare
+// how to drain, deploy, health-check and restore Docker services behind
+// nginx without dropping a request.
+//
+//	plan validate plans/rolling-update.hcl
+//	plan show -format markdown plans/rolling-update.hcl
+//	plan apply plans/rolling-update.hcl
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/cli"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without the process: tests call it with their own writers.
+func run(args []string, stdout, stderr io.Writer) int {
+	ui := &cli.BasicUi{Writer: stdout, ErrorWriter: stderr, Reader: os.Stdin}
+	m := &meta{ui: ui, stdout: stdout, stderr: stderr}
+	c := &cli.CLI{
+		Name:         "plan",
+		Version:      version,
+		Args:         args,
+		Commands:     commands(m),
+		HelpFunc:     help,
+		HelpWriter:   stdout,
+		ErrorWriter:  stderr,
+		Autocomplete: true,
+		// -autocomplete-install / -autocomplete-uninstall, as Terraform.
+		AutocompleteInstall:   "autocomplete-install",
+		AutocompleteUninstall: "autocomplete-uninstall",
+	}
+	code, err := c.Run()
+	if err != nil {
+		fmt.Fprintf(stderr, "Error: %s\n", err)
+		return 1
+	}
+	return code
+}
+
+func commands(m *meta) map[string]cli.CommandFactory {
+	return map[string]cli.CommandFactory{
+		"validate": func() (cli.Command, error) { return &validateCommand{meta: m}, nil },
+		"fmt":      func() (cli.Command, error) { return &fmtCommand{meta: m}, nil },
+		"graph":    func() (cli.Command, error) { return &graphCommand{meta: m}, nil },
+		"show":     func() (cli.Command, error) { return &showCommand{meta: m}, nil },
+		"version":  func() (cli.Command, error) { return &versionCommand{meta: m}, nil },
+	}
+}
+
+// help is the top-level usage: what the tool is, then the commands in the
+// order a user meets them.
+func help(cmds map[string]cli.CommandFactory) string {
+	order := []string{"validate", "fmt", "show", "graph", "apply", "status", "rollback", "unlock", "version"}
+	var names []string
+	seen := map[string]bool{}
+	for _, n := range order {
+		if _, ok := cmds[n]; ok {
+			names = append(names, n)
+			seen[n] = true
+		}
+	}
+	var rest []string
+	for n := range cmds {
+		if !seen[n] {
+			rest = append(rest, n)
+		}
+	}
+	sort.Strings(rest)
+	names = append(names, rest...)
+	var b strings.Builder
+	b.WriteString(`Usage: plan [-version] [-help] <command> [args]
+
+Nonstop rolls Docker services behind nginx to a new version without dropping
+a request. A plan (HCL) declares the drain, deploy, health-check and restore
+steps; plan reviews it and runs it, rolling back on failure.
+
+Commands:
+`)
+	for _, n := range names {
+		c, err := cmds[n]()
+		if err != nil {
+			continue
+		}
+		fmt.Fprintf(&b, "    %-10s %s\n", n, c.Synopsis())
+	}
+	b.WriteString(`
+Examples:
+    plan validate plans/rolling-update.hcl
+    plan show -format markdown plans/rolling-update.hcl > review.md
+    plan graph -format mermaid plans/rolling-update.hcl
+    plan fmt -check plans/
+
+Run "plan <command> -help" for a command's flags and examples.
+Shell completion: plan -autocomplete-install
+`)
+	return b.String()
+}
+
+type versionCommand struct{ meta *meta }
+
+func (c *versionCommand) Synopsis() string { return "Print the version" }
+func (c *versionCommand) Help() string     { return "Usage: plan version\n\n  Prints the version of plan." }
+func (c *versionCommand) Run([]string) int {
+	fmt.Fprintf(c.meta.stdout, "plan %s\n", version)
+	return 0
+}

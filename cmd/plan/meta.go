@@ -1,0 +1,98 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/hashicorp/cli"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/mattn/go-isatty"
+
+	"github.com/nonstop-deploy/nonstop/dsl"
+	"github.com/nonstop-deploy/nonstop/executor"
+	"github.com/nonstop-deploy/nonstop/internal/render"
+	"github.com/nonstop-deploy/nonstop/steps"
+)
+
+// Exit codes shared by every command; apply adds 2 and 3.
+const (
+	exitOK    = 0
+	exitError = 1
+	// exitChanged is fmt -check's "a file would change".
+	exitChanged = 3
+)
+
+// meta holds what every command shares: output streams and the flags that
+// feed variables.
+type meta struct {
+	ui             cli.Ui
+	stdout, stderr io.Writer
+
+	vars     varFlags
+	varFiles stringList
+}
+
+// varFlags collects repeated -var name=value flags.
+type varFlags []dsl.VarFlag
+
+func (v *varFlags) String() string { return "" }
+func (v *varFlags) Set(s string) error {
+	f, err := dsl.ParseVarFlag(s)
+	if err != nil {
+		return err
+	}
+	*v = append(*v, f)
+	return nil
+}
+
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// flagSet returns a flag set that reports errors on stderr and never exits.
+func (m *meta) flagSet(name string, withVars bool) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(m.stderr)
+	fs.Usage = func() {}
+	if withVars {
+		fs.Var(&m.vars, "var", "set a variable: -var name=value (repeatable)")
+		fs.Var(&m.varFiles, "var-file", "read variables from an HCL file (repeatable)")
+	}
+	return fs
+}
+
+// onePath returns the single PATH argument, or reports usage.
+func (m *meta) onePath(cmd string, args []string) (string, bool) {
+	if len(args) != 1 {
+		fmt.Fprintf(m.stderr, "Error: plan %s takes one PATH (a plan file or a folder of *.hcl files); got %d arguments.\nRun \"plan %s -help\" for usage.\n", cmd, len(args), cmd)
+		return "", false
+	}
+	return args[0], true
+}
+
+// load reads a plan and builds its graph, returning every diagnostic.
+func (m *meta) load(path string) (*dsl.Plan, *executor.Graph, hcl.Diagnostics) {
+	p, diags := dsl.Load(path, steps.Registry(), dsl.Options{Vars: m.vars, VarFiles: m.varFiles, Env: os.Environ()})
+	if diags.HasErrors() {
+		return p, nil, diags
+	}
+	g, gd := executor.Build(p)
+	return p, g, append(diags, gd...)
+}
+
+// showDiags renders diagnostics on stderr with source snippets.
+func (m *meta) showDiags(p *dsl.Plan, diags hcl.Diagnostics) {
+	var files map[string]*hcl.File
+	if p != nil {
+		files = p.Files
+	}
+	color := false
+	if f, ok := m.stderr.(*os.File); ok && os.Getenv("NO_COLOR") == "" {
+		color = isatty.IsTerminal(f.Fd())
+	}
+	_ = render.Diagnostics(m.stderr, files, diags, 100, color)
+}

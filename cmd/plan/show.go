@@ -1,0 +1,64 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/nonstop-deploy/nonstop/internal/render"
+)
+
+type showCommand struct{ meta *meta }
+
+func (c *showCommand) Synopsis() string { return "Show what apply would do, in order, for review" }
+
+func (c *showCommand) Help() string {
+	return strings.TrimSpace(`
+Usage: plan show [-format text|markdown|json] [-var name=value] [-var-file FILE] PATH
+
+  Shows every step apply would run, in execution order, grouped in waves
+  whose steps may run in parallel, each with its resolved attributes.
+  Values of sensitive variables print as (sensitive).
+
+  Static, like validate: it never talks to Docker or nginx.
+
+Options:
+  -format FORMAT   text (default), markdown (fit to paste into a pull
+                   request) or json.
+  -var name=value  Set a variable (repeatable).
+  -var-file FILE   Read variables from an HCL file (repeatable).
+
+Exit status: 0, or 1 when the plan is invalid.
+
+Examples:
+  plan show plans/rolling-update.hcl
+  plan show -format markdown -var version=v3 plans/rolling-update.hcl > review.md
+`)
+}
+
+func (c *showCommand) Run(args []string) int {
+	m := c.meta
+	fs := m.flagSet("show", true)
+	format := fs.String("format", "text", "text, markdown or json")
+	if err := fs.Parse(args); err != nil {
+		return exitError
+	}
+	if !slices.Contains(render.ShowFormats, *format) {
+		fmt.Fprintf(m.stderr, "Error: -format %q is not a show format; use text, markdown or json.\n", *format)
+		return exitError
+	}
+	path, ok := m.onePath("show", fs.Args())
+	if !ok {
+		return exitError
+	}
+	p, g, diags := m.load(path)
+	m.showDiags(p, diags)
+	if diags.HasErrors() {
+		return exitError
+	}
+	if err := render.Show(m.stdout, render.NewReview(p, g), *format); err != nil {
+		fmt.Fprintf(m.stderr, "Error: %s\n", err)
+		return exitError
+	}
+	return exitOK
+}

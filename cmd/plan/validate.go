@@ -1,0 +1,62 @@
+package main
+
+import (
+	"strings"
+
+	"github.com/nonstop-deploy/nonstop/internal/render"
+)
+
+type validateCommand struct{ meta *meta }
+
+func (c *validateCommand) Synopsis() string { return "Check a plan for errors, without touching Docker or nginx" }
+
+func (c *validateCommand) Help() string {
+	return strings.TrimSpace(`
+Usage: plan validate [-json] [-var name=value] [-var-file FILE] PATH
+
+  Parses the plan at PATH (a file, or a folder of *.hcl files), checks every
+  block, reference and type, builds the step graph and checks it for cycles.
+  It is static: it never talks to Docker or nginx, so it is safe in CI and
+  in pull-request checks.
+
+  Every problem is reported, each with its file, line and a way to fix it.
+
+Options:
+  -json            Print the result as JSON, in the shape of
+                   "terraform validate -json".
+  -var name=value  Set a variable (repeatable).
+  -var-file FILE   Read variables from an HCL file (repeatable).
+
+Exit status: 0 valid, 1 invalid.
+
+Examples:
+  plan validate plans/rolling-update.hcl
+  plan validate -json plans/ | jq .error_count
+`)
+}
+
+func (c *validateCommand) Run(args []string) int {
+	m := c.meta
+	fs := m.flagSet("validate", true)
+	asJSON := fs.Bool("json", false, "machine-readable output")
+	if err := fs.Parse(args); err != nil {
+		return exitError
+	}
+	path, ok := m.onePath("validate", fs.Args())
+	if !ok {
+		return exitError
+	}
+	p, _, diags := m.load(path)
+	if *asJSON {
+		_ = render.JSON(m.stdout, render.NewValidateJSON(diags))
+	} else {
+		m.showDiags(p, diags)
+		if !diags.HasErrors() {
+			m.ui.Output("Success! The plan is valid.")
+		}
+	}
+	if diags.HasErrors() {
+		return exitError
+	}
+	return exitOK
+}

@@ -1,0 +1,226 @@
+package dsl
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// resolveDependencies turns depends_on lists and references to other steps
+// into edges between step instances, checking that every target exists.
+func (l *loader) resolveDependencies() hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	byAddr := make(map[string]*Step, len(l.plan.Steps))
+	for _, s := range l.plan.Steps {
+		byAddr[s.Addr] = s
+	}
+	var known []string // for suggestions, built only when needed
+	resolve := func(target string, rng hcl.Range) ([]string, *hcl.Diagnostic) {
+		if _, ok := byAddr[target]; ok {
+			return []string{target}, nil
+		}
+		if g, ok := l.groups[target]; ok {
+			return g, nil
+		}
+		if known == nil {
+			known = append(sortedKeys(byAddr), sortedKeys(l.groups)...)
+		}
+		return nil, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Reference to undeclared step",
+			Detail:   fmt.Sprintf("No step %s is declared.%s Refer to a step as step.TYPE.NAME (step.TYPE.NAME[\"KEY\"] with for_each), or to a rollout as rollout.NAME.", target, didYouMean(target, known)),
+			Subject:  rng.Ptr(),
+		}
+	}
+	add := func(s *Step, targets []string, rng hcl.Range, implicit bool) {
+	next:
+		for _, t := range targets {
+			if t == s.Addr && implicit {
+				continue
+			}
+			for _, d := range s.DependsOn {
+				if d.Addr == t {
+					continue next
+				}
+			}
+			s.DependsOn = append(s.DependsOn, Dependency{Addr: t, Range: rng, Implicit: implicit})
+		}
+	}
+
+	for _, key := range sortedKeys(l.stepBlocks) {
+		b := l.stepBlocks[key]
+		for _, in := range b.instances {
+			if a, ok := b.meta.Attributes["depends_on"]; ok {
+				refs, d := dependsOn(a.Expr, in.scope)
+				diags = append(diags, d...)
+				for _, ref := range refs {
+					targets, dd := resolve(ref.addr, ref.rng)
+					if dd != nil {
+						diags = append(diags, dd)
+						continue
+					}
+					add(in.step, targets, ref.rng, false)
+				}
+			}
+			for _, ref := range implicitRefs(b.block.Body, "depends_on", "for_each") {
+				if targets, dd := resolve(ref.addr, ref.rng); dd == nil {
+					add(in.step, targets, ref.rng, true)
+				}
+				// An undeclared reference was already reported when the
+				// expression was evaluated.
+			}
+		}
+	}
+	for _, m := range l.plan.Rollouts {
+		rb := l.rollouts[m.Name]
+		if rb.content == nil {
+			continue
+		}
+		var first []*Step
+		for i, t := range m.Targets {
+			if i >= m.BatchSize {
+				break
+			}
+			if in := rb.steps[t]; len(in) > 0 {
+				first = append(first, in[0].step)
+			}
+		}
+		if a, ok := rb.content.Attributes["depends_on"]; ok {
+			refs, d := dependsOn(a.Expr, &scope{loader: l})
+			diags = append(diags, d...)
+			for _, ref := range refs {
+				targets, dd := resolve(ref.addr, ref.rng)
+				if dd != nil {
+					diags = append(diags, dd)
+					continue
+				}
+				for _, s := range first {
+					add(s, targets, ref.rng, false)
+				}
+			}
+		}
+		for _, t := range m.Targets {
+			for i, in := range rb.steps[t] {
+				var body hcl.Body
+				if blk := rb.phases[RolloutPhases[i]]; blk != nil {
+					body = blk.Body
+				}
+				if body == nil {
+					continue
+				}
+				for _, ref := range implicitRefs(body) {
+					if targets, dd := resolve(ref.addr, ref.rng); dd == nil {
+						add(in.step, targets, ref.rng, true)
+					}
+				}
+			}
+		}
+	}
+	return diags
+}
+
+type stepRef struct {
+	addr string
+	rng  hcl.Range
+}
+
+// dependsOn reads a depends_on list. Elements are references, not values:
+// step.TYPE.NAME, step.TYPE.NAME["key"], rollout.NAME, rollout.NAME["target"],
+// or, inside a for_each step, step.TYPE.NAME[each.key] to pair instances.
+func dependsOn(expr hcl.Expression, sc *scope) ([]stepRef, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	elems, d := hcl.ExprList(expr)
+	if d.HasErrors() {
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid depends_on",
+			Detail:   "depends_on must be a list of steps, such as [step.drain.app2].",
+			Subject:  expr.Range().Ptr(),
+		}}
+	}
+	var out []stepRef
+	for _, e := range elems {
+		invalid := &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid depends_on element",
+			Detail:   "Each element must refer to a step or a rollout, such as step.drain.app2, step.deploy.app[\"app2\"], step.deploy.app[each.key] or rollout.apps.",
+			Subject:  e.Range().Ptr(),
+		}
+		if tr, td := hcl.AbsTraversalForExpr(e); !td.HasErrors() {
+			if r := tr.RootName(); r != "step" && r != "rollout" {
+				diags = append(diags, invalid)
+				continue
+			}
+			out = append(out, stepRef{addr: traversalAddr(tr), rng: e.Range()})
+			continue
+		}
+		// step.TYPE.NAME[each.key]: a static collection with a key computed
+		// per instance.
+		ix, ok := e.(*hclsyntax.IndexExpr)
+		if !ok {
+			diags = append(diags, invalid)
+			continue
+		}
+		tr, td := hcl.AbsTraversalForExpr(ix.Collection)
+		if td.HasErrors() || (tr.RootName() != "step" && tr.RootName() != "rollout") {
+			diags = append(diags, invalid)
+			continue
+		}
+		k, kd := sc.eval(ix.Key)
+		diags = append(diags, kd...)
+		if kd.HasErrors() {
+			continue
+		}
+		k, _ = k.UnmarkDeep()
+		if k.IsNull() || !k.IsKnown() || k.Type() != cty.String {
+			diags = append(diags, invalid)
+			continue
+		}
+		out = append(out, stepRef{addr: fmt.Sprintf("%s[%q]", traversalAddr(tr), k.AsString()), rng: e.Range()})
+	}
+	return out, diags
+}
+
+// implicitRefs lists the steps a body refers to: step.TYPE.NAME, narrowed to
+// one instance when a literal key follows.
+func implicitRefs(body hcl.Body, skip ...string) []stepRef {
+	var out []stepRef
+	for _, tr := range traversals(body, skip...) {
+		if tr.RootName() != "step" || len(tr) < 3 {
+			continue
+		}
+		n := 3
+		if len(tr) > 3 {
+			if ix, ok := tr[3].(hcl.TraverseIndex); ok && ix.Key.Type() == cty.String {
+				n = 4
+			}
+		}
+		out = append(out, stepRef{addr: traversalAddr(tr[:n]), rng: tr.SourceRange()})
+	}
+	return out
+}
+
+// traversalAddr renders a reference the way addresses are written:
+// step.deploy.app["app2"].
+func traversalAddr(tr hcl.Traversal) string {
+	var b strings.Builder
+	for _, t := range tr {
+		switch t := t.(type) {
+		case hcl.TraverseRoot:
+			b.WriteString(t.Name)
+		case hcl.TraverseAttr:
+			b.WriteString("." + t.Name)
+		case hcl.TraverseIndex:
+			switch t.Key.Type() {
+			case cty.String:
+				fmt.Fprintf(&b, "[%q]", t.Key.AsString())
+			case cty.Number:
+				b.WriteString("[" + t.Key.AsBigFloat().Text('f', -1) + "]")
+			}
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,208 @@
+package dsl
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Options carries the values a plan's variables get from outside the plan.
+type Options struct {
+	// Vars are -var name=value flags, in the order given (a later one wins).
+	Vars []VarFlag
+	// VarFiles are -var-file paths, in order.
+	VarFiles []string
+	// Env is the environment, as os.Environ returns it; PLAN_VAR_<name>
+	// entries set variables. Nil means no environment.
+	Env []string
+}
+
+// VarFlag is one -var name=value flag.
+type VarFlag struct{ Name, Value string }
+
+// ParseVarFlag splits a -var argument "name=value".
+func ParseVarFlag(s string) (VarFlag, error) {
+	name, value, ok := strings.Cut(s, "=")
+	name = strings.TrimSpace(name)
+	if !ok || name == "" {
+		return VarFlag{}, fmt.Errorf("-var %q: expected name=value, e.g. -var version=v2", s)
+	}
+	return VarFlag{Name: name, Value: value}, nil
+}
+
+var rootSchema = &hcl.BodySchema{
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "plan"},
+		{Type: "variable", LabelNames: []string{"name"}},
+		{Type: "locals"},
+		{Type: "docker", LabelNames: []string{"name"}},
+		{Type: "nginx", LabelNames: []string{"name"}},
+		{Type: "step", LabelNames: []string{"type", "name"}},
+		{Type: "rollout", LabelNames: []string{"name"}},
+	},
+}
+
+// loader holds the state of one Load call.
+type loader struct {
+	reg  Registry
+	opts Options
+	plan *Plan
+
+	varValues    map[string]cty.Value
+	localExprs   map[string]*hcl.Attribute
+	localVals    map[string]cty.Value
+	localState   map[string]int
+	nginxByName  map[string]*nginxBlock
+	dockerByName map[string]*dockerBlock
+	stepBlocks   map[string]*stepBlock // by "type.name"
+	rollouts     map[string]*rolloutBlock
+	// groups maps a reference that names several instances (step.T.N with
+	// for_each, rollout.R, rollout.R["t"]) to their addresses.
+	groups map[string][]string
+}
+
+// Load reads the plan at path (a file, or a folder of *.hcl files) and
+// decodes it with the step types of reg. It returns every problem it finds,
+// not just the first; the plan is nil only when nothing could be decoded.
+func Load(path string, reg Registry, opts Options) (*Plan, hcl.Diagnostics) {
+	files, dir, diags := readFiles(path)
+	if diags.HasErrors() {
+		return &Plan{Path: path, Dir: dir, Files: files}, diags
+	}
+	l := &loader{
+		reg:          reg,
+		opts:         opts,
+		plan:         &Plan{Path: path, Dir: dir, Files: files},
+		varValues:    map[string]cty.Value{},
+		localExprs:   map[string]*hcl.Attribute{},
+		localVals:    map[string]cty.Value{},
+		localState:   map[string]int{},
+		nginxByName:  map[string]*nginxBlock{},
+		dockerByName: map[string]*dockerBlock{},
+		stepBlocks:   map[string]*stepBlock{},
+		rollouts:     map[string]*rolloutBlock{},
+		groups:       map[string][]string{},
+	}
+	l.plan.Name = strings.TrimSuffix(filepath.Base(path), ".hcl")
+	l.plan.OnFailure = String{Value: "rollback"}
+	diags = append(diags, l.load(files)...)
+	return l.plan, diags
+}
+
+// readFiles parses one file or every *.hcl file of a folder, sorted by name.
+func readFiles(path string) (map[string]*hcl.File, string, hcl.Diagnostics) {
+	files := map[string]*hcl.File{}
+	info, err := os.Stat(path)
+	if err != nil {
+		return files, filepath.Dir(path), hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Cannot read plan",
+			Detail:   fmt.Sprintf("%s. Give the path of a plan file (*.hcl) or of a folder holding them.", err),
+		}}
+	}
+	names := []string{path}
+	dir := filepath.Dir(path)
+	if info.IsDir() {
+		dir = path
+		names, _ = filepath.Glob(filepath.Join(path, "*.hcl"))
+		sort.Strings(names)
+		if len(names) == 0 {
+			return files, dir, hcl.Diagnostics{{
+				Severity: hcl.DiagError,
+				Summary:  "No plan files",
+				Detail:   fmt.Sprintf("The folder %s holds no *.hcl files. Give the path of a plan file, or of a folder holding them.", path),
+			}}
+		}
+	}
+	p := hclparse.NewParser()
+	var diags hcl.Diagnostics
+	for _, n := range names {
+		src, err := os.ReadFile(n)
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read plan file", Detail: err.Error()})
+			continue
+		}
+		f, d := p.ParseHCL(src, n)
+		diags = append(diags, d...)
+		if f != nil {
+			files[n] = f
+		}
+	}
+	return files, dir, diags
+}
+
+func (l *loader) load(files map[string]*hcl.File) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	byType := map[string][]*hcl.Block{}
+	for _, name := range sortedKeys(files) {
+		content, d := files[name].Body.Content(rootSchema)
+		diags = append(diags, d...)
+		for _, b := range content.Blocks {
+			byType[b.Type] = append(byType[b.Type], b)
+		}
+	}
+	// Order matters: each phase may refer to what the earlier ones declared.
+	diags = append(diags, l.decodePlanBlocks(byType["plan"])...)
+	diags = append(diags, l.decodeVariables(byType["variable"])...)
+	diags = append(diags, l.collectLocals(byType["locals"])...)
+	// Blocks are registered before anything is evaluated, so references
+	// between them resolve whatever the order in the files.
+	diags = append(diags, l.collectDocker(byType["docker"])...)
+	diags = append(diags, l.collectNginx(byType["nginx"])...)
+	diags = append(diags, l.collectSteps(byType["step"])...)
+	diags = append(diags, l.collectRollouts(byType["rollout"])...)
+	diags = append(diags, l.evalLocals()...)
+	diags = append(diags, l.decodeDocker()...)
+	diags = append(diags, l.decodeNginx()...)
+	diags = append(diags, l.decodeSteps()...)
+	diags = append(diags, l.decodeRollouts()...)
+	diags = append(diags, l.resolveDependencies()...)
+	return diags
+}
+
+// duplicate reports a second declaration of the same name.
+func duplicate(kind, name string, first, again hcl.Range) *hcl.Diagnostic {
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  fmt.Sprintf("Duplicate %s %s", kind, name),
+		Detail:   fmt.Sprintf("%s %s was already declared at %s. Names must be unique in a plan: rename or remove one.", kind, name, first),
+		Subject:  again.Ptr(),
+	}
+}
+
+func joinPath(dir, p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	abs, err := filepath.Abs(filepath.Join(dir, p))
+	if err != nil {
+		return filepath.Join(dir, p)
+	}
+	return abs
+}
+
+// blockRef decodes an expression that must be a bare reference to a block
+// of the given kind (nginx.NAME, docker.NAME) and returns the name, or "".
+func (l *loader) blockRef(expr hcl.Expression, kind string) (string, hcl.Diagnostics) {
+	tr, diags := hcl.AbsTraversalForExpr(expr)
+	if diags.HasErrors() || tr.RootName() != kind || len(tr) != 2 {
+		return "", hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid " + kind + " reference",
+			Detail:   fmt.Sprintf("This must refer to a %s block by name, such as %s.NAME.", kind, kind),
+			Subject:  expr.Range().Ptr(),
+		}}
+	}
+	sc := &scope{loader: l}
+	if d := sc.checkTraversal(tr); d.HasErrors() {
+		return "", d
+	}
+	name, _, _ := attrName(tr, 1)
+	return name, nil
+}

@@ -1,0 +1,63 @@
+package dsl
+
+import (
+	"sort"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// StepType is what the dsl package needs from a step implementation: its
+// schema and a decoder for its body. Step types live in package steps and are
+// passed in through a Registry, so that dsl never imports Docker or nginx code.
+type StepType interface {
+	// Schema describes the attributes and blocks of the step body, without
+	// the meta-arguments (depends_on, for_each, timeout) that dsl removes
+	// first. dsl uses it to apply rollout defaults and to evaluate a step's
+	// attributes for references from other steps.
+	Schema() *hcl.BodySchema
+	// Decode turns the remaining body into the step's typed spec. It reports
+	// every problem as a diagnostic with the range of the offending token.
+	Decode(body hcl.Body, dc *DecodeContext) (Spec, hcl.Diagnostics)
+}
+
+// Spec is a decoded step body. Its concrete type belongs to the step type;
+// dsl only needs to render it for review.
+type Spec interface {
+	// Describe lists the step's resolved attributes, in a stable order, for
+	// `plan show`. Sensitive values are flagged so renderers can hide them.
+	Describe() []Attribute
+}
+
+// Attribute is one resolved attribute of a step, for review output.
+type Attribute struct {
+	Name      string
+	Value     string // rendered for humans, e.g. `"app2:3000"`, `30s`, `{ MESSAGE = "x" }`
+	Sensitive bool
+}
+
+// Registry maps step type names ("drain", "deploy", ...) to their
+// implementations.
+type Registry interface {
+	Lookup(name string) (StepType, bool)
+	// Names lists the registered types, sorted; used for "did you mean".
+	Names() []string
+}
+
+// MapRegistry is a Registry over a plain map, enough for the CLI and tests.
+type MapRegistry map[string]StepType
+
+// Lookup implements Registry.
+func (r MapRegistry) Lookup(name string) (StepType, bool) {
+	t, ok := r[name]
+	return t, ok
+}
+
+// Names implements Registry.
+func (r MapRegistry) Names() []string {
+	names := make([]string, 0, len(r))
+	for n := range r {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,205 @@
+package dsl
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+)
+
+// RolloutPhases are the step types a rollout expands to for each target, in
+// the order they run.
+var RolloutPhases = []string{"drain", "deploy", "health_check", "restore"}
+
+var rolloutSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "nginx", Required: true}, {Name: "targets", Required: true},
+		{Name: "server", Required: true}, {Name: "batch_size"},
+		{Name: "container"}, {Name: "depends_on"},
+	},
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "drain"}, {Type: "deploy"}, {Type: "health_check"}, {Type: "restore"},
+	},
+}
+
+type rolloutBlock struct {
+	block   *hcl.Block
+	content *hcl.BodyContent
+	model   *Rollout
+	// phases holds each phase's own block (nil when the rollout omits it).
+	phases map[string]*hcl.Block
+	// steps holds the expanded steps per target, in phase order.
+	steps map[string][]*stepInstance
+}
+
+func (l *loader) collectRollouts(blocks []*hcl.Block) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, b := range blocks {
+		name := b.Labels[0]
+		if prev, ok := l.rollouts[name]; ok {
+			diags = append(diags, duplicate("rollout", fmt.Sprintf("%q", name), prev.block.DefRange, b.DefRange))
+			continue
+		}
+		rb := &rolloutBlock{block: b, model: &Rollout{Name: name, DeclRange: b.DefRange},
+			phases: map[string]*hcl.Block{}, steps: map[string][]*stepInstance{}}
+		l.rollouts[name] = rb
+		l.plan.Rollouts = append(l.plan.Rollouts, rb.model)
+	}
+	return diags
+}
+
+// decodeRollouts expands each rollout into drain → deploy → health_check →
+// restore per target, batch_size targets at a time, each batch after the
+// previous one has been restored.
+func (l *loader) decodeRollouts() hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, m := range l.plan.Rollouts {
+		rb := l.rollouts[m.Name]
+		b := rb.block
+		dc := &DecodeContext{scope: &scope{loader: l}, DefRange: b.DefRange, Dir: filepath.Dir(b.DefRange.Filename)}
+		r := dc.Read(b.Body, rolloutSchema)
+		rb.content = r.Content
+		for _, blk := range r.Content.Blocks {
+			if prev, ok := rb.phases[blk.Type]; ok {
+				r.Report(duplicate("block", blk.Type, prev.DefRange, blk.DefRange))
+				continue
+			}
+			rb.phases[blk.Type] = blk
+		}
+		m.BatchSize = r.Int("batch_size", 1, 1, 1<<20).Value
+		m.Targets = l.rolloutTargets(r)
+		if r.Has("nginx") {
+			r.Nginx("nginx") // validates the reference; each phase decodes it again
+		}
+		diags = append(diags, r.Diags()...)
+		if r.Diags().HasErrors() {
+			continue
+		}
+		diags = append(diags, l.expandRollout(rb)...)
+	}
+	return diags
+}
+
+func (l *loader) rolloutTargets(r *Reader) []string {
+	a, ok := r.Content.Attributes["targets"]
+	if !ok {
+		return nil
+	}
+	v, d := r.dc.Eval(a.Expr)
+	r.Report(d...)
+	if d.HasErrors() {
+		return nil
+	}
+	v, _ = v.UnmarkDeep()
+	lv, err := convert.Convert(v, cty.List(cty.String))
+	if err != nil || lv.IsNull() || !lv.IsWhollyKnown() {
+		r.Report(&hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid targets",
+			Detail:   "targets must be a list of strings, in the order to roll them, such as [\"app2\", \"app1\"].",
+			Subject:  a.Expr.Range().Ptr(),
+		})
+		return nil
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, e := range lv.AsValueSlice() {
+		t := e.AsString()
+		if seen[t] {
+			r.Report(&hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Duplicate rollout target",
+				Detail:   fmt.Sprintf("%q appears twice in targets; each target is rolled once.", t),
+				Subject:  a.Expr.Range().Ptr(),
+			})
+			continue
+		}
+		seen[t] = true
+		out = append(out, t)
+	}
+	if len(out) == 0 {
+		r.Report(&hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Empty rollout",
+			Detail:   "targets lists nothing to roll. Give at least one target.",
+			Subject:  a.Expr.Range().Ptr(),
+		})
+	}
+	return out
+}
+
+func (l *loader) expandRollout(rb *rolloutBlock) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	m := rb.model
+	attrs := rb.content.Attributes
+	var prevBatch []*Step
+	var all []string
+	for i, t := range m.Targets {
+		sc := (&scope{loader: l}).child()
+		tv := cty.StringVal(t)
+		sc.target = &tv
+		defaults := map[string]hcl.Expression{
+			"nginx":     attrs["nginx"].Expr,
+			"server":    attrs["server"].Expr,
+			"container": hcl.StaticExpr(tv, rb.block.DefRange),
+		}
+		if a, ok := attrs["container"]; ok {
+			defaults["container"] = a.Expr
+		}
+		var prev *Step
+		var chain []string
+		for _, phase := range RolloutPhases {
+			st, ok := l.reg.Lookup(phase)
+			if !ok {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Step type not available",
+					Detail: fmt.Sprintf("A rollout needs the %q step type, which this build does not register.", phase), Subject: rb.block.DefRange.Ptr()})
+				return diags
+			}
+			body := hcl.EmptyBody()
+			def := rb.block.DefRange
+			if blk := rb.phases[phase]; blk != nil {
+				body, def = blk.Body, blk.DefRange
+			}
+			known := map[string]hcl.Expression{}
+			for _, as := range st.Schema().Attributes {
+				if e, ok := defaults[as.Name]; ok {
+					known[as.Name] = e
+				}
+			}
+			addr := fmt.Sprintf("rollout.%s[%q].%s", m.Name, t, phase)
+			dc := &DecodeContext{scope: sc, DefRange: def, Dir: filepath.Dir(rb.block.DefRange.Filename)}
+			meta, remain, d := body.PartialContent(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "timeout"}}})
+			diags = append(diags, d...)
+			spec, d := st.Decode(&defaultsBody{Body: remain, defaults: known}, dc)
+			diags = append(diags, d...)
+			s := &Step{Addr: addr, Type: phase, Name: m.Name, Key: t, Spec: spec, DeclRange: def, TypeRange: def}
+			mr := &Reader{dc: dc, Content: meta}
+			s.Timeout = mr.Duration("timeout", 0)
+			diags = append(diags, mr.Diags()...)
+			if prev != nil {
+				s.DependsOn = append(s.DependsOn, Dependency{Addr: prev.Addr, Range: def, Implicit: true})
+			} else {
+				for _, p := range prevBatch {
+					s.DependsOn = append(s.DependsOn, Dependency{Addr: p.Addr, Range: rb.block.DefRange, Implicit: true})
+				}
+			}
+			rb.steps[t] = append(rb.steps[t], &stepInstance{step: s, scope: sc})
+			l.plan.Steps = append(l.plan.Steps, s)
+			chain = append(chain, addr)
+			all = append(all, addr)
+			prev = s
+		}
+		l.groups[fmt.Sprintf("rollout.%s[%q]", m.Name, t)] = chain
+		if (i+1)%m.BatchSize == 0 || i == len(m.Targets)-1 {
+			prevBatch = prevBatch[:0]
+			for _, tt := range m.Targets[i+1-((i)%m.BatchSize)-1 : i+1] {
+				in := rb.steps[tt]
+				prevBatch = append(prevBatch, in[len(in)-1].step)
+			}
+		}
+	}
+	l.groups["rollout."+m.Name] = all
+	return diags
+}

@@ -1,0 +1,234 @@
+package dsl
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// metaSchema holds the meta-arguments that dsl decodes for every step before
+// the step type sees the rest of the body.
+var metaSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+	{Name: "depends_on"}, {Name: "for_each"}, {Name: "timeout"},
+}}
+
+type stepBlock struct {
+	typ, name string
+	stepType  StepType
+	block     *hcl.Block
+	meta      *hcl.BodyContent
+	remain    hcl.Body
+	instances []*stepInstance
+	forEach   bool
+
+	val       cty.Value
+	computing bool
+}
+
+type stepInstance struct {
+	step  *Step
+	scope *scope
+}
+
+func (l *loader) collectSteps(blocks []*hcl.Block) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, b := range blocks {
+		typ, name := b.Labels[0], b.Labels[1]
+		st, ok := l.reg.Lookup(typ)
+		if !ok {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Unknown step type",
+				Detail:   fmt.Sprintf("There is no step type %q.%s The step types are: %s.", typ, didYouMean(typ, l.reg.Names()), strings.Join(l.reg.Names(), ", ")),
+				Subject:  b.LabelRanges[0].Ptr(),
+			})
+			continue
+		}
+		if !hclsyntax.ValidIdentifier(name) {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Invalid step name",
+				Detail:   "A step name must start with a letter or underscore and may contain only letters, digits, underscores and dashes, so it can be referenced as step.TYPE.NAME.",
+				Subject:  b.LabelRanges[1].Ptr(),
+			})
+			continue
+		}
+		key := typ + "." + name
+		if prev, ok := l.stepBlocks[key]; ok {
+			diags = append(diags, duplicate("step", fmt.Sprintf("%q %q", typ, name), prev.block.DefRange, b.DefRange))
+			continue
+		}
+		meta, remain, d := b.Body.PartialContent(metaSchema)
+		diags = append(diags, d...)
+		_, hasForEach := meta.Attributes["for_each"]
+		l.stepBlocks[key] = &stepBlock{typ: typ, name: name, stepType: st, block: b, meta: meta, remain: remain, forEach: hasForEach}
+	}
+	return diags
+}
+
+// decodeSteps expands for_each and decodes every instance with its type.
+func (l *loader) decodeSteps() hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	blocks := make([]*stepBlock, 0, len(l.stepBlocks))
+	for _, b := range l.stepBlocks {
+		blocks = append(blocks, b)
+	}
+	sort.Slice(blocks, func(i, j int) bool { return rangeLess(blocks[i].block.DefRange, blocks[j].block.DefRange) })
+
+	// Pass 1: expand for_each for every block, so that a step may refer to
+	// one declared later in the files.
+	for _, b := range blocks {
+		base := "step." + b.typ + "." + b.name
+		root := &scope{loader: l}
+		if a, ok := b.meta.Attributes["for_each"]; ok {
+			keys, vals, d := l.forEach(root, a.Expr)
+			diags = append(diags, d...)
+			var group []string
+			for i, k := range keys {
+				sc := root.child()
+				ev := cty.ObjectVal(map[string]cty.Value{"key": cty.StringVal(k), "value": vals[i]})
+				sc.each = &ev
+				addr := fmt.Sprintf("%s[%q]", base, k)
+				b.instances = append(b.instances, b.newInstance(addr, k, sc))
+				group = append(group, addr)
+			}
+			l.groups[base] = group
+		} else {
+			b.instances = append(b.instances, b.newInstance(base, "", root))
+		}
+	}
+	// Pass 2: decode each instance's body with its step type.
+	for _, b := range blocks {
+		for _, in := range b.instances {
+			dc := &DecodeContext{scope: in.scope, DefRange: b.block.DefRange, Dir: filepath.Dir(b.block.DefRange.Filename)}
+			spec, d := b.stepType.Decode(b.remain, dc)
+			diags = append(diags, d...)
+			mr := &Reader{dc: dc, Content: b.meta}
+			in.step.Spec = spec
+			in.step.Timeout = mr.Duration("timeout", 0)
+			diags = append(diags, mr.Diags()...)
+			l.plan.Steps = append(l.plan.Steps, in.step)
+		}
+	}
+	return diags
+}
+
+func (b *stepBlock) newInstance(addr, key string, sc *scope) *stepInstance {
+	return &stepInstance{scope: sc, step: &Step{
+		Addr: addr, Type: b.typ, Name: b.name, Key: key,
+		DeclRange: b.block.DefRange, TypeRange: b.block.LabelRanges[0],
+	}}
+}
+
+// forEach evaluates a for_each expression to sorted keys and their values.
+// Like Terraform, it takes a map or a set of strings: a list would tie each
+// instance's identity to its position, and reordering would rename steps.
+func (l *loader) forEach(sc *scope, expr hcl.Expression) ([]string, []cty.Value, hcl.Diagnostics) {
+	v, diags := sc.eval(expr)
+	if diags.HasErrors() {
+		return nil, nil, diags
+	}
+	v, _ = v.UnmarkDeep()
+	bad := func(detail string) ([]string, []cty.Value, hcl.Diagnostics) {
+		return nil, nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid for_each argument",
+			Detail:   detail,
+			Subject:  expr.Range().Ptr(),
+		}}
+	}
+	if v.IsNull() || !v.IsWhollyKnown() {
+		return bad("for_each must be a map, or a set of strings, known when the plan is read.")
+	}
+	ty := v.Type()
+	var keys []string
+	var vals []cty.Value
+	switch {
+	case ty.IsSetType():
+		if !ty.ElementType().Equals(cty.String) {
+			return bad("A set given to for_each must hold strings.")
+		}
+		for it := v.ElementIterator(); it.Next(); {
+			_, e := it.Element()
+			keys = append(keys, e.AsString())
+			vals = append(vals, e)
+		}
+	case ty.IsMapType() || ty.IsObjectType():
+		for it := v.ElementIterator(); it.Next(); {
+			k, e := it.Element()
+			keys = append(keys, k.AsString())
+			vals = append(vals, e)
+		}
+	case ty.IsListType() || ty.IsTupleType():
+		return bad("for_each takes a map or a set of strings, not a list: wrap it in toset(...) so each instance is keyed by its value rather than its position.")
+	default:
+		return bad(fmt.Sprintf("for_each takes a map or a set of strings; this is %s.", ty.FriendlyName()))
+	}
+	return keys, vals, nil
+}
+
+// value is what `step.TYPE.NAME` evaluates to in another step: the step's
+// own attributes (or, with for_each, a map of instances to them). Computed
+// on first use; a reference cycle yields an unknown value, and the graph
+// check reports the cycle itself.
+func (b *stepBlock) value() cty.Value {
+	if b.val != cty.NilVal {
+		return b.val
+	}
+	if b.computing {
+		return cty.DynamicVal
+	}
+	b.computing = true
+	defer func() { b.computing = false }()
+	schema := b.stepType.Schema()
+	loose := &hcl.BodySchema{Blocks: schema.Blocks}
+	for _, a := range schema.Attributes {
+		loose.Attributes = append(loose.Attributes, hcl.AttributeSchema{Name: a.Name})
+	}
+	content, _, _ := b.remain.PartialContent(loose)
+	obj := func(in *stepInstance) cty.Value {
+		m := map[string]cty.Value{
+			"address": cty.StringVal(in.step.Addr),
+			"type":    cty.StringVal(b.typ),
+			"name":    cty.StringVal(b.name),
+		}
+		if content != nil {
+			for name, a := range content.Attributes {
+				if _, reserved := m[name]; reserved {
+					continue
+				}
+				v, d := in.scope.eval(a.Expr)
+				if d.HasErrors() {
+					v = cty.DynamicVal
+				}
+				m[name] = v
+			}
+		}
+		return cty.ObjectVal(m)
+	}
+	if !b.forEach {
+		if len(b.instances) == 0 {
+			return cty.DynamicVal
+		}
+		b.val = obj(b.instances[0])
+		return b.val
+	}
+	m := map[string]cty.Value{}
+	for _, in := range b.instances {
+		m[in.step.Key] = obj(in)
+	}
+	b.val = cty.ObjectVal(m)
+	return b.val
+}
+
+func rangeLess(a, b hcl.Range) bool {
+	if a.Filename != b.Filename {
+		return a.Filename < b.Filename
+	}
+	return a.Start.Byte < b.Start.Byte
+}

@@ -1,0 +1,268 @@
+// Package executor turns a decoded plan into a step graph and walks it:
+// up to N steps at once, a failed step skipping everything downstream, and
+// on failure every completed step compensated in reverse completion order.
+// It also keeps the apply's lock and journal.
+package executor
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/nonstop-deploy/nonstop/dsl"
+)
+
+// Graph is the step DAG of a plan. Nodes are indexed in source order; every
+// traversal of the graph breaks ties by that index, so output built from it
+// (show, graph, the apply order) is the same on every run.
+//
+// It is hand-written rather than taken from a graph library: it needs the
+// source range of every edge (to point a cycle at the depends_on that closes
+// it) and fully deterministic orders, and the whole of it is two linear
+// algorithms (Tarjan's SCC and Kahn's layering) over slices of ints.
+type Graph struct {
+	Steps []*dsl.Step
+	index map[string]int
+	// deps[i] are the nodes i depends on; users[i] the nodes depending on i.
+	deps, users [][]int
+	// edge holds the declaration of each edge, keyed by (from, to) =
+	// (dependent, dependency).
+	edge map[[2]int]dsl.Dependency
+}
+
+// Build makes the graph of a plan and checks it. Every cycle is reported,
+// each with its steps named in a stable order.
+func Build(p *dsl.Plan) (*Graph, hcl.Diagnostics) {
+	g := &Graph{
+		Steps: p.Steps,
+		index: make(map[string]int, len(p.Steps)),
+		deps:  make([][]int, len(p.Steps)),
+		users: make([][]int, len(p.Steps)),
+		edge:  map[[2]int]dsl.Dependency{},
+	}
+	for i, s := range p.Steps {
+		g.index[s.Addr] = i
+	}
+	for i, s := range p.Steps {
+		for _, d := range s.DependsOn {
+			j, ok := g.index[d.Addr]
+			if !ok {
+				continue // dsl reported it
+			}
+			if _, dup := g.edge[[2]int{i, j}]; dup {
+				continue
+			}
+			g.edge[[2]int{i, j}] = d
+			g.deps[i] = append(g.deps[i], j)
+			g.users[j] = append(g.users[j], i)
+		}
+	}
+	for i := range g.deps {
+		sort.Ints(g.deps[i])
+		sort.Ints(g.users[i])
+	}
+	return g, g.cycles()
+}
+
+// Index returns the node index of a step address, or -1.
+func (g *Graph) Index(addr string) int {
+	if i, ok := g.index[addr]; ok {
+		return i
+	}
+	return -1
+}
+
+// Deps returns the indexes of the steps node i depends on.
+func (g *Graph) Deps(i int) []int { return g.deps[i] }
+
+// Users returns the indexes of the steps that depend on node i.
+func (g *Graph) Users(i int) []int { return g.users[i] }
+
+// cycles finds strongly connected components (Tarjan, iterative so that a
+// 10,000-step chain cannot overflow the stack) and reports each one that is
+// a cycle.
+func (g *Graph) cycles() hcl.Diagnostics {
+	n := len(g.Steps)
+	index := make([]int, n)
+	low := make([]int, n)
+	onStack := make([]bool, n)
+	for i := range index {
+		index[i] = -1
+	}
+	var stack []int
+	var sccs [][]int
+	next := 0
+	type frame struct{ v, child int }
+	for root := 0; root < n; root++ {
+		if index[root] >= 0 {
+			continue
+		}
+		call := []frame{{v: root}}
+		index[root], low[root] = next, next
+		next++
+		stack = append(stack, root)
+		onStack[root] = true
+		for len(call) > 0 {
+			f := &call[len(call)-1]
+			if f.child < len(g.deps[f.v]) {
+				w := g.deps[f.v][f.child]
+				f.child++
+				if index[w] < 0 {
+					index[w], low[w] = next, next
+					next++
+					stack = append(stack, w)
+					onStack[w] = true
+					call = append(call, frame{v: w})
+				} else if onStack[w] && index[w] < low[f.v] {
+					low[f.v] = index[w]
+				}
+				continue
+			}
+			v := f.v
+			call = call[:len(call)-1]
+			if len(call) > 0 {
+				if p := call[len(call)-1].v; low[v] < low[p] {
+					low[p] = low[v]
+				}
+			}
+			if low[v] == index[v] {
+				var scc []int
+				for {
+					w := stack[len(stack)-1]
+					stack = stack[:len(stack)-1]
+					onStack[w] = false
+					scc = append(scc, w)
+					if w == v {
+						break
+					}
+				}
+				if len(scc) > 1 || g.selfLoop(v) {
+					sort.Ints(scc)
+					sccs = append(sccs, scc)
+				}
+			}
+		}
+	}
+	sort.Slice(sccs, func(a, b int) bool { return sccs[a][0] < sccs[b][0] })
+	var diags hcl.Diagnostics
+	for _, scc := range sccs {
+		diags = append(diags, g.cycleDiag(scc))
+	}
+	return diags
+}
+
+func (g *Graph) selfLoop(v int) bool {
+	_, ok := g.edge[[2]int{v, v}]
+	return ok
+}
+
+// cycleDiag names the steps of one cycle, starting from the one declared
+// first and following "depends on" edges, and points at the declaration of
+// the edge that closes it.
+func (g *Graph) cycleDiag(scc []int) *hcl.Diagnostic {
+	in := map[int]bool{}
+	for _, v := range scc {
+		in[v] = true
+	}
+	start := scc[0]
+	// Shortest path start → … → start along dependencies, within the SCC.
+	prev := map[int]int{}
+	queue := []int{start}
+	seen := map[int]bool{}
+	closing := -1
+	for len(queue) > 0 && closing < 0 {
+		v := queue[0]
+		queue = queue[1:]
+		for _, w := range g.deps[v] {
+			if !in[w] {
+				continue
+			}
+			if w == start {
+				closing = v
+				break
+			}
+			if !seen[w] {
+				seen[w] = true
+				prev[w] = v
+				queue = append(queue, w)
+			}
+		}
+	}
+	path := []int{closing}
+	for v := closing; v != start; {
+		v = prev[v]
+		path = append(path, v)
+	}
+	// path is closing … start; reverse it to start … closing.
+	for i, j := 0, len(path)-1; i < j; i, j = i+1, j-1 {
+		path[i], path[j] = path[j], path[i]
+	}
+	names := make([]string, 0, len(path)+1)
+	for _, v := range path {
+		names = append(names, g.Steps[v].Addr)
+	}
+	names = append(names, g.Steps[start].Addr)
+	e := g.edge[[2]int{closing, start}]
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  "Dependency cycle",
+		Detail: fmt.Sprintf("These steps wait for each other, so none of them could ever start: %s (each depends on the next). Remove one of these dependencies; this one closes the cycle.",
+			strings.Join(names, " → ")),
+		Subject: e.Range.Ptr(),
+	}
+}
+
+// Waves groups the steps into layers: every step of a wave depends only on
+// steps of earlier waves, so the steps of one wave may run in parallel.
+// Each wave is in source order. Only valid on an acyclic graph.
+func (g *Graph) Waves() [][]*dsl.Step {
+	n := len(g.Steps)
+	level := make([]int, n)
+	indeg := make([]int, n)
+	for i := range g.deps {
+		indeg[i] = len(g.deps[i])
+	}
+	var ready []int
+	for i := 0; i < n; i++ {
+		if indeg[i] == 0 {
+			ready = append(ready, i)
+		}
+	}
+	maxLevel := 0
+	for len(ready) > 0 {
+		v := ready[0]
+		ready = ready[1:]
+		for _, u := range g.users[v] {
+			if level[v]+1 > level[u] {
+				level[u] = level[v] + 1
+			}
+			indeg[u]--
+			if indeg[u] == 0 {
+				ready = append(ready, u)
+			}
+		}
+		if level[v] > maxLevel {
+			maxLevel = level[v]
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	waves := make([][]*dsl.Step, maxLevel+1)
+	for i := 0; i < n; i++ {
+		waves[level[i]] = append(waves[level[i]], g.Steps[i])
+	}
+	return waves
+}
+
+// Order returns every step in an order apply may run them one at a time:
+// wave by wave, source order within a wave.
+func (g *Graph) Order() []*dsl.Step {
+	var out []*dsl.Step
+	for _, w := range g.Waves() {
+		out = append(out, w...)
+	}
+	return out
+}

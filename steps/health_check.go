@@ -1,0 +1,196 @@
+package steps
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/nonstop-deploy/nonstop/dsl"
+)
+
+// HealthCheck waits until a container is healthy: healthy_threshold
+// consecutive successful probes, one every interval, within the step's
+// timeout. A deploy is only as good as this step: restore must not put a
+// server back before it answers.
+type HealthCheck struct{}
+
+func init() { register(HealthCheck{}) }
+
+// DefaultHealthTimeout bounds a health check whose step sets no timeout.
+const DefaultHealthTimeout = 60 * time.Second
+
+// HealthCheckSpec is a decoded health_check step. Exactly one probe kind is
+// set.
+type HealthCheckSpec struct {
+	Container        dsl.String
+	Engine           *dsl.Docker
+	Interval         dsl.Duration
+	HealthyThreshold dsl.Int
+	// StartPeriod is a grace period after which failures start counting
+	// against the step; probes run from the start, so a fast app passes
+	// early.
+	StartPeriod dsl.Duration
+
+	HTTP   *HTTPProbe
+	TCP    *TCPProbe
+	Docker *DockerProbe
+	Exec   *ExecProbe
+}
+
+// HTTPProbe checks an HTTP answer from the container.
+type HTTPProbe struct {
+	Port         dsl.Int
+	Path         dsl.String
+	Method       dsl.String
+	ExpectStatus dsl.Int
+	// ExpectBody is a substring the body must contain.
+	ExpectBody dsl.String
+	// ExpectHeaders are headers the answer must carry, with these values.
+	ExpectHeaders dsl.StringMap
+	// Network picks the container's address when it is on several networks.
+	Network dsl.String
+	// Timeout bounds one request.
+	Timeout dsl.Duration
+}
+
+// TCPProbe checks that the container accepts connections on a port.
+type TCPProbe struct {
+	Port    dsl.Int
+	Network dsl.String
+	Timeout dsl.Duration
+}
+
+// DockerProbe relies on the container's own HEALTHCHECK status.
+type DockerProbe struct{}
+
+// ExecProbe runs a command in the container; exit code 0 is healthy. The
+// command is an argv list, never a shell string, so no value from a plan
+// can be interpreted by a shell.
+type ExecProbe struct {
+	Command dsl.StringList
+}
+
+var healthSchema = &hcl.BodySchema{
+	Attributes: attrs("container!", "engine", "interval", "healthy_threshold", "start_period"),
+	Blocks:     []hcl.BlockHeaderSchema{{Type: "http"}, {Type: "tcp"}, {Type: "docker"}, {Type: "exec"}},
+}
+
+var (
+	httpSchema = &hcl.BodySchema{Attributes: attrs("port!", "path", "method", "expect_status", "expect_body", "expect_headers", "network", "timeout")}
+	tcpSchema  = &hcl.BodySchema{Attributes: attrs("port!", "network", "timeout")}
+	execSchema = &hcl.BodySchema{Attributes: attrs("command!")}
+)
+
+// Name implements Type.
+func (HealthCheck) Name() string { return "health_check" }
+
+// Summary implements Type.
+func (HealthCheck) Summary() string {
+	return "wait until a container answers http, tcp, its HEALTHCHECK or a command"
+}
+
+// Schema implements dsl.StepType.
+func (HealthCheck) Schema() *hcl.BodySchema { return healthSchema }
+
+// Decode implements dsl.StepType.
+func (HealthCheck) Decode(body hcl.Body, dc *dsl.DecodeContext) (dsl.Spec, hcl.Diagnostics) {
+	r := dc.Read(body, healthSchema)
+	s := &HealthCheckSpec{
+		Container:        r.String("container"),
+		Engine:           r.Docker("engine"),
+		Interval:         r.Duration("interval", time.Second),
+		HealthyThreshold: r.Int("healthy_threshold", 1, 1, 1000),
+		StartPeriod:      r.Duration("start_period", 0),
+	}
+	var kinds []*hcl.Block
+	for _, b := range r.Content.Blocks {
+		kinds = append(kinds, b)
+		br := dc.Block(b)
+		switch b.Type {
+		case "http":
+			c := br.Read(b.Body, httpSchema)
+			s.HTTP = &HTTPProbe{
+				Port:          c.Int("port", 0, 1, 65535),
+				Path:          c.StringDefault("path", "/"),
+				Method:        c.OneOf("method", "GET", "GET", "HEAD", "POST"),
+				ExpectStatus:  c.Int("expect_status", 200, 100, 599),
+				ExpectBody:    c.String("expect_body"),
+				ExpectHeaders: c.StringMap("expect_headers"),
+				Network:       c.String("network"),
+				Timeout:       c.Duration("timeout", 2*time.Second),
+			}
+			if s.HTTP.Path.Set && !strings.HasPrefix(s.HTTP.Path.Value, "/") {
+				c.Report(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid path",
+					Detail: fmt.Sprintf("%q must start with \"/\", such as \"/healthz\".", s.HTTP.Path.Value), Subject: s.HTTP.Path.Range.Ptr()})
+			}
+			r.Report(c.Diags()...)
+		case "tcp":
+			c := br.Read(b.Body, tcpSchema)
+			s.TCP = &TCPProbe{Port: c.Int("port", 0, 1, 65535), Network: c.String("network"), Timeout: c.Duration("timeout", 2*time.Second)}
+			r.Report(c.Diags()...)
+		case "docker":
+			c := br.Read(b.Body, &hcl.BodySchema{})
+			s.Docker = &DockerProbe{}
+			r.Report(c.Diags()...)
+		case "exec":
+			c := br.Read(b.Body, execSchema)
+			s.Exec = &ExecProbe{Command: c.StringList("command")}
+			if s.Exec.Command.Set && len(s.Exec.Command.Value) == 0 {
+				c.Report(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Empty command",
+					Detail: "command is the argv to run in the container, such as [\"/app\", \"-check\"].", Subject: s.Exec.Command.Range.Ptr()})
+			}
+			r.Report(c.Diags()...)
+		}
+	}
+	switch {
+	case len(kinds) == 0:
+		r.Report(&hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Missing probe",
+			Detail:   "A health_check needs one probe block: http { port = 3000 }, tcp { port = 3000 }, docker {} (the container's HEALTHCHECK) or exec { command = [...] }.",
+			Subject:  dc.DefRange.Ptr(),
+		})
+	case len(kinds) > 1:
+		r.Report(&hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "More than one probe",
+			Detail:   fmt.Sprintf("A health_check takes exactly one probe block; this one also has %q, first declared at %s. Split it into two health_check steps.", kinds[0].Type, kinds[0].DefRange),
+			Subject:  kinds[1].DefRange.Ptr(),
+		})
+	}
+	return s, r.Diags()
+}
+
+// DefaultTimeout bounds a health check whose step sets no timeout.
+func (s *HealthCheckSpec) DefaultTimeout() time.Duration { return DefaultHealthTimeout }
+
+// Describe implements dsl.Spec.
+func (s *HealthCheckSpec) Describe() []dsl.Attribute {
+	var d describer
+	d.str("container", s.Container)
+	switch {
+	case s.HTTP != nil:
+		h := s.HTTP
+		desc := fmt.Sprintf("%s :%d%s expect %d", h.Method.Value, h.Port.Value, h.Path.Value, h.ExpectStatus.Value)
+		if h.ExpectBody.Set {
+			desc += " body contains " + dsl.FormatValue(h.ExpectBody.Value)
+			if h.ExpectBody.Sensitive {
+				desc = fmt.Sprintf("%s :%d%s expect %d body contains (sensitive)", h.Method.Value, h.Port.Value, h.Path.Value, h.ExpectStatus.Value)
+			}
+		}
+		d.add("http", desc, true, false)
+		d.add("expect_headers", dsl.FormatValue(h.ExpectHeaders.Value), h.ExpectHeaders.Set, h.ExpectHeaders.Sensitive)
+	case s.TCP != nil:
+		d.add("tcp", fmt.Sprintf(":%d", s.TCP.Port.Value), true, false)
+	case s.Docker != nil:
+		d.add("docker", "HEALTHCHECK status is healthy", true, false)
+	case s.Exec != nil:
+		d.add("exec", dsl.FormatValue(s.Exec.Command.Value), true, s.Exec.Command.Sensitive)
+	}
+	d.add("interval", s.Interval.Value.String(), true, false)
+	d.add("healthy_threshold", fmt.Sprint(s.HealthyThreshold.Value), true, false)
+	d.add("start_period", s.StartPeriod.Value.String(), s.StartPeriod.Set, false)
+	return d
+}
