@@ -8,7 +8,9 @@ import (
 
 type validateCommand struct{ meta *meta }
 
-func (c *validateCommand) Synopsis() string { return "Check a plan for errors, without touching Docker or nginx" }
+func (c *validateCommand) Synopsis() string {
+	return "Check a plan for errors, without touching Docker or nginx"
+}
 
 func (c *validateCommand) Help() string {
 	return strings.TrimSpace(`
