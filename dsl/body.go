@@ -56,19 +56,19 @@ func (b *defaultsBody) PartialContent(s *hcl.BodySchema) (*hcl.BodyContent, hcl.
 	return c, rest, diags
 }
 
-// traversals lists every variable reference in a body, nested blocks
-// included, for implicit dependencies.
-// Top-level attributes named in skip (meta-arguments) are left out.
-func traversals(body hcl.Body, skip ...string) []hcl.Traversal {
+// expressions lists every attribute expression of a body, nested blocks
+// included, for implicit dependencies. Top-level attributes named in skip
+// (meta-arguments) are left out.
+func expressions(body hcl.Body, skip ...string) []hcl.Expression {
 	switch b := body.(type) {
 	case *defaultsBody:
-		out := traversals(b.Body, skip...)
-		for _, e := range b.defaults {
-			out = append(out, e.Variables()...)
+		out := expressions(b.Body, skip...)
+		for _, name := range sortedKeys(b.defaults) {
+			out = append(out, b.defaults[name])
 		}
 		return out
 	case *hclsyntax.Body:
-		var out []hcl.Traversal
+		var out []hcl.Expression
 	attrs:
 		for _, name := range sortedKeys(b.Attributes) {
 			for _, sk := range skip {
@@ -76,10 +76,10 @@ func traversals(body hcl.Body, skip ...string) []hcl.Traversal {
 					continue attrs
 				}
 			}
-			out = append(out, b.Attributes[name].Expr.Variables()...)
+			out = append(out, b.Attributes[name].Expr)
 		}
 		for _, blk := range b.Blocks {
-			out = append(out, traversals(blk.Body)...)
+			out = append(out, expressions(blk.Body)...)
 		}
 		return out
 	}

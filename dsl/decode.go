@@ -113,11 +113,15 @@ func (r *Reader) value(name string, ty cty.Type, what string) (v cty.Value, sens
 		return cty.NilVal, false, rng, false
 	}
 	raw, marks := raw.UnmarkDeep()
-	sensitive = len(marks) > 0
+	sensitive = hasMark(marks, sensitiveMark)
 	if raw.IsNull() {
 		return cty.NilVal, sensitive, rng, false
 	}
 	if !raw.IsWhollyKnown() {
+		if hasMark(marks, poisonMark{}) {
+			// Derived from a value whose problem is reported already.
+			return cty.NilVal, sensitive, rng, false
+		}
 		r.diags = append(r.diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,
 			Summary:  "Value not known before apply",

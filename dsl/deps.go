@@ -2,6 +2,7 @@ package dsl
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -65,12 +66,22 @@ func (l *loader) resolveDependencies() hcl.Diagnostics {
 					add(in.step, targets, ref.rng, false)
 				}
 			}
-			for _, ref := range implicitRefs(b.block.Body, "depends_on", "for_each") {
-				if targets, dd := resolve(ref.addr, ref.rng); dd == nil {
-					add(in.step, targets, ref.rng, true)
+			for _, ref := range implicitRefs(expressions(b.block.Body, "depends_on", "for_each"), in.scope) {
+				targets, dd := resolve(ref.addr, ref.rng)
+				if dd != nil {
+					// An undeclared reference was already reported when
+					// the expression was evaluated.
+					continue
 				}
-				// An undeclared reference was already reported when the
-				// expression was evaluated.
+				if slices.Contains(targets, in.step.Addr) {
+					diags = append(diags, &hcl.Diagnostic{
+						Severity: hcl.DiagError,
+						Summary:  "Self-referential step",
+						Detail:   fmt.Sprintf("%s refers to itself. A step cannot use its own attributes: write the value, or put it in a local that the attributes share.", in.step.Addr),
+						Subject:  ref.rng.Ptr(),
+					})
+				}
+				add(in.step, targets, ref.rng, true)
 			}
 		}
 	}
@@ -102,16 +113,24 @@ func (l *loader) resolveDependencies() hcl.Diagnostics {
 				}
 			}
 		}
+		// References in the rollout's own attributes (server, container,
+		// targets) hold for every phase of a target: its first phase waits.
+		var shared []hcl.Expression
+		for _, name := range sortedKeys(rb.content.Attributes) {
+			if name != "depends_on" {
+				shared = append(shared, rb.content.Attributes[name].Expr)
+			}
+		}
 		for _, t := range m.Targets {
 			for i, in := range rb.steps[t] {
-				var body hcl.Body
+				var exprs []hcl.Expression
+				if i == 0 {
+					exprs = shared
+				}
 				if blk := rb.phases[RolloutPhases[i]]; blk != nil {
-					body = blk.Body
+					exprs = append(exprs[:len(exprs):len(exprs)], expressions(blk.Body)...)
 				}
-				if body == nil {
-					continue
-				}
-				for _, ref := range implicitRefs(body) {
+				for _, ref := range implicitRefs(exprs, in.scope) {
 					if targets, dd := resolve(ref.addr, ref.rng); dd == nil {
 						add(in.step, targets, ref.rng, true)
 					}
@@ -174,7 +193,10 @@ func dependsOn(expr hcl.Expression, sc *scope) ([]stepRef, hcl.Diagnostics) {
 		if kd.HasErrors() {
 			continue
 		}
-		k, _ = k.UnmarkDeep()
+		k, marks := k.UnmarkDeep()
+		if !k.IsKnown() && hasMark(marks, poisonMark{}) {
+			continue // derived from a problem reported already
+		}
 		if k.IsNull() || !k.IsKnown() || k.Type() != cty.String {
 			diags = append(diags, invalid)
 			continue
@@ -184,22 +206,68 @@ func dependsOn(expr hcl.Expression, sc *scope) ([]stepRef, hcl.Diagnostics) {
 	return out, diags
 }
 
-// implicitRefs lists the steps a body refers to: step.TYPE.NAME, narrowed to
-// one instance when a literal key follows.
-func implicitRefs(body hcl.Body, skip ...string) []stepRef {
+// implicitRefs lists the steps the expressions refer to: step.TYPE.NAME
+// (every instance of a for_each step), narrowed to one instance by a literal
+// key (step.T.N["k"]) or by a key computed in the instance's scope
+// (step.T.N[each.key]), so that paired for_each instances wait only for
+// their partner.
+func implicitRefs(exprs []hcl.Expression, sc *scope) []stepRef {
 	var out []stepRef
-	for _, tr := range traversals(body, skip...) {
-		if tr.RootName() != "step" || len(tr) < 3 {
-			continue
-		}
-		n := 3
-		if len(tr) > 3 {
-			if ix, ok := tr[3].(hcl.TraverseIndex); ok && ix.Key.Type() == cty.String {
-				n = 4
+	for _, e := range exprs {
+		narrowed := narrowedRefs(e, sc)
+		for _, tr := range e.Variables() {
+			if tr.RootName() != "step" || len(tr) < 3 {
+				continue
 			}
+			n := 3
+			if len(tr) > 3 {
+				if ix, ok := tr[3].(hcl.TraverseIndex); ok && ix.Key.Type() == cty.String {
+					n = 4
+				}
+			}
+			addr := traversalAddr(tr[:n])
+			if a, ok := narrowed[tr.SourceRange()]; ok && len(tr) == 3 {
+				addr = a
+			}
+			out = append(out, stepRef{addr: addr, rng: tr.SourceRange()})
 		}
-		out = append(out, stepRef{addr: traversalAddr(tr[:n]), rng: tr.SourceRange()})
 	}
+	return out
+}
+
+// narrowedRefs finds step.TYPE.NAME[KEY] with a computed KEY in an
+// expression and evaluates the key in the instance's scope. The result maps
+// the range of the step.TYPE.NAME part (which is how the expression's
+// Variables list it) to the instance address.
+func narrowedRefs(e hcl.Expression, sc *scope) map[hcl.Range]string {
+	se, ok := e.(hclsyntax.Expression)
+	if !ok || sc == nil {
+		return nil
+	}
+	var out map[hcl.Range]string
+	_ = hclsyntax.VisitAll(se, func(n hclsyntax.Node) hcl.Diagnostics {
+		ix, ok := n.(*hclsyntax.IndexExpr)
+		if !ok {
+			return nil
+		}
+		tr, d := hcl.AbsTraversalForExpr(ix.Collection)
+		if d.HasErrors() || tr.RootName() != "step" || len(tr) != 3 {
+			return nil
+		}
+		k, kd := sc.eval(ix.Key)
+		if kd.HasErrors() {
+			return nil
+		}
+		k, _ = k.UnmarkDeep()
+		if !k.IsKnown() || k.IsNull() || k.Type() != cty.String {
+			return nil
+		}
+		if out == nil {
+			out = map[hcl.Range]string{}
+		}
+		out[ix.Collection.Range()] = fmt.Sprintf("%s[%q]", traversalAddr(tr), k.AsString())
+		return nil
+	})
 	return out
 }
 

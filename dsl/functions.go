@@ -1,6 +1,10 @@
 package dsl
 
 import (
+	"encoding/base64"
+	"errors"
+	"unicode/utf8"
+
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
 	"github.com/zclconf/go-cty/cty/function/stdlib"
@@ -11,6 +15,8 @@ import (
 // function.Function values are safe to share.
 var functions = map[string]function.Function{
 	"abs":             stdlib.AbsoluteFunc,
+	"base64decode":    base64DecodeFunc,
+	"base64encode":    base64EncodeFunc,
 	"ceil":            stdlib.CeilFunc,
 	"chomp":           stdlib.ChompFunc,
 	"chunklist":       stdlib.ChunklistFunc,
@@ -28,7 +34,7 @@ var functions = map[string]function.Function{
 	"formatdate":      stdlib.FormatDateFunc,
 	"formatlist":      stdlib.FormatListFunc,
 	"indent":          stdlib.IndentFunc,
-	"index":           stdlib.IndexFunc,
+	"index":           indexFunc,
 	"join":            stdlib.JoinFunc,
 	"jsondecode":      stdlib.JSONDecodeFunc,
 	"jsonencode":      stdlib.JSONEncodeFunc,
@@ -75,3 +81,63 @@ var functions = map[string]function.Function{
 	"values":          stdlib.ValuesFunc,
 	"zipmap":          stdlib.ZipmapFunc,
 }
+
+// indexFunc is Terraform's index(list, value): the position of the first
+// element equal to value. (go-cty's stdlib.IndexFunc is list[key] under the
+// same name, which would surprise every Terraform user.)
+var indexFunc = function.New(&function.Spec{
+	Params: []function.Parameter{
+		{Name: "list", Type: cty.DynamicPseudoType},
+		{Name: "value", Type: cty.DynamicPseudoType},
+	},
+	Type: function.StaticReturnType(cty.Number),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		list := args[0]
+		if !list.Type().IsListType() && !list.Type().IsTupleType() {
+			return cty.NilVal, errors.New("the first argument must be a list")
+		}
+		if !list.IsKnown() {
+			return cty.UnknownVal(cty.Number), nil
+		}
+		if list.LengthInt() == 0 {
+			return cty.NilVal, errors.New("cannot search an empty list")
+		}
+		for it := list.ElementIterator(); it.Next(); {
+			i, v := it.Element()
+			eq, err := stdlib.Equal(v, args[1])
+			if err != nil {
+				return cty.NilVal, err
+			}
+			if !eq.IsKnown() {
+				return cty.UnknownVal(cty.Number), nil
+			}
+			if eq.True() {
+				return i, nil
+			}
+		}
+		return cty.NilVal, errors.New("item not found")
+	},
+})
+
+var base64EncodeFunc = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "str", Type: cty.String}},
+	Type:   function.StaticReturnType(cty.String),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		return cty.StringVal(base64.StdEncoding.EncodeToString([]byte(args[0].AsString()))), nil
+	},
+})
+
+var base64DecodeFunc = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "str", Type: cty.String}},
+	Type:   function.StaticReturnType(cty.String),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		b, err := base64.StdEncoding.DecodeString(args[0].AsString())
+		if err != nil {
+			return cty.NilVal, errors.New("the argument is not valid base64")
+		}
+		if !utf8.Valid(b) {
+			return cty.NilVal, errors.New("the decoded result is not valid UTF-8")
+		}
+		return cty.StringVal(string(b)), nil
+	},
+})

@@ -50,9 +50,10 @@ var rootSchema = &hcl.BodySchema{
 
 // loader holds the state of one Load call.
 type loader struct {
-	reg  Registry
-	opts Options
-	plan *Plan
+	reg   Registry
+	opts  Options
+	plan  *Plan
+	stage stage
 
 	varValues    map[string]cty.Value
 	localExprs   map[string]*hcl.Attribute
@@ -92,7 +93,7 @@ func Load(path string, reg Registry, opts Options) (*Plan, hcl.Diagnostics) {
 	l.plan.Name = strings.TrimSuffix(filepath.Base(path), ".hcl")
 	l.plan.OnFailure = String{Value: "rollback"}
 	diags = append(diags, l.load(files)...)
-	return l.plan, diags
+	return l.plan, dedupe(diags)
 }
 
 // readFiles parses one file or every *.hcl file of a folder, sorted by name.
@@ -147,23 +148,52 @@ func (l *loader) load(files map[string]*hcl.File) hcl.Diagnostics {
 			byType[b.Type] = append(byType[b.Type], b)
 		}
 	}
-	// Order matters: each phase may refer to what the earlier ones declared.
+	// Order matters: each stage may refer to what the earlier ones decoded
+	// (see stage and loader.notReady).
+	l.stage = stageHeader
 	diags = append(diags, l.decodePlanBlocks(byType["plan"])...)
 	diags = append(diags, l.decodeVariables(byType["variable"])...)
-	diags = append(diags, l.collectLocals(byType["locals"])...)
 	// Blocks are registered before anything is evaluated, so references
 	// between them resolve whatever the order in the files.
+	diags = append(diags, l.collectLocals(byType["locals"])...)
 	diags = append(diags, l.collectDocker(byType["docker"])...)
 	diags = append(diags, l.collectNginx(byType["nginx"])...)
 	diags = append(diags, l.collectSteps(byType["step"])...)
 	diags = append(diags, l.collectRollouts(byType["rollout"])...)
+	l.stage = stageLocals
 	diags = append(diags, l.evalLocals()...)
+	l.stage = stageDocker
 	diags = append(diags, l.decodeDocker()...)
+	l.stage = stageNginx
 	diags = append(diags, l.decodeNginx()...)
-	diags = append(diags, l.decodeSteps()...)
+	diags = append(diags, l.decodeSteps()...) // stageForEach, then stageBodies
 	diags = append(diags, l.decodeRollouts()...)
 	diags = append(diags, l.resolveDependencies()...)
 	return diags
+}
+
+// dedupe drops repeated diagnostics: a mistake in a for_each step or a
+// rollout phase is found once per instance, but is one mistake.
+func dedupe(diags hcl.Diagnostics) hcl.Diagnostics {
+	type key struct {
+		sev             hcl.DiagnosticSeverity
+		summary, detail string
+		subject         hcl.Range
+	}
+	seen := make(map[key]bool, len(diags))
+	out := diags[:0:0]
+	for _, d := range diags {
+		k := key{sev: d.Severity, summary: d.Summary, detail: d.Detail}
+		if d.Subject != nil {
+			k.subject = *d.Subject
+		}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, d)
+	}
+	return out
 }
 
 // duplicate reports a second declaration of the same name.

@@ -50,7 +50,7 @@ func (l *loader) evalLocals() hcl.Diagnostics {
 				Detail:   fmt.Sprintf("These locals refer to each other: local.%s. Break the cycle by giving one of them a value that does not depend on the others.", strings.Join(cycle, " → local.")),
 				Subject:  l.localExprs[name].Expr.Range().Ptr(),
 			})
-			l.localVals[name] = cty.DynamicVal
+			l.localVals[name] = poisoned()
 			return
 		}
 		a := l.localExprs[name]
@@ -71,7 +71,7 @@ func (l *loader) evalLocals() hcl.Diagnostics {
 			v, d := (&scope{loader: l}).eval(a.Expr)
 			diags = append(diags, d...)
 			if d.HasErrors() {
-				v = cty.DynamicVal
+				v = poisoned()
 			}
 			l.localVals[name] = v
 		}
@@ -87,5 +87,5 @@ func (l *loader) localValue(name string) cty.Value {
 	if v, ok := l.localVals[name]; ok {
 		return v
 	}
-	return cty.DynamicVal
+	return poisoned()
 }

@@ -30,9 +30,9 @@ type Spec interface {
 
 // Attribute is one resolved attribute of a step, for review output.
 type Attribute struct {
-	Name      string
-	Value     string // rendered for humans, e.g. `"app2:3000"`, `30s`, `{ MESSAGE = "x" }`
-	Sensitive bool
+	Name      string `json:"name"`
+	Value     string `json:"value"` // rendered for humans, e.g. `"app2:3000"`, `30s`, `{ MESSAGE = "x" }`
+	Sensitive bool   `json:"sensitive,omitempty"`
 }
 
 // Registry maps step type names ("drain", "deploy", ...) to their

@@ -1,10 +1,12 @@
 package dsl
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 )
@@ -38,6 +40,15 @@ func (l *loader) collectRollouts(blocks []*hcl.Block) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	for _, b := range blocks {
 		name := b.Labels[0]
+		if !hclsyntax.ValidIdentifier(name) {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Invalid rollout name",
+				Detail:   "A rollout name must start with a letter or underscore and may contain only letters, digits, underscores and dashes, so it can be referenced as rollout.NAME.",
+				Subject:  b.LabelRanges[0].Ptr(),
+			})
+			continue
+		}
 		if prev, ok := l.rollouts[name]; ok {
 			diags = append(diags, duplicate("rollout", fmt.Sprintf("%q", name), prev.block.DefRange, b.DefRange))
 			continue
@@ -92,8 +103,27 @@ func (l *loader) rolloutTargets(r *Reader) []string {
 	if d.HasErrors() {
 		return nil
 	}
-	v, _ = v.UnmarkDeep()
+	v, marks := v.UnmarkDeep()
+	if !v.IsWhollyKnown() && hasMark(marks, poisonMark{}) {
+		return nil // derived from a problem reported already
+	}
+	if hasMark(marks, sensitiveMark) {
+		r.Report(&hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid targets",
+			Detail:   "targets cannot use a sensitive value: each target becomes part of a step address, which every output shows.",
+			Subject:  a.Expr.Range().Ptr(),
+		})
+		return nil
+	}
 	lv, err := convert.Convert(v, cty.List(cty.String))
+	if err == nil && !lv.IsNull() && lv.IsWhollyKnown() {
+		for _, e := range lv.AsValueSlice() {
+			if e.IsNull() {
+				err = errors.New("null element")
+			}
+		}
+	}
 	if err != nil || lv.IsNull() || !lv.IsWhollyKnown() {
 		r.Report(&hcl.Diagnostic{
 			Severity: hcl.DiagError,

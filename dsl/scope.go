@@ -13,6 +13,67 @@ import (
 // a secret stays flagged wherever it ends up.
 const sensitiveMark = "sensitive"
 
+// poisonMark marks the unknown value that stands in for one that could not
+// be computed: an error already reported (an undeclared name, a failed
+// function call, a variable without a value) or a reference cycle between
+// steps (reported by the graph check, with every step of it named). cty
+// carries marks through every operation, so a value derived from a poisoned
+// one is recognised and not reported again: one mistake, one diagnostic.
+type poisonMark struct{}
+
+// poisoned returns the stand-in for a value that could not be computed.
+func poisoned() cty.Value { return cty.DynamicVal.Mark(poisonMark{}) }
+
+func hasMark(marks cty.ValueMarks, m any) bool {
+	_, ok := marks[m]
+	return ok
+}
+
+// stage is how far a Load has got. A block may only refer to what earlier
+// stages have given a value, so that no expression ever sees a value that
+// is not ready yet (a step that is not expanded, an nginx block not decoded).
+type stage int
+
+const (
+	// stageHeader: the plan {} and variable {} blocks, literals only.
+	stageHeader stage = iota
+	// stageLocals: locals, which may use variables and other locals.
+	stageLocals
+	// stageDocker and stageNginx: those blocks, in that order.
+	stageDocker
+	stageNginx
+	// stageForEach: the for_each of every step; nothing about steps yet.
+	stageForEach
+	// stageBodies: step and rollout bodies, which may refer to anything.
+	stageBodies
+)
+
+// notReady reports a reference to something the current stage cannot see,
+// or returns nil.
+func (l *loader) notReady(root string, rng hcl.Range) hcl.Diagnostics {
+	var summary, detail string
+	switch {
+	case l.stage == stageHeader && (root == "var" || root == "local" || root == "nginx" || root == "docker" || root == "step"):
+		summary = "References not allowed here"
+		detail = "The plan {} and variable {} blocks are read first, before anything has a value: use literal values (and functions of them) only."
+	case l.stage == stageLocals && (root == "nginx" || root == "docker" || root == "step"):
+		summary = "Reference not allowed in locals"
+		detail = fmt.Sprintf("Locals may refer to variables, other locals and functions only: %s blocks are read after locals. Write the expression where it is needed instead.", root)
+	case l.stage == stageDocker && (root == "nginx" || root == "docker" || root == "step"):
+		summary = "Reference not allowed in a docker block"
+		detail = "A docker block may refer to variables, locals and functions only."
+	case l.stage == stageNginx && (root == "nginx" || root == "step"):
+		summary = "Reference not allowed in an nginx block"
+		detail = "An nginx block may refer to variables, locals, functions and docker blocks (engine = docker.NAME), not to other nginx blocks or steps."
+	case l.stage == stageForEach && root == "step":
+		summary = "Reference to a step in for_each"
+		detail = "for_each is expanded before any step exists, so it cannot depend on a step. Use a variable or a local that both steps share."
+	default:
+		return nil
+	}
+	return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: rng.Ptr()}}
+}
+
 // scope is what an expression may refer to at one point of a plan. Child
 // scopes add each.* (for_each) or target (rollout) to their parent's names.
 type scope struct {
@@ -76,6 +137,9 @@ func (s *scope) checkTraversal(tr hcl.Traversal) hcl.Diagnostics {
 	l := s.loader
 	root := tr.RootName()
 	rng := tr.SourceRange()
+	if d := l.notReady(root, rng); d != nil {
+		return d
+	}
 	incomplete := func(form string) hcl.Diagnostics {
 		return hcl.Diagnostics{{
 			Severity: hcl.DiagError,
@@ -163,6 +227,9 @@ func (s *scope) checkTraversal(tr hcl.Traversal) hcl.Diagnostics {
 			}}
 		}
 		if name, nr, ok := attrName(tr, 1); !ok || (name != "key" && name != "value") {
+			if len(tr) < 2 {
+				nr = rng
+			}
 			return hcl.Diagnostics{{
 				Severity: hcl.DiagError,
 				Summary:  "Invalid each attribute",
@@ -258,11 +325,11 @@ func (s *scope) evalContext(expr hcl.Expression) *hcl.EvalContext {
 }
 
 // eval checks expr's references, then evaluates it. On a reference error it
-// returns cty.DynamicVal so that callers report the reference problem once,
+// returns a poisoned unknown so that callers report the reference problem once,
 // not a cascade of evaluation errors.
 func (s *scope) eval(expr hcl.Expression) (cty.Value, hcl.Diagnostics) {
 	if diags := s.checkRefs(expr); diags.HasErrors() {
-		return cty.DynamicVal, diags
+		return poisoned(), diags
 	}
 	return expr.Value(s.evalContext(expr))
 }

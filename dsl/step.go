@@ -25,6 +25,9 @@ type stepBlock struct {
 	remain    hcl.Body
 	instances []*stepInstance
 	forEach   bool
+	// broken is set when for_each could not be evaluated (reported), so
+	// that references to the missing instances are not reported again.
+	broken bool
 
 	val       cty.Value
 	computing bool
@@ -82,12 +85,14 @@ func (l *loader) decodeSteps() hcl.Diagnostics {
 
 	// Pass 1: expand for_each for every block, so that a step may refer to
 	// one declared later in the files.
+	l.stage = stageForEach
 	for _, b := range blocks {
 		base := "step." + b.typ + "." + b.name
 		root := &scope{loader: l}
 		if a, ok := b.meta.Attributes["for_each"]; ok {
-			keys, vals, d := l.forEach(root, a.Expr)
+			keys, vals, ok, d := l.forEach(root, a.Expr)
 			diags = append(diags, d...)
+			b.broken = !ok
 			var group []string
 			for i, k := range keys {
 				sc := root.child()
@@ -103,6 +108,7 @@ func (l *loader) decodeSteps() hcl.Diagnostics {
 		}
 	}
 	// Pass 2: decode each instance's body with its step type.
+	l.stage = stageBodies
 	for _, b := range blocks {
 		for _, in := range b.instances {
 			dc := &DecodeContext{scope: in.scope, DefRange: b.block.DefRange, Dir: filepath.Dir(b.block.DefRange.Filename)}
@@ -128,14 +134,19 @@ func (b *stepBlock) newInstance(addr, key string, sc *scope) *stepInstance {
 // forEach evaluates a for_each expression to sorted keys and their values.
 // Like Terraform, it takes a map or a set of strings: a list would tie each
 // instance's identity to its position, and reordering would rename steps.
-func (l *loader) forEach(sc *scope, expr hcl.Expression) ([]string, []cty.Value, hcl.Diagnostics) {
+// ok is false when the expression could not be expanded: then the block
+// has no instances, and references to them are not reported again.
+func (l *loader) forEach(sc *scope, expr hcl.Expression) (keys []string, vals []cty.Value, ok bool, diags hcl.Diagnostics) {
 	v, diags := sc.eval(expr)
 	if diags.HasErrors() {
-		return nil, nil, diags
+		return nil, nil, false, diags
 	}
-	v, _ = v.UnmarkDeep()
-	bad := func(detail string) ([]string, []cty.Value, hcl.Diagnostics) {
-		return nil, nil, hcl.Diagnostics{{
+	v, marks := v.UnmarkDeep()
+	if !v.IsWhollyKnown() && hasMark(marks, poisonMark{}) {
+		return nil, nil, false, nil // derived from a problem reported already
+	}
+	bad := func(detail string) ([]string, []cty.Value, bool, hcl.Diagnostics) {
+		return nil, nil, false, hcl.Diagnostics{{
 			Severity: hcl.DiagError,
 			Summary:  "Invalid for_each argument",
 			Detail:   detail,
@@ -145,16 +156,23 @@ func (l *loader) forEach(sc *scope, expr hcl.Expression) ([]string, []cty.Value,
 	if v.IsNull() || !v.IsWhollyKnown() {
 		return bad("for_each must be a map, or a set of strings, known when the plan is read.")
 	}
+	if hasMark(marks, sensitiveMark) {
+		return bad("for_each cannot use a sensitive value: its keys become step addresses, which every output shows.")
+	}
 	ty := v.Type()
-	var keys []string
-	var vals []cty.Value
 	switch {
 	case ty.IsSetType():
+		if v.LengthInt() == 0 {
+			return nil, nil, true, nil // toset([]): no instances
+		}
 		if !ty.ElementType().Equals(cty.String) {
 			return bad("A set given to for_each must hold strings.")
 		}
 		for it := v.ElementIterator(); it.Next(); {
 			_, e := it.Element()
+			if e.IsNull() {
+				return bad("A set given to for_each cannot hold null: each element names an instance.")
+			}
 			keys = append(keys, e.AsString())
 			vals = append(vals, e)
 		}
@@ -169,7 +187,7 @@ func (l *loader) forEach(sc *scope, expr hcl.Expression) ([]string, []cty.Value,
 	default:
 		return bad(fmt.Sprintf("for_each takes a map or a set of strings; this is %s.", ty.FriendlyName()))
 	}
-	return keys, vals, nil
+	return keys, vals, true, nil
 }
 
 // value is what `step.TYPE.NAME` evaluates to in another step: the step's
@@ -181,7 +199,12 @@ func (b *stepBlock) value() cty.Value {
 		return b.val
 	}
 	if b.computing {
-		return cty.DynamicVal
+		// A reference cycle between steps' attributes; the graph check
+		// reports it with every step of it named.
+		return poisoned()
+	}
+	if b.broken {
+		return poisoned()
 	}
 	b.computing = true
 	defer func() { b.computing = false }()
@@ -204,7 +227,7 @@ func (b *stepBlock) value() cty.Value {
 				}
 				v, d := in.scope.eval(a.Expr)
 				if d.HasErrors() {
-					v = cty.DynamicVal
+					v = poisoned()
 				}
 				m[name] = v
 			}
@@ -213,7 +236,7 @@ func (b *stepBlock) value() cty.Value {
 	}
 	if !b.forEach {
 		if len(b.instances) == 0 {
-			return cty.DynamicVal
+			return poisoned()
 		}
 		b.val = obj(b.instances[0])
 		return b.val

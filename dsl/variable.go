@@ -171,7 +171,7 @@ func (l *loader) decodeVariables(blocks []*hcl.Block) hcl.Diagnostics {
 				Detail:   fmt.Sprintf("var.%s has no default and no value was given. Set it with -var %s=VALUE, -var-file FILE or the environment variable %s%s, or give it a default.", name, name, EnvPrefix, name),
 				Subject:  d.model.DeclRange.Ptr(),
 			})
-			d.value = cty.DynamicVal
+			d.value = poisoned()
 		}
 		v := d.value
 		if d.model.Sensitive {
@@ -211,7 +211,7 @@ func (l *loader) readVarFile(path string, set func(string, string, cty.Value, *h
 // renderValue renders a cty value in HCL syntax for review output.
 func renderValue(v cty.Value) string {
 	v, marks := v.UnmarkDeep()
-	if len(marks) > 0 {
+	if hasMark(marks, sensitiveMark) {
 		return "(sensitive)"
 	}
 	if v.IsNull() {

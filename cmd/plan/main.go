@@ -56,6 +56,10 @@ func commands(m *meta) map[string]cli.CommandFactory {
 		"graph":    func() (cli.Command, error) { return &graphCommand{meta: m}, nil },
 		"show":     func() (cli.Command, error) { return &showCommand{meta: m}, nil },
 		"version":  func() (cli.Command, error) { return &versionCommand{meta: m}, nil },
+		"apply":    func() (cli.Command, error) { return &applyCommand{meta: m}, nil },
+		"rollback": func() (cli.Command, error) { return &rollbackCommand{meta: m}, nil },
+		"status":   func() (cli.Command, error) { return &statusCommand{meta: m}, nil },
+		"unlock":   func() (cli.Command, error) { return &unlockCommand{meta: m}, nil },
 	}
 }
 

@@ -1,0 +1,249 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+
+	"github.com/nonstop-deploy/nonstop/executor"
+	"github.com/nonstop-deploy/nonstop/internal/render"
+	"github.com/nonstop-deploy/nonstop/internal/runner"
+)
+
+type applyCommand struct{ meta *meta }
+
+func (c *applyCommand) Synopsis() string {
+	return "Run a plan against Docker and nginx, rolling back on failure"
+}
+
+func (c *applyCommand) Help() string {
+	return strings.TrimSpace(`
+Usage: plan apply [-auto-approve] [-dry-run] [-parallelism N] [-json] [-var name=value] [-var-file FILE] PATH
+
+  Runs the plan: every step once its dependencies are done. Before any
+  change, a preflight checks that Docker answers, every container and image
+  exists, and every nginx config holds the upstreams and servers the plan
+  names and passes "nginx -t". If a step fails, every completed step is
+  undone, newest first.
+
+  The first Ctrl-C stops starting steps and rolls back; a second one stops
+  the rollback and lists what is left (finish it with "plan rollback").
+
+  State (a lock and a journal of every step) is kept in .nonstop/ next to
+  the plan.
+
+Options:
+  -auto-approve    Do not ask for confirmation.
+  -dry-run         Run the preflight and show what would happen; change
+                   nothing.
+  -parallelism N   Steps running at once (default 4).
+  -json            Print progress as JSON lines.
+  -state-dir DIR   Where to keep the lock and journal.
+  -log-level L     Operator log on stderr: debug, info, warn (default), error.
+  -var name=value  Set a variable (repeatable).
+  -var-file FILE   Read variables from an HCL file (repeatable).
+
+Exit status: 0 applied; 1 failed before any change; 2 failed and rolled
+back cleanly; 3 failed and the rollback is incomplete (see "plan status").
+
+Examples:
+  plan apply plans/rolling-update.hcl
+  plan apply -auto-approve -var version=v3 plans/rolling-update.hcl
+  plan apply -dry-run plans/rolling-update.hcl
+`)
+}
+
+func (c *applyCommand) Run(args []string) int {
+	m := c.meta
+	fs := m.flagSet("apply", true)
+	auto := fs.Bool("auto-approve", false, "skip confirmation")
+	dry := fs.Bool("dry-run", false, "preflight only")
+	par := fs.Int("parallelism", executor.DefaultParallelism, "steps at once")
+	asJSON := fs.Bool("json", false, "JSON lines")
+	stateDir := fs.String("state-dir", "", "state folder")
+	level := fs.String("log-level", "warn", "operator log level")
+	if err := fs.Parse(args); err != nil {
+		return exitError
+	}
+	path, ok := m.onePath("apply", fs.Args())
+	if !ok {
+		return exitError
+	}
+	p, g, diags := m.load(path)
+	m.showDiags(p, diags)
+	if diags.HasErrors() {
+		return exitError
+	}
+
+	// First signal: stop starting steps and roll back. Second: stop the
+	// rollback too.
+	applyCtx, cancelApply := context.WithCancelCause(context.Background())
+	rollbackCtx, cancelRollback := context.WithCancel(context.Background())
+	defer cancelApply(nil)
+	defer cancelRollback()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		n := 0
+		for s := range sigs {
+			n++
+			if n == 1 {
+				fmt.Fprintf(m.stderr, "\n%s: stopping; completed steps will be rolled back (again to stop the rollback)\n", s)
+				cancelApply(fmt.Errorf("%s received", s))
+				continue
+			}
+			fmt.Fprintf(m.stderr, "\n%s: stopping the rollback\n", s)
+			cancelRollback()
+		}
+	}()
+
+	lvl, err := zerolog.ParseLevel(*level)
+	if err != nil {
+		lvl = zerolog.WarnLevel
+	}
+	opts := runner.Options{
+		StateDir: *stateDir, Parallelism: *par, DryRun: *dry, RollbackContext: rollbackCtx,
+		Log:    zerolog.New(zerolog.ConsoleWriter{Out: m.stderr, NoColor: true}).Level(lvl).With().Timestamp().Logger(),
+		Events: c.printer(*asJSON),
+	}
+	if !*auto && !*dry {
+		opts.Confirm = func() bool { return c.confirm(p.Name, len(g.Steps)) }
+	}
+	if *dry && !*asJSON {
+		_ = render.Show(m.stdout, render.NewReview(p, g), "text")
+	}
+	res, err := runner.Apply(applyCtx, p, g, opts)
+	if err != nil {
+		fmt.Fprintf(m.stderr, "Error: %s\n", err)
+		return exitError
+	}
+	if res == nil { // dry run
+		fmt.Fprintln(m.stdout, "\nPreflight passed: Docker, containers, images and nginx are ready. Nothing was changed (-dry-run).")
+		return exitOK
+	}
+	c.summary(res, *asJSON)
+	return res.Outcome.Code
+}
+
+// confirm asks before changing anything, as terraform apply does.
+func (c *applyCommand) confirm(name string, n int) bool {
+	m := c.meta
+	if !isatty.IsTerminal(os.Stdin.Fd()) {
+		fmt.Fprintln(m.stderr, "Error: apply needs confirmation and standard input is not a terminal; pass -auto-approve.")
+		return false
+	}
+	fmt.Fprintf(m.stdout, "\nApply plan %q (%d steps)? Only 'yes' will be accepted: ", name, n)
+	line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+	return strings.TrimSpace(line) == "yes"
+}
+
+// printer returns the progress renderer: JSON lines, or one line per event.
+func (c *applyCommand) printer(asJSON bool) func(executor.Event) {
+	m := c.meta
+	start := time.Now()
+	if asJSON {
+		enc := json.NewEncoder(m.stdout)
+		return func(e executor.Event) { _ = enc.Encode(e) }
+	}
+	return func(e executor.Event) {
+		at := time.Since(start).Seconds()
+		switch e.Type {
+		case executor.EventStep:
+			extra := ""
+			if e.Elapsed > 0 && e.Status != executor.Running {
+				extra = fmt.Sprintf(" (%.1fs)", e.Elapsed)
+			}
+			if e.Message != "" {
+				extra += ": " + e.Message
+			}
+			fmt.Fprintf(m.stdout, "[%6.1fs] %-40s %s%s\n", at, e.Step, e.Status, extra)
+		case executor.EventNote:
+			fmt.Fprintf(m.stdout, "[%6.1fs] %-40s   %s\n", at, e.Step, e.Message)
+		case executor.EventRollback:
+			fmt.Fprintf(m.stdout, "[%6.1fs] rollback: %s\n", at, e.Message)
+		}
+	}
+}
+
+// summary prints the table of steps and what state things are in.
+func (c *applyCommand) summary(res *runner.Result, asJSON bool) {
+	m := c.meta
+	out := res.Outcome
+	if asJSON {
+		type stepJSON struct {
+			Step    string  `json:"step"`
+			Status  string  `json:"status"`
+			Elapsed float64 `json:"elapsed_s"`
+			Error   string  `json:"error,omitempty"`
+		}
+		var list []stepJSON
+		for i, s := range res.Graph.Steps {
+			sj := stepJSON{Step: s.Addr, Status: string(out.Status[i]), Elapsed: out.Elapsed[i].Seconds()}
+			if i == out.CauseStep {
+				sj.Error = out.Cause.Error()
+			}
+			if err := out.UndoErrors[i]; err != nil {
+				sj.Error = err.Error()
+			}
+			list = append(list, sj)
+		}
+		cause := ""
+		if out.Cause != nil {
+			cause = out.Cause.Error()
+		}
+		_ = json.NewEncoder(m.stdout).Encode(map[string]any{"type": executor.EventSummary, "apply_id": res.ApplyID, "exit_code": out.Code, "cause": cause, "steps": list, "journal": res.Journal})
+		return
+	}
+	fmt.Fprintln(m.stdout)
+	tw := tabwriter.NewWriter(m.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "STEP\tSTATUS\tTIME")
+	for i, s := range res.Graph.Steps {
+		fmt.Fprintf(tw, "%s\t%s\t%.1fs\n", s.Addr, out.Status[i], out.Elapsed[i].Seconds())
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(m.stdout)
+	switch out.Code {
+	case executor.ExitApplied:
+		fmt.Fprintf(m.stdout, "Apply complete: %d steps.\n", len(res.Graph.Steps))
+		for i, err := range out.FinalizeErrors {
+			fmt.Fprintf(m.stderr, "Warning: %s: cleaning up after success failed: %s\n", res.Graph.Steps[i].Addr, err)
+		}
+	case executor.ExitNoChange:
+		fmt.Fprintf(m.stderr, "Error: %s\nNothing was changed.\n", c.cause(res))
+	case executor.ExitRolledBack:
+		fmt.Fprintf(m.stderr, "Error: %s\nEvery completed step was rolled back: things are as they were before the apply.\n", c.cause(res))
+	default:
+		fmt.Fprintf(m.stderr, "Error: %s\n", c.cause(res))
+		for i, err := range out.UndoErrors {
+			fmt.Fprintf(m.stderr, "  rollback of %s failed: %s\n", res.Graph.Steps[i].Addr, err)
+		}
+		var left []string
+		for _, i := range out.Left {
+			left = append(left, res.Graph.Steps[i].Addr)
+		}
+		fmt.Fprintf(m.stderr, "Still in place: %s.\nRun `plan rollback %s` to undo them (journal: %s).\n", strings.Join(left, ", "), "PATH", res.Journal)
+	}
+}
+
+func (c *applyCommand) cause(res *runner.Result) string {
+	out := res.Outcome
+	if out.CauseStep >= 0 {
+		return fmt.Sprintf("%s failed: %s", res.Graph.Steps[out.CauseStep].Addr, out.Cause)
+	}
+	if out.Cause != nil {
+		return out.Cause.Error()
+	}
+	return errors.New("unknown failure").Error()
+}

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/rs/zerolog"
+
+	"github.com/nonstop-deploy/nonstop/executor"
+	"github.com/nonstop-deploy/nonstop/internal/runner"
+)
+
+// stateDirFor finds the state folder of a plan path without decoding the
+// plan: rollback, status and unlock must work even when the plan no longer
+// parses (or its variables are not at hand).
+func stateDirFor(path, override string) string {
+	if override != "" {
+		return override
+	}
+	dir := path
+	if info, err := os.Stat(path); err != nil || !info.IsDir() {
+		dir = filepath.Dir(path)
+	}
+	return filepath.Join(dir, executor.StateDir)
+}
+
+type rollbackCommand struct{ meta *meta }
+
+func (c *rollbackCommand) Synopsis() string {
+	return "Undo what an interrupted or failed apply left in place"
+}
+
+func (c *rollbackCommand) Help() string {
+	return strings.TrimSpace(`
+Usage: plan rollback [-state-dir DIR] [-var name=value] [-var-file FILE] PATH
+
+  Reads the journal of the last apply of the plan at PATH and undoes every
+  step it completed and did not undo, newest first: servers drained are put
+  back, containers replaced get their old container back. The journal holds
+  everything the undo needs; -var and -var-file are accepted, as for apply,
+  and not needed.
+
+Exit status: 0 nothing left to undo, or everything undone; 1 otherwise.
+
+Example:
+  plan rollback plans/rolling-update.hcl
+`)
+}
+
+func (c *rollbackCommand) Run(args []string) int {
+	m := c.meta
+	fs := m.flagSet("rollback", true)
+	stateDir := fs.String("state-dir", "", "state folder")
+	if err := fs.Parse(args); err != nil {
+		return exitError
+	}
+	path, ok := m.onePath("rollback", fs.Args())
+	if !ok {
+		return exitError
+	}
+	log := zerolog.New(zerolog.ConsoleWriter{Out: m.stderr, NoColor: true}).Level(zerolog.WarnLevel)
+	res, err := runner.Rollback(context.Background(), stateDirFor(path, *stateDir), log)
+	if err != nil {
+		fmt.Fprintf(m.stderr, "Error: %s\n", err)
+		return exitError
+	}
+	if res.Nothing {
+		fmt.Fprintln(m.stdout, "Nothing to roll back: the last apply finished cleanly.")
+		return exitOK
+	}
+	for _, s := range res.Undone {
+		fmt.Fprintf(m.stdout, "undone: %s\n", s)
+	}
+	for _, s := range res.Interrupted {
+		fmt.Fprintf(m.stderr, "Warning: %s was interrupted mid-step; check it by hand.\n", s)
+	}
+	if len(res.Failed) > 0 {
+		for s, err := range res.Failed {
+			fmt.Fprintf(m.stderr, "Error: undoing %s: %s\n", s, err)
+		}
+		return exitError
+	}
+	fmt.Fprintf(m.stdout, "Rolled back apply %s.\n", res.ApplyID)
+	return exitOK
+}
+
+type statusCommand struct{ meta *meta }
+
+func (c *statusCommand) Synopsis() string { return "Show the lock holder and the last apply" }
+
+func (c *statusCommand) Help() string {
+	return strings.TrimSpace(`
+Usage: plan status [-state-dir DIR] PATH
+
+  Shows who holds the plan's lock (and whether that process is still
+  alive), and what the last apply did: finished or not, and which steps
+  are still in place if it did not finish.
+
+Exit status: 0.
+
+Example:
+  plan status plans/rolling-update.hcl
+`)
+}
+
+func (c *statusCommand) Run(args []string) int {
+	m := c.meta
+	fs := m.flagSet("status", false)
+	stateDir := fs.String("state-dir", "", "state folder")
+	if err := fs.Parse(args); err != nil {
+		return exitError
+	}
+	path, ok := m.onePath("status", fs.Args())
+	if !ok {
+		return exitError
+	}
+	dir := stateDirFor(path, *stateDir)
+	if info, err := executor.ReadLock(dir); err == nil {
+		state := "running"
+		if !executor.LockHeld(dir) {
+			state = "STALE: its process is gone; see `plan unlock " + info.ID + "`"
+		}
+		fmt.Fprintf(m.stdout, "Lock: %s, %s\n", info, state)
+	} else {
+		fmt.Fprintln(m.stdout, "Lock: none")
+	}
+	j, err := executor.LastJournal(dir)
+	if err != nil || j == "" {
+		fmt.Fprintln(m.stdout, "Last apply: none")
+		return exitOK
+	}
+	entries, err := executor.ReadJournal(j)
+	if err != nil {
+		fmt.Fprintf(m.stderr, "Error: reading %s: %s\n", j, err)
+		return exitOK
+	}
+	s := executor.Summarize(entries)
+	result := s.Result
+	if !s.Finished {
+		result = "UNFINISHED (the process stopped before the end)"
+	}
+	fmt.Fprintf(m.stdout, "Last apply: %s, started %s: %s\n  journal: %s\n", s.ApplyID, s.Started.Local().Format("2006-01-02 15:04:05"), result, j)
+	if s.NeedsRollback() {
+		for _, o := range s.Outstanding {
+			fmt.Fprintf(m.stdout, "  still in place: %s\n", o.Step)
+		}
+		for _, st := range s.Interrupted {
+			fmt.Fprintf(m.stdout, "  interrupted mid-step: %s\n", st)
+		}
+		fmt.Fprintln(m.stdout, "  run `plan rollback` to undo them")
+	}
+	return exitOK
+}
+
+type unlockCommand struct{ meta *meta }
+
+func (c *unlockCommand) Synopsis() string { return "Remove a lock left by a dead process" }
+
+func (c *unlockCommand) Help() string {
+	return strings.TrimSpace(`
+Usage: plan unlock [-state-dir DIR] ID PATH
+
+  Removes the lock with the given ID (see "plan status"), only if its
+  process is gone. It does not undo anything: run "plan rollback" for that.
+
+Exit status: 0 removed; 1 otherwise.
+
+Example:
+  plan unlock 20261126T071500Z-a1b2c3 plans/rolling-update.hcl
+`)
+}
+
+func (c *unlockCommand) Run(args []string) int {
+	m := c.meta
+	fs := m.flagSet("unlock", false)
+	stateDir := fs.String("state-dir", "", "state folder")
+	if err := fs.Parse(args); err != nil {
+		return exitError
+	}
+	if fs.NArg() != 2 {
+		fmt.Fprintln(m.stderr, "Error: plan unlock takes a lock ID and a PATH. Run \"plan status PATH\" to see the ID.")
+		return exitError
+	}
+	if err := executor.Unlock(stateDirFor(fs.Arg(1), *stateDir), fs.Arg(0)); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			err = fmt.Errorf("no lock found")
+		}
+		fmt.Fprintf(m.stderr, "Error: %s\n", err)
+		return exitError
+	}
+	fmt.Fprintln(m.stdout, "Lock removed.")
+	return exitOK
+}

@@ -1,0 +1,137 @@
+package executor
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gofrs/flock"
+)
+
+// LockInfo says who holds a plan's state.
+type LockInfo struct {
+	ID       string    `json:"id"`
+	PID      int       `json:"pid"`
+	Host     string    `json:"host"`
+	Started  time.Time `json:"started"`
+	Plan     string    `json:"plan"`
+	PlanHash string    `json:"plan_hash"`
+}
+
+func (l LockInfo) String() string {
+	return fmt.Sprintf("apply %s (pid %d on %s, started %s)", l.ID, l.PID, l.Host, l.Started.Local().Format(time.RFC3339))
+}
+
+// Lock is a held lock on a plan's state folder. The kernel lock (flock)
+// dies with its process; the info file stays, so a lock left by a killed
+// apply is still seen, and reported as stale, until `plan unlock`.
+type Lock struct {
+	fl   *flock.Flock
+	info string
+}
+
+// ErrLocked is wrapped when another apply holds the lock.
+var ErrLocked = errors.New("the plan's state is locked")
+
+// ErrStaleLock is wrapped when a lock's holder is dead.
+var ErrStaleLock = errors.New("stale lock")
+
+// LockError names the holder of a lock.
+type LockError struct {
+	Holder LockInfo
+	Stale  bool
+}
+
+func (e *LockError) Error() string {
+	if e.Stale {
+		return fmt.Sprintf("a lock was left by %s, which is no longer running. Check `plan status` (and `plan rollback` if an apply was interrupted), then remove it with `plan unlock %s`", e.Holder, e.Holder.ID)
+	}
+	return fmt.Sprintf("the plan's state is locked by %s. Wait for it to finish; if that process is gone, run `plan unlock %s`", e.Holder, e.Holder.ID)
+}
+
+// Unwrap lets errors.Is match ErrLocked or ErrStaleLock.
+func (e *LockError) Unwrap() error {
+	if e.Stale {
+		return ErrStaleLock
+	}
+	return ErrLocked
+}
+
+// Acquire takes the lock of a state folder, or says who holds it.
+func Acquire(dir string, info LockInfo) (*Lock, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", dir, err)
+	}
+	fl := flock.New(filepath.Join(dir, "lock"), flock.SetFlag(os.O_CREATE|os.O_RDWR), flock.SetPermissions(0o600))
+	ok, err := fl.TryLock()
+	if err != nil {
+		return nil, fmt.Errorf("locking %s: %w", dir, err)
+	}
+	infoPath := filepath.Join(dir, "lock.json")
+	if !ok {
+		holder, _ := ReadLock(dir)
+		return nil, &LockError{Holder: holder}
+	}
+	if holder, err := ReadLock(dir); err == nil {
+		_ = fl.Unlock()
+		return nil, &LockError{Holder: holder, Stale: true}
+	}
+	b, _ := json.MarshalIndent(info, "", "  ")
+	if err := os.WriteFile(infoPath, append(b, '\n'), 0o600); err != nil {
+		_ = fl.Unlock()
+		return nil, err
+	}
+	return &Lock{fl: fl, info: infoPath}, nil
+}
+
+// Release removes the lock.
+func (l *Lock) Release() error {
+	err := os.Remove(l.info)
+	return errors.Join(err, l.fl.Unlock())
+}
+
+// ReadLock returns the holder recorded in a state folder.
+func ReadLock(dir string) (LockInfo, error) {
+	var info LockInfo
+	b, err := os.ReadFile(filepath.Join(dir, "lock.json"))
+	if err != nil {
+		return info, err
+	}
+	return info, json.Unmarshal(b, &info)
+}
+
+// LockHeld reports whether a live process holds the lock now.
+func LockHeld(dir string) bool {
+	fl := flock.New(filepath.Join(dir, "lock"))
+	ok, err := fl.TryLock()
+	if err != nil {
+		return false
+	}
+	if ok {
+		_ = fl.Unlock()
+		return false
+	}
+	return true
+}
+
+// Unlock removes a lock left by a dead process. It refuses a wrong ID, and
+// a lock whose holder is still running.
+func Unlock(dir, id string) error {
+	holder, err := ReadLock(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("there is no lock in %s", dir)
+		}
+		return err
+	}
+	if holder.ID != id {
+		return fmt.Errorf("the lock's ID is %s, not %s: nothing was removed", holder.ID, id)
+	}
+	if LockHeld(dir) {
+		return fmt.Errorf("%s is still running: stop it instead of unlocking", holder)
+	}
+	return os.Remove(filepath.Join(dir, "lock.json"))
+}

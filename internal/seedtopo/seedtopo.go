@@ -1,0 +1,583 @@
+// Package seedtopo runs the seed's topology on the real Docker Engine: apps
+// app1..appN (the test app, MESSAGE=appN,v1) behind an nginx that
+// load-balances them with the seed's nginx.conf. Integration tests, the demo
+// and the benchmark start one, deploy against it and Close it.
+//
+// Container mode (the seed's setup) creates what docker-compose (v1) would
+// for the seed's docker-compose.yml under a random project name: the network
+// <project>_default, containers <project>_appN_1 with the compose labels and
+// the service name as network alias, and the nginx container <project>-nginx
+// with Dir/proxy/nginx.conf bind-mounted (a single file) on
+// /etc/nginx/nginx.conf and port 80 published on a random 127.0.0.1 port.
+//
+// Host mode runs the host's /usr/sbin/nginx instead (-p Dir -c
+// Dir/proxy/nginx.conf, daemonized, pid file Dir/nginx.pid) and the apps
+// publish 3000 on fixed free 127.0.0.1 ports, so that a deploy that copies a
+// container's port bindings gets the same port back.
+//
+// Everything created carries the label nonstop.test=<project>; Close removes
+// it all, including containers a deploy renamed or recreated (they keep the
+// labels), and Sweep removes what crashed runs left behind.
+package seedtopo
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/client"
+	"github.com/docker/go-connections/nat"
+
+	"github.com/nonstop-deploy/nonstop/internal/testimage"
+)
+
+// LabelKey marks every container and network seedtopo (and the tests using
+// it) create; its value is the project name.
+const LabelKey = "nonstop.test"
+
+// composeVersion is the docker-compose version the labels claim: v1, whose
+// container names are <project>_<service>_<n>.
+const composeVersion = "1.29.2"
+
+// Options configures Start. The zero value is the seed: two apps, nginx in a
+// container.
+type Options struct {
+	// Project is the compose project name; default "nonstop-<8 hex>".
+	// Lowercase letters, digits, '-' and '_'.
+	Project string
+	// Replicas is the number of apps, services app1..appN; default 2.
+	Replicas int
+	// Message gives each service's MESSAGE; default "<service>,v1". Start
+	// tells the apps apart by it, so each must be distinct and non-empty.
+	Message func(service string) string
+	// HostNginx runs nginx on the host instead of in a container.
+	HostNginx bool
+	// AppEnv is extra environment for every app (the test app's fault knobs:
+	// FAIL, SLOW, START_DELAY, IGNORE_SIGTERM, CRASH_AFTER). MESSAGE in it is
+	// ignored: Message decides. Start accepts any status from an app (FAIL=1
+	// bodies end with the MESSAGE too). With START_DELAY, nginx's first
+	// connection to an app fails and nginx leaves it out for fail_timeout
+	// (10s), so Start takes that much longer.
+	AppEnv map[string]string
+	// Log receives progress lines; nil discards them.
+	Log io.Writer
+	// Timeout bounds the wait for every app to answer through nginx; default 60s.
+	Timeout time.Duration
+}
+
+// App is one service of the topology.
+type App struct {
+	Service   string // "app1"
+	Container string // "<project>_app1_1"
+	ID        string // container ID at Start
+	Message   string // its MESSAGE
+	Server    string // its address in the upstream: "app1:3000", or "127.0.0.1:<HostPort>" in host mode
+	IP        string // container IP on the project network (the host can reach it on Linux)
+	HostPort  int    // host mode: the published 127.0.0.1 port of 3000; 0 in container mode
+}
+
+// Topology is a running seed topology. Close it.
+type Topology struct {
+	Project string
+	Network string // "<project>_default"
+	// Dir is a temp dir holding proxy/nginx.conf; in host mode also nginx's
+	// pid file, logs/, tmp/ and conf.d/.
+	Dir            string
+	ConfigPath     string // Dir/proxy/nginx.conf
+	NginxContainer string // "<project>-nginx"; "" in host mode
+	NginxPIDFile   string // host mode: Dir/nginx.pid; "" in container mode
+	NginxBinary    string // host mode: the nginx binary run
+	Apps           []App
+	URL            string // "http://127.0.0.1:<port>/", nginx's listener
+	Images         struct{ App, Nginx string }
+
+	cli  client.APIClient
+	http *http.Client
+	log  io.Writer
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var projectRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+
+// Start builds the images (cached), creates the network, the apps and nginx,
+// and waits until every app has answered through nginx. On error it removes
+// what it created.
+func Start(ctx context.Context, cli client.APIClient, o Options) (*Topology, error) {
+	began := time.Now()
+	if o.Project == "" {
+		o.Project = randomProject()
+	}
+	if !projectRE.MatchString(o.Project) {
+		return nil, fmt.Errorf("seedtopo: project name %q: want lowercase letters, digits, '-' and '_'", o.Project)
+	}
+	if o.Replicas == 0 {
+		o.Replicas = 2
+	}
+	if o.Replicas < 0 {
+		return nil, fmt.Errorf("seedtopo: Replicas %d", o.Replicas)
+	}
+	if o.Message == nil {
+		o.Message = func(s string) string { return s + ",v1" }
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 60 * time.Second
+	}
+	t := &Topology{
+		Project: o.Project,
+		Network: o.Project + "_default",
+		cli:     cli,
+		log:     o.Log,
+		http: &http.Client{
+			Timeout:   30 * time.Second,
+			Transport: &http.Transport{MaxIdleConnsPerHost: 8, DisableCompression: true},
+		},
+	}
+	if t.log == nil {
+		t.log = io.Discard
+	}
+	seen := map[string]bool{}
+	for i := 1; i <= o.Replicas; i++ {
+		svc := "app" + strconv.Itoa(i)
+		msg := o.Message(svc)
+		if msg == "" || seen[msg] {
+			return nil, fmt.Errorf("seedtopo: Message(%q) = %q: each service needs a distinct non-empty message", svc, msg)
+		}
+		seen[msg] = true
+		t.Apps = append(t.Apps, App{Service: svc, Container: o.Project + "_" + svc + "_1", Message: msg})
+	}
+
+	if err := t.start(ctx, o); err != nil {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if cerr := t.Close(cctx); cerr != nil {
+			err = fmt.Errorf("%w\n(cleaning up: %v)", err, cerr)
+		}
+		return nil, err
+	}
+	t.logf("topology %s up in %s: %s", t.Project, time.Since(began).Round(time.Millisecond), t.URL)
+	return t, nil
+}
+
+func (t *Topology) start(ctx context.Context, o Options) error {
+	var err error
+	step := time.Now()
+	if t.Images.App, err = testimage.App(ctx, t.cli); err != nil {
+		return fmt.Errorf("seedtopo: test app image: %w", err)
+	}
+	if o.HostNginx {
+		if t.NginxBinary, err = hostNginx(); err != nil {
+			return err
+		}
+	} else if t.Images.Nginx, err = testimage.Nginx(ctx, t.cli); err != nil {
+		return fmt.Errorf("seedtopo: nginx image: %w", err)
+	}
+	t.logf("images %s %s in %s", t.Images.App, t.Images.Nginx, time.Since(step).Round(time.Millisecond))
+
+	if t.Dir, err = os.MkdirTemp("", "nonstop-seedtopo-"+t.Project+"-"); err != nil {
+		return fmt.Errorf("seedtopo: %w", err)
+	}
+	// nginx workers on the host run as nobody and must reach Dir/tmp.
+	if err := os.Chmod(t.Dir, 0o755); err != nil {
+		return fmt.Errorf("seedtopo: %w", err)
+	}
+	t.ConfigPath = filepath.Join(t.Dir, "proxy", "nginx.conf")
+	for _, d := range []string{"proxy", "logs", "tmp", "conf.d"} {
+		if err := os.Mkdir(filepath.Join(t.Dir, d), 0o755); err != nil {
+			return fmt.Errorf("seedtopo: %w", err)
+		}
+	}
+
+	step = time.Now()
+	if _, err := t.cli.NetworkCreate(ctx, t.Network, network.CreateOptions{
+		Driver: "bridge",
+		Labels: map[string]string{
+			"com.docker.compose.network": "default",
+			"com.docker.compose.project": t.Project,
+			"com.docker.compose.version": composeVersion,
+			LabelKey:                     t.Project,
+		},
+	}); err != nil {
+		return fmt.Errorf("seedtopo: create network %s: %w", t.Network, err)
+	}
+	// The apps start concurrently: a container start takes the engine about
+	// a second here, mostly network setup.
+	errs := make([]error, len(t.Apps))
+	var wg sync.WaitGroup
+	for i := range t.Apps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = t.startApp(ctx, &t.Apps[i], o)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	t.logf("network and %d apps in %s", len(t.Apps), time.Since(step).Round(time.Millisecond))
+
+	step = time.Now()
+	if o.HostNginx {
+		err = t.startHostNginx(ctx)
+	} else {
+		err = t.startNginxContainer(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	t.logf("nginx at %s in %s", t.URL, time.Since(step).Round(time.Millisecond))
+
+	step = time.Now()
+	if err := t.waitReady(ctx, o.Timeout); err != nil {
+		return err
+	}
+	t.logf("every app answered through nginx in %s", time.Since(step).Round(time.Millisecond))
+	return nil
+}
+
+func (t *Topology) logf(format string, args ...any) {
+	fmt.Fprintf(t.log, "seedtopo: "+format+"\n", args...)
+}
+
+func randomProject() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return "nonstop-" + hex.EncodeToString(b[:])
+}
+
+// composeLabels are the labels docker-compose v1 puts on a service's container.
+func (t *Topology) composeLabels(service string, config any) map[string]string {
+	j, _ := json.Marshal(config)
+	sum := sha256.Sum256(j)
+	return map[string]string{
+		"com.docker.compose.project":             t.Project,
+		"com.docker.compose.project.working_dir": t.Dir,
+		"com.docker.compose.service":             service,
+		"com.docker.compose.container-number":    "1",
+		"com.docker.compose.oneoff":              "False",
+		"com.docker.compose.config-hash":         hex.EncodeToString(sum[:]),
+		"com.docker.compose.version":             composeVersion,
+		LabelKey:                                 t.Project,
+	}
+}
+
+func (t *Topology) startApp(ctx context.Context, a *App, o Options) error {
+	env := []string{}
+	keys := make([]string, 0, len(o.AppEnv))
+	for k := range o.AppEnv {
+		if k != "MESSAGE" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		env = append(env, k+"="+o.AppEnv[k])
+	}
+	env = append(env, "MESSAGE="+a.Message)
+
+	port := nat.Port("3000/tcp")
+	cfg := &container.Config{
+		Image:        t.Images.App,
+		Env:          env,
+		ExposedPorts: nat.PortSet{port: {}},
+	}
+	cfg.Labels = t.composeLabels(a.Service, cfg)
+	hc := &container.HostConfig{NetworkMode: container.NetworkMode(t.Network)}
+	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+		t.Network: {Aliases: []string{a.Service}},
+	}}
+
+	// Host mode publishes on a port chosen here, not by the engine (HostPort
+	// ""), so the binding is in the container's HostConfig and a recreated
+	// container gets the same port. Another process may grab the port between
+	// the pick and the start: retry with a new one.
+	for attempt := 1; ; attempt++ {
+		if o.HostNginx {
+			p, err := freePort()
+			if err != nil {
+				return fmt.Errorf("seedtopo: %w", err)
+			}
+			a.HostPort = p
+			a.Server = "127.0.0.1:" + strconv.Itoa(p)
+			hc.PortBindings = nat.PortMap{port: {{HostIP: "127.0.0.1", HostPort: strconv.Itoa(p)}}}
+		} else {
+			a.Server = a.Service + ":3000"
+		}
+		c, err := t.cli.ContainerCreate(ctx, cfg, hc, nc, nil, a.Container)
+		if err != nil {
+			return fmt.Errorf("seedtopo: create %s: %w", a.Container, err)
+		}
+		a.ID = c.ID
+		err = t.cli.ContainerStart(ctx, c.ID, container.StartOptions{})
+		if err == nil {
+			break
+		}
+		if o.HostNginx && attempt < 5 && portTaken(err) {
+			_ = t.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
+			continue
+		}
+		return fmt.Errorf("seedtopo: start %s: %w", a.Container, err)
+	}
+	ins, err := t.cli.ContainerInspect(ctx, a.ID)
+	if err != nil {
+		return fmt.Errorf("seedtopo: inspect %s: %w", a.Container, err)
+	}
+	if ep := ins.NetworkSettings.Networks[t.Network]; ep != nil {
+		a.IP = ep.IPAddress
+	}
+	return nil
+}
+
+func portTaken(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "port is already allocated") || strings.Contains(s, "address already in use")
+}
+
+// freePort returns a 127.0.0.1 TCP port that was free a moment ago.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func (t *Topology) services() []string {
+	s := make([]string, len(t.Apps))
+	for i, a := range t.Apps {
+		s[i] = a.Service
+	}
+	return s
+}
+
+func (t *Topology) startNginxContainer(ctx context.Context) error {
+	if err := os.WriteFile(t.ConfigPath, []byte(containerConf(t.services())), 0o644); err != nil {
+		return fmt.Errorf("seedtopo: %w", err)
+	}
+	t.NginxContainer = t.Project + "-nginx"
+	port := nat.Port("80/tcp")
+	cfg := &container.Config{Image: t.Images.Nginx, ExposedPorts: nat.PortSet{port: {}}}
+	cfg.Labels = t.composeLabels("nginx", cfg)
+	hc := &container.HostConfig{
+		NetworkMode:  container.NetworkMode(t.Network),
+		Binds:        []string{t.ConfigPath + ":/etc/nginx/nginx.conf:rw"},
+		PortBindings: nat.PortMap{port: {{HostIP: "127.0.0.1", HostPort: ""}}},
+	}
+	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+		t.Network: {Aliases: []string{"nginx"}},
+	}}
+	c, err := t.cli.ContainerCreate(ctx, cfg, hc, nc, nil, t.NginxContainer)
+	if err != nil {
+		return fmt.Errorf("seedtopo: create %s: %w", t.NginxContainer, err)
+	}
+	if err := t.cli.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
+		return fmt.Errorf("seedtopo: start %s: %w", t.NginxContainer, err)
+	}
+	ins, err := t.cli.ContainerInspect(ctx, c.ID)
+	if err != nil {
+		return fmt.Errorf("seedtopo: inspect %s: %w", t.NginxContainer, err)
+	}
+	b := ins.NetworkSettings.Ports[port]
+	if len(b) == 0 || b[0].HostPort == "" {
+		// nginx exits at once when an upstream host does not resolve, e.g. an
+		// app container that already exited.
+		var apps strings.Builder
+		for _, a := range t.Apps {
+			fmt.Fprintf(&apps, "\n--- %s (%s): %s", a.Service, a.Container, t.describe(ctx, a.ID))
+		}
+		return fmt.Errorf("seedtopo: nginx (%s) did not come up: %s%s",
+			t.NginxContainer, t.describe(ctx, c.ID), apps.String())
+	}
+	t.URL = "http://127.0.0.1:" + b[0].HostPort + "/"
+	return nil
+}
+
+// hostNginx finds the host's nginx: $NONSTOP_NGINX, /usr/sbin/nginx, PATH.
+func hostNginx() (string, error) {
+	for _, p := range []string{os.Getenv("NONSTOP_NGINX"), testimage.NginxPath} {
+		if p != "" {
+			if _, err := os.Stat(p); err == nil {
+				return p, nil
+			}
+		}
+	}
+	if p, err := exec.LookPath("nginx"); err == nil {
+		return p, nil
+	}
+	return "", errors.New("seedtopo: nginx is not installed on the host (apt-get install -y nginx-light)")
+}
+
+func (t *Topology) startHostNginx(ctx context.Context) error {
+	servers := make([]string, len(t.Apps))
+	for i, a := range t.Apps {
+		servers[i] = a.Server
+	}
+	t.NginxPIDFile = filepath.Join(t.Dir, "nginx.pid")
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			return fmt.Errorf("seedtopo: %w", err)
+		}
+		listen := "127.0.0.1:" + strconv.Itoa(port)
+		if err := os.WriteFile(t.ConfigPath, []byte(hostConf(t.Dir, listen, servers)), 0o644); err != nil {
+			return fmt.Errorf("seedtopo: %w", err)
+		}
+		// nginx daemonizes: the command returns once the master runs (or failed
+		// to start). Its stderr goes to a file, not a pipe, so Wait does not wait
+		// for the daemon that inherits it.
+		errFile, err := os.CreateTemp(filepath.Join(t.Dir, "logs"), "start-*.stderr")
+		if err != nil {
+			return fmt.Errorf("seedtopo: %w", err)
+		}
+		cmd := exec.CommandContext(ctx, t.NginxBinary, "-p", t.Dir, "-c", t.ConfigPath)
+		cmd.Stdout, cmd.Stderr = errFile, errFile
+		err = cmd.Run()
+		errFile.Close()
+		if err == nil {
+			t.URL = "http://" + listen + "/"
+			return nil
+		}
+		out, _ := os.ReadFile(errFile.Name())
+		lastErr = fmt.Errorf("seedtopo: %s -p %s -c %s: %w\n%s%s", t.NginxBinary, t.Dir, t.ConfigPath, err, out,
+			tailFile(filepath.Join(t.Dir, "logs", "error.log"), 2000))
+		if !strings.Contains(string(out)+tailFile(filepath.Join(t.Dir, "logs", "error.log"), 2000), "Address already in use") {
+			break
+		}
+	}
+	return lastErr
+}
+
+// waitReady GETs through nginx until every app has answered (its MESSAGE at
+// the end of the body, whatever the status) or timeout passes.
+func (t *Topology) waitReady(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	answered := map[string]bool{}
+	var last string
+	for len(answered) < len(t.Apps) {
+		body, status, err := t.get(ctx)
+		switch {
+		case err != nil:
+			last = err.Error()
+		default:
+			last = fmt.Sprintf("%d %q", status, tailString(body, 300))
+			for _, a := range t.Apps {
+				if strings.HasSuffix(body, " "+a.Message) {
+					answered[a.Service] = true
+				}
+			}
+		}
+		if len(answered) == len(t.Apps) {
+			break
+		}
+		if err != nil || status >= 500 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		if ctx.Err() != nil {
+			return t.notReady(answered, last, timeout)
+		}
+	}
+	return nil
+}
+
+// notReady explains which apps never answered, with their state and logs.
+func (t *Topology) notReady(answered map[string]bool, last string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	var b strings.Builder
+	var missing []string
+	for _, a := range t.Apps {
+		if !answered[a.Service] {
+			missing = append(missing, a.Service)
+		}
+	}
+	fmt.Fprintf(&b, "seedtopo: %s did not answer through nginx at %s within %s (last response: %s)",
+		strings.Join(missing, ", "), t.URL, timeout, last)
+	for _, a := range t.Apps {
+		if !answered[a.Service] {
+			fmt.Fprintf(&b, "\n--- %s (%s): %s", a.Service, a.Container, t.describe(ctx, a.ID))
+		}
+	}
+	if t.NginxContainer != "" {
+		fmt.Fprintf(&b, "\n--- nginx (%s): %s", t.NginxContainer, t.describe(ctx, t.NginxContainer))
+	} else {
+		fmt.Fprintf(&b, "\n--- nginx on the host, error.log:\n%s", tailFile(filepath.Join(t.Dir, "logs", "error.log"), 2000))
+	}
+	return errors.New(b.String())
+}
+
+// describe is a container's state and the tail of its logs.
+func (t *Topology) describe(ctx context.Context, id string) string {
+	ins, err := t.cli.ContainerInspect(ctx, id)
+	if err != nil {
+		return err.Error()
+	}
+	return fmt.Sprintf("%s (exit %d, %s)\n%s", ins.State.Status, ins.State.ExitCode, ins.State.Error, t.containerLogs(ctx, id))
+}
+
+func tailString(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "..." + s[len(s)-n:]
+}
+
+func tailFile(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	return tailString(string(b), n)
+}
+
+// Get does one GET of URL through nginx and returns the body; a status other
+// than 200 is an error (the body is returned too).
+func (t *Topology) Get(ctx context.Context) (body string, err error) {
+	body, status, err := t.get(ctx)
+	if err == nil && status != http.StatusOK {
+		err = fmt.Errorf("GET %s: status %d: %s", t.URL, status, tailString(body, 300))
+	}
+	return body, err
+}
+
+func (t *Topology) get(ctx context.Context) (string, int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.URL, nil)
+	if err != nil {
+		return "", 0, err
+	}
+	resp, err := t.http.Do(req)
+	if err != nil {
+		return "", 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return string(b), resp.StatusCode, fmt.Errorf("GET %s: reading body: %w", t.URL, err)
+	}
+	return string(b), resp.StatusCode, nil
+}

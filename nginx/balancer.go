@@ -1,0 +1,622 @@
+package nginx
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Membership is what steps need from a load balancer: take a server out of
+// rotation, put it back, shift weight, undo any of that from a journal, and
+// know when the requests that were in flight before the change are done. The
+// reload backend (Balancer) implements it; a reload-free Lua backend will
+// implement it too, so steps should hold a Membership, not a *Balancer.
+type Membership interface {
+	Check(ctx context.Context, servers []string) error
+	MarkDown(ctx context.Context, server string) (Change, error)
+	Restore(ctx context.Context, server string) (Change, error)
+	SetWeight(ctx context.Context, server string, weight int) (Change, error)
+	Undo(ctx context.Context, c Change) error
+	WaitDrained(ctx context.Context, c Change, timeout time.Duration) (DrainReport, error)
+}
+
+var _ Membership = (*Balancer)(nil)
+
+// Operation names recorded in Change.Op; they are stored in journals, so
+// they never change.
+const (
+	OpMarkDown  = "mark_down"
+	OpRestore   = "restore"
+	OpSetWeight = "set_weight"
+)
+
+// ErrReloadUnconfirmed is wrapped when nginx accepted the signal but no new
+// worker generation appeared within Options.ReloadTimeout: nginx most likely
+// rejected the config at load time (its error log says why), so the new
+// membership is not live. The edit has been reverted when this is returned.
+var ErrReloadUnconfirmed = errors.New("reload not confirmed")
+
+// ErrUnresolvable is wrapped when Restore (or an Undo that puts a server
+// back) refuses because the server's host does not resolve where nginx runs:
+// nginx would refuse the whole config, and the server is not there to take
+// traffic anyway.
+var ErrUnresolvable = errors.New("server host does not resolve")
+
+// Options configures a Balancer for one upstream in one config file.
+type Options struct {
+	// ConfigPath is the host path of the file that holds the upstream.
+	ConfigPath string
+	// Upstream is the name of the upstream block to edit.
+	Upstream string
+	// Runtime is the nginx that loads ConfigPath.
+	Runtime Runtime
+	// WriteInPlace rewrites the file in place (O_TRUNC, write, fsync)
+	// instead of temp file + rename. Required when the file is bind-mounted
+	// into a container on its own: a rename replaces the inode, and the
+	// container would keep seeing the old file.
+	WriteInPlace bool
+	// ReloadTimeout bounds the wait for the new worker generation after a
+	// reload (default 10s).
+	ReloadTimeout time.Duration
+	// Log receives operator-level events (debug: each write/test; info: each
+	// reload and drain) with durations. The zero Logger discards.
+	Log zerolog.Logger
+}
+
+// Balancer is the reload backend of Membership: every change is a minimal
+// edit of the config file, `nginx -t`, and a reload, and draining is
+// watching the previous worker generation exit. It is safe for concurrent
+// use; edits to the same file or the same nginx are serialized across all
+// Balancers in the process.
+type Balancer struct {
+	o    Options
+	path string // cleaned absolute ConfigPath, the lock key
+}
+
+// New returns a Balancer; it does no I/O (see Check for the preflight).
+func New(o Options) *Balancer {
+	if o.ReloadTimeout <= 0 {
+		o.ReloadTimeout = 10 * time.Second
+	}
+	p := filepath.Clean(o.ConfigPath)
+	if abs, err := filepath.Abs(p); err == nil {
+		p = abs
+	}
+	return &Balancer{o: o, path: p}
+}
+
+// Change records one membership change with what is needed to undo it. It
+// goes into the apply journal as JSON, and Undo works from a Change decoded
+// in another process.
+type Change struct {
+	Upstream string `json:"upstream"`
+	Server   string `json:"server"`
+	// Op is one of OpMarkDown, OpRestore, OpSetWeight.
+	Op string `json:"op"`
+	// PrevDown and PrevWeight are the server's state before the change (the
+	// semantic inverse, used when the line was edited by someone else since).
+	PrevDown   bool `json:"prev_down"`
+	PrevWeight int  `json:"prev_weight"`
+	// Weight is the weight set by OpSetWeight (0: removed).
+	Weight int `json:"weight,omitempty"`
+	// Noop means the server was already in the requested state: nothing was
+	// written or reloaded, and there is nothing to undo or drain.
+	Noop bool `json:"noop,omitempty"`
+	// OldWorkers are the PIDs of the nginx children before the reload: the
+	// generation that may still hold requests to the changed server.
+	OldWorkers []int `json:"old_workers,omitempty"`
+	// ReloadedAt is when the reload was sent.
+	ReloadedAt time.Time `json:"reloaded_at,omitzero"`
+	// Config is the absolute path of the edited file.
+	Config string `json:"config,omitempty"`
+	// Before and After are the server directive's exact bytes before and
+	// after the edit, so that Undo restores the line byte for byte.
+	Before string `json:"before,omitempty"`
+	After  string `json:"after,omitempty"`
+}
+
+// DrainReport says how draining went. A timeout is a warning for the caller
+// (long-lived connections such as websockets keep old workers alive until
+// worker_shutdown_timeout), not an error.
+type DrainReport struct {
+	// Took is from the reload (Change.ReloadedAt) to the moment no old
+	// worker was left, or to the timeout.
+	Took     time.Duration `json:"took"`
+	TimedOut bool          `json:"timed_out,omitempty"`
+	// Remaining are the old-generation processes still alive at the timeout.
+	Remaining []Process `json:"remaining,omitempty"`
+}
+
+// String names the balancer for messages.
+func (b *Balancer) String() string {
+	rt := "no runtime"
+	if b.o.Runtime != nil {
+		rt = b.o.Runtime.String()
+	}
+	return fmt.Sprintf("upstream %q in %s (%s)", b.o.Upstream, b.path, rt)
+}
+
+func (b *Balancer) valid() error {
+	var errs []error
+	if b.o.ConfigPath == "" {
+		errs = append(errs, errors.New("nginx: no config path"))
+	}
+	if b.o.Upstream == "" {
+		errs = append(errs, errors.New("nginx: no upstream name"))
+	}
+	if b.o.Runtime == nil {
+		errs = append(errs, errors.New("nginx: no runtime (container or host)"))
+	}
+	return errors.Join(errs...)
+}
+
+// Check is the preflight run before any change: the file is readable and
+// parses, the upstream and every listed server line exist (exactly once),
+// nginx is running, and `nginx -t` passes. It returns all problems at once
+// (errors.Join) so a plan can be fixed in one go, and changes nothing.
+func (b *Balancer) Check(ctx context.Context, servers []string) error {
+	if err := b.valid(); err != nil {
+		return err
+	}
+	unlock := lock(b.path, b.o.Runtime.String())
+	defer unlock()
+	var errs []error
+	src, err := os.ReadFile(b.path)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("nginx config: %w", err))
+	} else if cfg, err := ParseConfig(b.path, src); err != nil {
+		errs = append(errs, err)
+	} else if u, err := cfg.findUpstream(b.o.Upstream); err != nil {
+		errs = append(errs, err)
+	} else {
+		for _, s := range servers {
+			if err := validName("server", s); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if _, err := u.findServer(b.path, s); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	procs, err := b.o.Runtime.Processes(ctx)
+	if err != nil {
+		errs = append(errs, err)
+	} else if _, _, ok := masterOf(procs); !ok {
+		errs = append(errs, fmt.Errorf("%s: no nginx master process found", b.o.Runtime))
+	}
+	if err := b.o.Runtime.Test(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", b.o.Runtime, err))
+	}
+	return errors.Join(errs...)
+}
+
+// MarkDown adds `down` to the server's line and reloads, so that nginx stops
+// sending it new requests. Requests already in flight finish on the old
+// workers: call WaitDrained with the returned Change before stopping the
+// server. Already down: a Noop Change.
+func (b *Balancer) MarkDown(ctx context.Context, server string) (Change, error) {
+	return b.change(ctx, OpMarkDown, server, 0)
+}
+
+// Restore removes `down` from the server's line and reloads, putting the
+// server back into rotation. It first checks that the server's host
+// resolves where nginx runs and refuses, writing nothing, if it does not.
+// Not down: a Noop Change.
+func (b *Balancer) Restore(ctx context.Context, server string) (Change, error) {
+	return b.change(ctx, OpRestore, server, 0)
+}
+
+// SetWeight sets the server's `weight=` (0 removes it, meaning nginx's
+// default 1) and reloads: the primitive of canary and blue/green shifts.
+func (b *Balancer) SetWeight(ctx context.Context, server string, weight int) (Change, error) {
+	return b.change(ctx, OpSetWeight, server, weight)
+}
+
+func (b *Balancer) change(ctx context.Context, op, server string, weight int) (Change, error) {
+	if err := b.valid(); err != nil {
+		return Change{}, err
+	}
+	c := Change{Upstream: b.o.Upstream, Server: server, Op: op, Config: b.path}
+	if op == OpSetWeight {
+		c.Weight = weight
+	}
+	unlock := lock(b.path, b.o.Runtime.String())
+	defer unlock()
+
+	src, err := os.ReadFile(b.path)
+	if err != nil {
+		return c, fmt.Errorf("nginx config: %w", err)
+	}
+	_, s, err := locate(b.path, src, b.o.Upstream, server)
+	if err != nil {
+		return c, err
+	}
+	c.PrevDown, c.PrevWeight = s.Down, s.Weight
+	var out []byte
+	switch op {
+	case OpMarkDown:
+		out, err = setDown(b.path, src, b.o.Upstream, server, true)
+	case OpRestore:
+		out, err = setDown(b.path, src, b.o.Upstream, server, false)
+	case OpSetWeight:
+		out, err = setWeight(b.path, src, b.o.Upstream, server, weight)
+	}
+	if err != nil {
+		return c, err
+	}
+	log := b.o.Log.With().Str("op", op).Str("upstream", b.o.Upstream).Str("server", server).Logger()
+	if bytes.Equal(out, src) {
+		c.Noop = true
+		log.Info().Msg("nginx: server already in the requested state; nothing to do")
+		return c, nil
+	}
+	if op == OpRestore {
+		if err := b.resolves(ctx, s); err != nil {
+			return c, err
+		}
+	}
+	c.Before = string(src[s.start:s.end])
+	if _, ns, err := locate(b.path, out, b.o.Upstream, server); err == nil {
+		c.After = string(out[ns.start:ns.end])
+	}
+	err = b.commit(ctx, log, src, out, &c)
+	return c, err
+}
+
+// resolves refuses to put s into rotation when its host does not resolve
+// where nginx runs.
+func (b *Balancer) resolves(ctx context.Context, s *Server) error {
+	if resolveLiteral(s.Host) {
+		return nil
+	}
+	if err := b.o.Runtime.Resolves(ctx, s.Host); err != nil {
+		return fmt.Errorf("%w: refusing to put %q back into upstream %q (nothing was changed): %w",
+			ErrUnresolvable, s.Address, b.o.Upstream, err)
+	}
+	return nil
+}
+
+// Undo reverts c on the current file: other lines (and even this one) may
+// have been changed by other steps since, so it restores the server line's
+// exact previous bytes when the line is still as c left it, and otherwise
+// applies the semantic inverse (previous down / weight). Then `nginx -t` and
+// reload, as for any change. A Noop change, or a line already back in its
+// previous state, needs nothing. Works from a Change decoded from the
+// journal in a new process.
+func (b *Balancer) Undo(ctx context.Context, c Change) error {
+	if c.Noop {
+		return nil
+	}
+	if err := b.valid(); err != nil {
+		return err
+	}
+	switch c.Op {
+	case OpMarkDown, OpRestore, OpSetWeight:
+	default:
+		return fmt.Errorf("nginx: cannot undo unknown operation %q", c.Op)
+	}
+	if c.Upstream != b.o.Upstream {
+		return fmt.Errorf("nginx: change is for upstream %q, this balancer edits %q", c.Upstream, b.o.Upstream)
+	}
+	if c.Config != "" && filepath.Clean(c.Config) != b.path {
+		return fmt.Errorf("nginx: change was made to %s, this balancer edits %s", c.Config, b.path)
+	}
+	unlock := lock(b.path, b.o.Runtime.String())
+	defer unlock()
+
+	src, err := os.ReadFile(b.path)
+	if err != nil {
+		return fmt.Errorf("nginx config: %w", err)
+	}
+	_, s, err := locate(b.path, src, b.o.Upstream, c.Server)
+	if err != nil {
+		return fmt.Errorf("undoing %s of %q: %w", c.Op, c.Server, err)
+	}
+	raw := string(src[s.start:s.end])
+	var out []byte
+	switch {
+	case c.After != "" && raw == c.After && validBefore(c):
+		out = splice(src, s.start, s.end, c.Before)
+	case c.Before != "" && raw == c.Before:
+		out = src
+	case c.Op == OpSetWeight:
+		out, err = setWeight(b.path, src, b.o.Upstream, c.Server, c.PrevWeight)
+	default:
+		out, err = setDown(b.path, src, b.o.Upstream, c.Server, c.PrevDown)
+	}
+	if err != nil {
+		return fmt.Errorf("undoing %s of %q: %w", c.Op, c.Server, err)
+	}
+	log := b.o.Log.With().Str("op", "undo_"+c.Op).Str("upstream", b.o.Upstream).Str("server", c.Server).Logger()
+	if bytes.Equal(out, src) {
+		log.Info().Msg("nginx: server line already in its previous state; nothing to undo")
+		return nil
+	}
+	if _, ns, err := locate(b.path, out, b.o.Upstream, c.Server); err == nil && s.Down && !ns.Down {
+		if err := b.resolves(ctx, s); err != nil {
+			return err
+		}
+	}
+	uc := Change{Upstream: c.Upstream, Server: c.Server, Op: "undo_" + c.Op, Config: b.path}
+	if err := b.commit(ctx, log, src, out, &uc); err != nil {
+		return fmt.Errorf("undoing %s of %q: %w", c.Op, c.Server, err)
+	}
+	return nil
+}
+
+// validBefore checks that a journal's Before text is exactly one `server`
+// directive for c.Server, so a tampered journal cannot inject config.
+func validBefore(c Change) bool {
+	cfg, err := ParseConfig("", []byte(c.Before))
+	if err != nil || len(cfg.root) != 1 {
+		return false
+	}
+	d := cfg.root[0]
+	return !d.isBlock && len(d.args) >= 2 && d.args[0].val == "server" &&
+		d.args[1].val == c.Server && d.args[0].start == 0 && d.end == len(c.Before)
+}
+
+// commit writes out, tests, reloads and waits for the new worker generation.
+// On any failure it puts orig back (and reloads again if a reload was sent),
+// so an error means nothing changed, unless the error says the restore
+// failed.
+func (b *Balancer) commit(ctx context.Context, log zerolog.Logger, orig, out []byte, c *Change) error {
+	rt := b.o.Runtime
+	procs, err := rt.Processes(ctx)
+	if err != nil {
+		return fmt.Errorf("before changing %s: %w (nothing was changed)", b.path, err)
+	}
+	_, children, ok := masterOf(procs)
+	if !ok {
+		return fmt.Errorf("before changing %s: %s: no nginx master process found (nothing was changed)", b.path, rt)
+	}
+	old := make(map[int]bool, len(children))
+	c.OldWorkers = c.OldWorkers[:0]
+	for _, p := range children {
+		old[p.PID] = true
+		c.OldWorkers = append(c.OldWorkers, p.PID)
+	}
+
+	t := time.Now()
+	if err := b.write(out); err != nil {
+		return b.restore(log, orig, false, fmt.Errorf("writing %s: %w", b.path, err))
+	}
+	log.Debug().Str("file", b.path).Dur("took", time.Since(t)).Msg("nginx: config written")
+
+	t = time.Now()
+	if err := rt.Test(ctx); err != nil {
+		log.Debug().Dur("took", time.Since(t)).Err(err).Msg("nginx: config test failed")
+		return b.restore(log, orig, false, fmt.Errorf("%s rejected the edited %s: %w", rt, b.path, err))
+	}
+	log.Debug().Dur("took", time.Since(t)).Msg("nginx: config test passed")
+
+	t = time.Now()
+	c.ReloadedAt = t
+	if err := rt.Reload(ctx); err != nil {
+		return b.restore(log, orig, false, fmt.Errorf("reloading %s: %w", rt, err))
+	}
+	if err := b.waitGeneration(ctx, old); err != nil {
+		return b.restore(log, orig, true, err)
+	}
+	log.Info().Dur("took", time.Since(t)).Ints("old_workers", c.OldWorkers).Msg("nginx: reloaded, new workers live")
+	return nil
+}
+
+// restore writes orig back after a failed change (and reloads when the
+// failed change had been signalled), and wraps cause with the outcome.
+func (b *Balancer) restore(log zerolog.Logger, orig []byte, reloaded bool, cause error) error {
+	if err := b.write(orig); err != nil {
+		log.Error().Err(err).Msg("nginx: restoring the original config failed")
+		return fmt.Errorf("%w; restoring the original config ALSO FAILED, fix %s by hand: %v", cause, b.path, err)
+	}
+	if !reloaded {
+		log.Info().Err(cause).Msg("nginx: change failed, config restored")
+		return fmt.Errorf("%w; the config was restored", cause)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), b.o.ReloadTimeout)
+	defer cancel()
+	if err := b.o.Runtime.Reload(ctx); err != nil {
+		return fmt.Errorf("%w; the config was restored, but reloading nginx with it failed: %v", cause, err)
+	}
+	log.Info().Err(cause).Msg("nginx: change failed, config restored and nginx reloaded")
+	return fmt.Errorf("%w; the config was restored and nginx reloaded", cause)
+}
+
+// waitGeneration polls until a live worker that is not in old exists: the
+// proof that nginx loaded the new config (if it rejects the config at load
+// time it keeps the old workers and only logs the error).
+func (b *Balancer) waitGeneration(ctx context.Context, old map[int]bool) error {
+	deadline := time.NewTimer(b.o.ReloadTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		procs, err := b.o.Runtime.Processes(ctx)
+		if err == nil {
+			if _, children, ok := masterOf(procs); ok {
+				for _, p := range children {
+					if !old[p.PID] && isWorker(p.Cmd) {
+						return nil
+					}
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s to start new workers after the reload: %w", b.o.Runtime, ctx.Err())
+		case <-deadline.C:
+			msg := fmt.Sprintf("%s: no new worker generation within %s of the reload; nginx probably rejected the config at load time (see its error log)",
+				b.o.Runtime, b.o.ReloadTimeout)
+			if err != nil {
+				msg += fmt.Sprintf("; last process listing failed: %v", err)
+			}
+			return fmt.Errorf("%w: %s", ErrReloadUnconfirmed, msg)
+		case <-tick.C:
+		}
+	}
+}
+
+// WaitDrained waits until every process of the generation recorded in c
+// (c.OldWorkers) has exited: they hold the requests that were in flight when
+// the change was made. It polls the processes every 50ms. When timeout (> 0)
+// passes first, it returns TimedOut with the remaining processes and no error;
+// a cancelled ctx returns ctx's error. A Noop change has nothing to drain.
+func (b *Balancer) WaitDrained(ctx context.Context, c Change, timeout time.Duration) (DrainReport, error) {
+	start := time.Now()
+	from := c.ReloadedAt
+	if from.IsZero() || from.After(start) {
+		from = start
+	}
+	if c.Noop || len(c.OldWorkers) == 0 {
+		return DrainReport{}, nil
+	}
+	if b.o.Runtime == nil {
+		return DrainReport{}, errors.New("nginx: no runtime (container or host)")
+	}
+	old := make(map[int]bool, len(c.OldWorkers))
+	for _, pid := range c.OldWorkers {
+		old[pid] = true
+	}
+	var deadline <-chan time.Time
+	if timeout > 0 {
+		tm := time.NewTimer(timeout)
+		defer tm.Stop()
+		deadline = tm.C
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var remaining []Process
+	for {
+		procs, err := b.o.Runtime.Processes(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return DrainReport{Took: time.Since(from), Remaining: remaining}, ctx.Err()
+			}
+			return DrainReport{Took: time.Since(from), Remaining: remaining}, fmt.Errorf("waiting for %s to drain: %w", b.o.Runtime, err)
+		}
+		remaining = remaining[:0]
+		for _, p := range procs {
+			if old[p.PID] {
+				remaining = append(remaining, p)
+			}
+		}
+		if len(remaining) == 0 {
+			r := DrainReport{Took: time.Since(from)}
+			b.o.Log.Info().Str("upstream", c.Upstream).Str("server", c.Server).Dur("took", r.Took).Msg("nginx: old workers drained")
+			return r, nil
+		}
+		select {
+		case <-ctx.Done():
+			return DrainReport{Took: time.Since(from), Remaining: remaining}, ctx.Err()
+		case <-deadline:
+			r := DrainReport{Took: time.Since(from), TimedOut: true, Remaining: remaining}
+			b.o.Log.Warn().Str("upstream", c.Upstream).Str("server", c.Server).Dur("took", r.Took).
+				Int("remaining", len(remaining)).Msg("nginx: old workers still running at the drain timeout (long-lived connections?)")
+			return r, nil
+		case <-tick.C:
+		}
+	}
+}
+
+// write replaces the file's content: in place for bind-mounted files,
+// otherwise atomically through a temp file in the same directory and a
+// rename, keeping mode and (when permitted) owner.
+func (b *Balancer) write(data []byte) error {
+	target := b.path
+	if p, err := filepath.EvalSymlinks(target); err == nil {
+		target = p // rename onto the file, not over a symlink to it
+	}
+	if b.o.WriteInPlace {
+		f, err := os.OpenFile(target, os.O_WRONLY|os.O_TRUNC, 0)
+		if err != nil {
+			return err
+		}
+		if _, err := f.Write(data); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	}
+	fi, err := os.Stat(target)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(target)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(target)+".nonstop-*")
+	if err != nil {
+		return err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := tmp.Write(data); err != nil {
+		return err
+	}
+	if err := tmp.Chmod(fi.Mode().Perm()); err != nil {
+		return err
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		_ = tmp.Chown(int(st.Uid), int(st.Gid)) // best effort: needs privileges
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), target); err != nil {
+		return err
+	}
+	ok = true
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// locks serializes edit+test+reload sequences: steps run in parallel, and
+// two edits of one file (or two reloads of one nginx) must not interleave.
+var (
+	locksMu sync.Mutex
+	locks   = map[string]*sync.Mutex{}
+)
+
+// lock takes the mutex of the config path, then the one of the runtime
+// (always in that order, so there is no deadlock), and returns the unlock.
+func lock(path, runtime string) func() {
+	get := func(key string) *sync.Mutex {
+		locksMu.Lock()
+		defer locksMu.Unlock()
+		m, ok := locks[key]
+		if !ok {
+			m = &sync.Mutex{}
+			locks[key] = m
+		}
+		return m
+	}
+	a, r := get("file:"+path), get("runtime:"+runtime)
+	a.Lock()
+	r.Lock()
+	return func() {
+		r.Unlock()
+		a.Unlock()
+	}
+}

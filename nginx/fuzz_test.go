@@ -1,0 +1,134 @@
+package nginx
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// fuzzSeeds are configs exercising the tokenizer's corners; the seed file is
+// added from disk.
+var fuzzSeeds = []string{
+	"upstream u {\n    server a:1;\n    server b:1 weight=5 max_fails=3;\n}\n",
+	"upstream u {\r\n  server a:1 down;\r\n  server b:1 backup;\r\n}\r\n",
+	"upstream u {\n  # server a:1;\n  server\n    a:1 # c\n    weight=2\n    ;\n}\n",
+	"http { log_format m '$a;{}'; add_header X \"a\\\"b;\"; upstream u { server \"a:1\" 'down'; server a\\;b:1; } }",
+	"map $h $x { default a}b; } server { set $a ${b}c#d; }\nupstream u{server a:1;}",
+	"stream { upstream db { server db1:5432; } } http { upstream db { server x:1; } }",
+	"upstream u {\tserver\t[::1]:80\tweight=1 ; server unix:/x.sock ; }",
+}
+
+func FuzzParseConfig(f *testing.F) {
+	if seed, err := os.ReadFile("../plans/proxy/nginx.conf"); err == nil {
+		f.Add(seed)
+	}
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := ParseConfig("fuzz", data)
+		if err != nil {
+			var pe *ParseError
+			if !errors.As(err, &pe) || pe.Line < 1 || pe.Column < 1 {
+				t.Fatalf("bad error %T %v", err, err)
+			}
+			return
+		}
+		for _, u := range cfg.Upstreams() {
+			if validName("upstream", u.Name) != nil {
+				continue
+			}
+			if _, err := cfg.findUpstream(u.Name); err != nil {
+				continue // ambiguous
+			}
+			for _, s := range u.Servers {
+				if validName("server", s.Address) != nil {
+					continue
+				}
+				if _, err := u.findServer("", s.Address); err != nil {
+					continue // duplicate address
+				}
+				if !s.Down {
+					out, err := SetDown(data, u.Name, s.Address, true)
+					if err != nil {
+						t.Fatalf("SetDown(%q, %q): %v", u.Name, s.Address, err)
+					}
+					checkOnlyParamChanged(t, data, out, u.Name, s.Address, "down")
+					back, err := SetDown(out, u.Name, s.Address, false)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !bytes.Equal(back, data) {
+						t.Fatalf("SetDown round trip:\n in %q\nout %q\nback %q", data, out, back)
+					}
+				}
+				if !slices.ContainsFunc(s.Params, func(p string) bool { return strings.HasPrefix(p, "weight=") }) {
+					out, err := SetWeight(data, u.Name, s.Address, 7)
+					if err != nil {
+						t.Fatal(err)
+					}
+					checkOnlyParamChanged(t, data, out, u.Name, s.Address, "weight=7")
+					back, err := SetWeight(out, u.Name, s.Address, 0)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !bytes.Equal(back, data) {
+						t.Fatalf("SetWeight round trip:\n in %q\nout %q\nback %q", data, out, back)
+					}
+				}
+			}
+		}
+	})
+}
+
+func FuzzSetDown(f *testing.F) {
+	if seed, err := os.ReadFile("../plans/proxy/nginx.conf"); err == nil {
+		f.Add(seed, "apps", "app2:3000", true)
+		f.Add(seed, "apps", "app1:3000", false)
+		f.Add(seed, "apps", "app2:3000;", true)
+	}
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(s), "u", "a:1", true)
+		f.Add([]byte(s), "u", "a:1", false)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, upstream, server string, down bool) {
+		out, err := SetDown(data, upstream, server, down)
+		if err != nil {
+			if out != nil {
+				t.Fatal("output with an error")
+			}
+			return
+		}
+		if validName("server", server) != nil || validName("upstream", upstream) != nil {
+			t.Fatalf("invalid name %q/%q accepted", upstream, server)
+		}
+		cfg, err := ParseConfig("out", out)
+		if err != nil {
+			t.Fatalf("output does not parse: %v", err)
+		}
+		u, ok := cfg.Upstream(upstream)
+		if !ok {
+			t.Fatal("upstream gone")
+		}
+		s, ok := u.Server(server)
+		if !ok || s.Down != down {
+			t.Fatalf("server %q: found %v, down %v, want %v", server, ok, s != nil && s.Down, down)
+		}
+		if bytes.Equal(out, data) {
+			return
+		}
+		if down {
+			checkOnlyParamChanged(t, data, out, upstream, server, "down")
+			if back, _ := SetDown(out, upstream, server, false); !bytes.Equal(back, data) {
+				t.Fatalf("round trip:\n in %q\nback %q", data, back)
+			}
+			return
+		}
+		checkServerEdit(t, data, out, upstream, server, func(v []string) []string {
+			return append(v[:2:2], slices.DeleteFunc(v[2:], func(p string) bool { return p == "down" })...)
+		})
+	})
+}

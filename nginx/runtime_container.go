@@ -1,0 +1,291 @@
+package nginx
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stdcopy"
+)
+
+// containerRuntime is nginx as PID 1 of a Docker container, driven only
+// through the Docker API, so the image needs no shell, ps or kill.
+type containerRuntime struct {
+	cli       client.APIClient
+	container string
+	binary    string
+}
+
+// ContainerRuntime talks to nginx running as PID 1 of a Docker container
+// (the seed's setup): `nginx -t` through the exec API, reload by sending
+// SIGHUP to the container, processes through the top API. binary is the
+// nginx executable inside the container, default "nginx" (found through the
+// container's PATH). container is a name or ID.
+func ContainerRuntime(cli client.APIClient, container, binary string) Runtime {
+	if binary == "" {
+		binary = "nginx"
+	}
+	return &containerRuntime{cli: cli, container: container, binary: binary}
+}
+
+func (r *containerRuntime) String() string { return fmt.Sprintf("container %q", r.container) }
+
+// Test runs `nginx -t -q` in the container and returns its combined
+// output in a *TestError when the exit code is not 0.
+func (r *containerRuntime) Test(ctx context.Context) error {
+	out, code, err := r.exec(ctx, []string{r.binary, "-t", "-q"})
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return &TestError{Output: string(out)}
+	}
+	return nil
+}
+
+// exec runs cmd in the container and returns its combined output and exit
+// code.
+func (r *containerRuntime) exec(ctx context.Context, cmd []string) ([]byte, int, error) {
+	created, err := r.cli.ContainerExecCreate(ctx, r.container, container.ExecOptions{
+		Cmd:          cmd,
+		AttachStdout: true,
+		AttachStderr: true,
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: exec %s: %w", r, strings.Join(cmd, " "), err)
+	}
+	att, err := r.cli.ContainerExecAttach(ctx, created.ID, container.ExecAttachOptions{})
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: exec %s: %w", r, strings.Join(cmd, " "), err)
+	}
+	defer att.Close()
+	// The hijacked connection ignores ctx once established; close it on
+	// cancel so a hung exec cannot hang the caller.
+	stop := context.AfterFunc(ctx, att.Close)
+	defer stop()
+	var out bytes.Buffer
+	if _, err := stdcopy.StdCopy(&out, &out, att.Reader); err != nil {
+		if ctx.Err() != nil {
+			return nil, 0, fmt.Errorf("%s: exec %s: %w", r, strings.Join(cmd, " "), ctx.Err())
+		}
+		return nil, 0, fmt.Errorf("%s: exec %s: reading output: %w", r, strings.Join(cmd, " "), err)
+	}
+	// The stream ends when the process exits; the engine may need a moment
+	// to record the exit code.
+	for {
+		ins, err := r.cli.ContainerExecInspect(ctx, created.ID)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s: exec %s: %w", r, strings.Join(cmd, " "), err)
+		}
+		if !ins.Running {
+			return out.Bytes(), ins.ExitCode, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, 0, fmt.Errorf("%s: exec %s: %w", r, strings.Join(cmd, " "), ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// Reload sends SIGHUP to the container's PID 1, which must be the nginx
+// master (as in the official and the test images).
+func (r *containerRuntime) Reload(ctx context.Context) error {
+	if err := r.cli.ContainerKill(ctx, r.container, "HUP"); err != nil {
+		return fmt.Errorf("%s: sending SIGHUP: %w", r, err)
+	}
+	return nil
+}
+
+// Processes returns the nginx master and its children, found through the
+// top API (the engine runs ps on its side, so the image needs no tools).
+// Other processes in the container, such as a concurrent `nginx -t` exec,
+// are left out.
+func (r *containerRuntime) Processes(ctx context.Context) ([]Process, error) {
+	top, err := r.cli.ContainerTop(ctx, r.container, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: listing processes: %w", r, err)
+	}
+	all, err := parseTop(top)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", r, err)
+	}
+	var master *Process
+	pids := make(map[int]bool, len(all))
+	for _, p := range all {
+		pids[p.PID] = true
+	}
+	for i, p := range all {
+		if strings.Contains(p.Cmd, "master process") && !pids[p.PPID] {
+			master = &all[i]
+			break
+		}
+	}
+	if master == nil {
+		return nil, fmt.Errorf("%s: no nginx master process among %d processes (is nginx PID 1 and running?)", r, len(all))
+	}
+	procs := []Process{*master}
+	for _, p := range all {
+		if p.PPID == master.PID {
+			procs = append(procs, p)
+		}
+	}
+	return procs, nil
+}
+
+// parseTop finds the PID, PPID and command columns by their titles, so it
+// works with any ps the engine uses (procps: "UID PID PPID C STIME TTY TIME
+// CMD"; others say COMMAND or ARGS). The engine already joins the last
+// column's words.
+func parseTop(top container.TopResponse) ([]Process, error) {
+	pidCol, ppidCol, cmdCol := -1, -1, -1
+	for i, t := range top.Titles {
+		switch strings.ToUpper(strings.TrimSpace(t)) {
+		case "PID":
+			pidCol = i
+		case "PPID":
+			ppidCol = i
+		case "CMD", "COMMAND", "ARGS":
+			cmdCol = i
+		}
+	}
+	if pidCol < 0 || ppidCol < 0 || cmdCol < 0 {
+		return nil, fmt.Errorf("unexpected ps columns %q: need PID, PPID and CMD", top.Titles)
+	}
+	var procs []Process
+	for _, row := range top.Processes {
+		if len(row) <= max(pidCol, ppidCol, cmdCol) {
+			continue
+		}
+		pid, err1 := strconv.Atoi(strings.TrimSpace(row[pidCol]))
+		ppid, err2 := strconv.Atoi(strings.TrimSpace(row[ppidCol]))
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		cmd := row[cmdCol]
+		if cmdCol == len(top.Titles)-1 && len(row) > len(top.Titles) {
+			cmd = strings.Join(row[cmdCol:], " ") // an engine that did not join
+		}
+		procs = append(procs, Process{PID: pid, PPID: ppid, Cmd: strings.TrimSpace(cmd)})
+	}
+	return procs, nil
+}
+
+// Resolves answers the question nginx's resolver will ask inside the
+// container. On user-defined networks Docker's embedded DNS answers for the
+// names and network aliases of RUNNING containers on the same network, so
+// that is looked up through the Docker API (a stopped or renamed container
+// does not resolve). IP literals, unix sockets, --add-host entries and the
+// container's own hostname resolve too. Any other name (public DNS, names
+// from the host's /etc/hosts) is looked up with net.DefaultResolver on the
+// machine running Nonstop, an approximation of the container's upstream DNS,
+// which Docker forwards to the host's resolvers.
+func (r *containerRuntime) Resolves(ctx context.Context, host string) error {
+	if resolveLiteral(host) {
+		return nil
+	}
+	want := strings.ToLower(strings.TrimSuffix(host, "."))
+	ins, err := r.cli.ContainerInspect(ctx, r.container)
+	if err != nil {
+		return fmt.Errorf("%s: checking whether %q resolves: %w", r, host, err)
+	}
+	if ins.Config != nil && strings.EqualFold(ins.Config.Hostname, want) {
+		return nil
+	}
+	if ins.HostConfig != nil {
+		for _, eh := range ins.HostConfig.ExtraHosts { // "name:ip"
+			if name, _, ok := strings.Cut(eh, ":"); ok && strings.EqualFold(name, want) {
+				return nil
+			}
+		}
+	}
+	var searched []string
+	if ins.NetworkSettings != nil {
+		names := make([]string, 0, len(ins.NetworkSettings.Networks))
+		for n := range ins.NetworkSettings.Networks {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, netName := range names {
+			ep := ins.NetworkSettings.Networks[netName]
+			if ep == nil || netName == "bridge" || netName == "host" || netName == "none" {
+				continue // no embedded DNS on the default bridge
+			}
+			searched = append(searched, netName)
+			ok, err := r.onNetwork(ctx, netName, ep.NetworkID, want)
+			if err != nil {
+				return err
+			}
+			if ok {
+				return nil
+			}
+		}
+	}
+	if _, err := net.DefaultResolver.LookupHost(ctx, host); err == nil {
+		return nil
+	}
+	where := "it is on no user-defined network"
+	if len(searched) > 0 {
+		where = fmt.Sprintf("no running container on its networks (%s) has that name or alias", strings.Join(searched, ", "))
+	}
+	return fmt.Errorf("host %q does not resolve in %s: %s, and the host's resolver does not know it either", host, r, where)
+}
+
+// onNetwork reports whether a running container on the network answers to
+// name (container name or network alias, which in engine 20.10 includes the
+// short ID).
+func (r *containerRuntime) onNetwork(ctx context.Context, netName, netID, name string) (bool, error) {
+	key := netID
+	if key == "" {
+		key = netName
+	}
+	list, err := r.cli.ContainerList(ctx, container.ListOptions{
+		Filters: filters.NewArgs(filters.Arg("network", key), filters.Arg("status", "running")),
+	})
+	if err != nil {
+		return false, fmt.Errorf("%s: listing containers on network %q: %w", r, netName, err)
+	}
+	for _, c := range list {
+		for _, n := range c.Names {
+			if strings.EqualFold(strings.TrimPrefix(n, "/"), name) {
+				return true, nil
+			}
+		}
+		if c.NetworkSettings != nil {
+			if ep := c.NetworkSettings.Networks[netName]; ep != nil && hasName(ep.Aliases, ep.DNSNames, name) {
+				return true, nil
+			}
+		}
+		// The list does not always carry aliases; inspect to be sure.
+		ci, err := r.cli.ContainerInspect(ctx, c.ID)
+		if err != nil {
+			continue // removed meanwhile
+		}
+		if ci.State == nil || !ci.State.Running || ci.NetworkSettings == nil {
+			continue
+		}
+		if ep := ci.NetworkSettings.Networks[netName]; ep != nil && hasName(ep.Aliases, ep.DNSNames, name) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func hasName(aliases, dnsNames []string, name string) bool {
+	for _, l := range [][]string{aliases, dnsNames} {
+		for _, a := range l {
+			if strings.EqualFold(a, name) {
+				return true
+			}
+		}
+	}
+	return false
+}

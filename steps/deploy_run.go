@@ -1,0 +1,99 @@
+package steps
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/docker/docker/client"
+
+	"github.com/nonstop-deploy/nonstop/internal/dockerx"
+)
+
+// deployRecord is what a completed deploy leaves for its undo and finalize.
+type deployRecord struct {
+	Engine      EngineRef           `json:"engine"`
+	Replacement dockerx.Replacement `json:"replacement"`
+	Image       string              `json:"image"`
+}
+
+func init() {
+	undoers["deploy"] = func(ctx context.Context, env *Env, raw json.RawMessage, note func(string)) error {
+		rec, err := decodeRecord[deployRecord](raw)
+		if err != nil {
+			return err
+		}
+		cli, err := env.Engine(rec.Engine.Host)
+		if err != nil {
+			return err
+		}
+		if err := dockerx.Undo(ctx, cli, rec.Replacement); err != nil {
+			return err
+		}
+		note(fmt.Sprintf("%s is the old container again", rec.Replacement.Name))
+		return nil
+	}
+	finalizers["deploy"] = func(ctx context.Context, env *Env, raw json.RawMessage) error {
+		rec, err := decodeRecord[deployRecord](raw)
+		if err != nil {
+			return err
+		}
+		cli, err := env.Engine(rec.Engine.Host)
+		if err != nil {
+			return err
+		}
+		return dockerx.Finalize(ctx, cli, rec.Replacement)
+	}
+}
+
+func (s *DeploySpec) engine(env *Env) (*client.Client, EngineRef, error) {
+	ref := engineRef(s.Engine)
+	cli, err := env.Engine(ref.Host)
+	return cli, ref, err
+}
+
+// Preflight implements Runnable: the container exists and the image is
+// there (or can be pulled), before anything changes.
+func (s *DeploySpec) Preflight(ctx context.Context, env *Env) []error {
+	cli, ref, err := s.engine(env)
+	if err != nil {
+		return []error{err}
+	}
+	var errs []error
+	if _, err := dockerx.FindContainer(ctx, cli, s.Container.Value, ref.ComposeProject); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", s.Container.Range, err))
+	}
+	if s.Pull.Value != "always" {
+		if _, _, err := cli.ImageInspectWithRaw(ctx, s.Image.Value); err == nil {
+			return errs
+		}
+	}
+	if s.Pull.Value == "never" {
+		return append(errs, fmt.Errorf("%s: image %q is not present and pull = \"never\"", s.Image.Range, s.Image.Value))
+	}
+	if err := dockerx.ImageAvailable(ctx, cli, s.Image.Value, func(string) {}); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", s.Image.Range, err))
+	}
+	return errs
+}
+
+// Apply implements Runnable.
+func (s *DeploySpec) Apply(ctx context.Context, env *Env, note func(string)) (json.RawMessage, error) {
+	cli, ref, err := s.engine(env)
+	if err != nil {
+		return nil, err
+	}
+	old, err := dockerx.FindContainer(ctx, cli, s.Container.Value, ref.ComposeProject)
+	if err != nil {
+		return nil, err
+	}
+	if err := dockerx.ImageAvailable(ctx, cli, s.Image.Value, note); err != nil {
+		return nil, err
+	}
+	r, err := dockerx.Replace(ctx, cli, old, dockerx.Spec{Image: s.Image.Value, Env: s.Env.Value})
+	if err != nil {
+		return nil, err
+	}
+	note(fmt.Sprintf("%s recreated from %s (old container kept as %s until the apply succeeds)", r.Name, s.Image.Value, r.BackupName))
+	return mustJSON(deployRecord{Engine: ref, Replacement: r, Image: s.Image.Value}), nil
+}

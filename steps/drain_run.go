@@ -1,0 +1,78 @@
+package steps
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/nonstop-deploy/nonstop/nginx"
+)
+
+// drainRecord is what a completed drain leaves for its undo.
+type drainRecord struct {
+	Nginx  NginxTarget  `json:"nginx"`
+	Change nginx.Change `json:"change"`
+}
+
+func init() {
+	undoers["drain"] = func(ctx context.Context, env *Env, raw json.RawMessage, note func(string)) error {
+		rec, err := decodeRecord[drainRecord](raw)
+		if err != nil {
+			return err
+		}
+		if rec.Change.Noop {
+			return nil
+		}
+		b, err := env.Balancer(rec.Nginx)
+		if err != nil {
+			return err
+		}
+		if err := b.Undo(ctx, rec.Change); err != nil {
+			return fmt.Errorf("putting %s back into upstream %q: %w", rec.Change.Server, rec.Nginx.Upstream, err)
+		}
+		note(fmt.Sprintf("%s back in upstream %q", rec.Change.Server, rec.Nginx.Upstream))
+		return nil
+	}
+}
+
+// Preflight implements Runnable; the nginx checks are grouped per upstream
+// by PreflightPlan, so a drain has nothing of its own to check.
+func (s *DrainSpec) Preflight(ctx context.Context, env *Env) []error { return nil }
+
+// Apply implements Runnable.
+func (s *DrainSpec) Apply(ctx context.Context, env *Env, note func(string)) (json.RawMessage, error) {
+	t := nginxTarget(s.Nginx)
+	b, err := env.Balancer(t)
+	if err != nil {
+		return nil, err
+	}
+	ch, err := b.MarkDown(ctx, s.Server.Value)
+	if err != nil {
+		return nil, err
+	}
+	rec := mustJSON(drainRecord{Nginx: t, Change: ch})
+	if ch.Noop {
+		note(fmt.Sprintf("%s was already down", s.Server.Value))
+		return rec, nil
+	}
+	rep, err := b.WaitDrained(ctx, ch, s.DrainTimeout.Value)
+	if err != nil {
+		// Leave nothing half-done: put the server back before failing.
+		if uerr := b.Undo(context.WithoutCancel(ctx), ch); uerr != nil {
+			return nil, fmt.Errorf("%w; and putting %s back failed: %v (it is still marked down)", err, s.Server.Value, uerr)
+		}
+		return nil, fmt.Errorf("waiting for %s to drain: %w (it was put back into the upstream)", s.Server.Value, err)
+	}
+	if rep.TimedOut {
+		var pids []string
+		for _, p := range rep.Remaining {
+			pids = append(pids, fmt.Sprint(p.PID))
+		}
+		note(fmt.Sprintf("warning: drain_timeout %s reached with %d old nginx worker(s) still holding connections (pid %s); long-lived connections to %s will be cut when it is replaced",
+			s.DrainTimeout.Value, len(rep.Remaining), strings.Join(pids, ", "), s.Server.Value))
+	} else {
+		note(fmt.Sprintf("drained %s in %s", s.Server.Value, rep.Took.Round(1e6)))
+	}
+	return rec, nil
+}

@@ -1,0 +1,69 @@
+package steps
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/nonstop-deploy/nonstop/nginx"
+)
+
+// restoreRecord is what a completed restore leaves for its undo.
+type restoreRecord struct {
+	Nginx  NginxTarget  `json:"nginx"`
+	Change nginx.Change `json:"change"`
+	// DrainTimeout bounds the re-drain of an undo.
+	DrainTimeout string `json:"drain_timeout"`
+}
+
+func init() {
+	undoers["restore"] = func(ctx context.Context, env *Env, raw json.RawMessage, note func(string)) error {
+		rec, err := decodeRecord[restoreRecord](raw)
+		if err != nil {
+			return err
+		}
+		if rec.Change.Noop {
+			return nil
+		}
+		b, err := env.Balancer(rec.Nginx)
+		if err != nil {
+			return err
+		}
+		// Undoing a restore takes the server out again, and waits for its
+		// requests to finish before the deploy's undo removes it.
+		ch, err := b.MarkDown(ctx, rec.Change.Server)
+		if err != nil {
+			return fmt.Errorf("taking %s out of upstream %q again: %w", rec.Change.Server, rec.Nginx.Upstream, err)
+		}
+		if !ch.Noop {
+			d := parseDurationOr(rec.DrainTimeout, 30e9)
+			if _, err := b.WaitDrained(ctx, ch, d); err != nil {
+				return fmt.Errorf("draining %s: %w", rec.Change.Server, err)
+			}
+		}
+		note(fmt.Sprintf("%s out of upstream %q again", rec.Change.Server, rec.Nginx.Upstream))
+		return nil
+	}
+}
+
+// Preflight implements Runnable; see DrainSpec.Preflight.
+func (s *RestoreSpec) Preflight(ctx context.Context, env *Env) []error { return nil }
+
+// Apply implements Runnable.
+func (s *RestoreSpec) Apply(ctx context.Context, env *Env, note func(string)) (json.RawMessage, error) {
+	t := nginxTarget(s.Nginx)
+	b, err := env.Balancer(t)
+	if err != nil {
+		return nil, err
+	}
+	ch, err := b.Restore(ctx, s.Server.Value)
+	if err != nil {
+		return nil, err
+	}
+	if ch.Noop {
+		note(fmt.Sprintf("%s was not down", s.Server.Value))
+	} else {
+		note(fmt.Sprintf("%s back in upstream %q", s.Server.Value, t.Upstream))
+	}
+	return mustJSON(restoreRecord{Nginx: t, Change: ch, DrainTimeout: s.Nginx.DrainTimeout.Value.String()}), nil
+}
