@@ -73,9 +73,7 @@ type Options struct {
 	// AppEnv is extra environment for every app (the test app's fault knobs:
 	// FAIL, SLOW, START_DELAY, IGNORE_SIGTERM, CRASH_AFTER). MESSAGE in it is
 	// ignored: Message decides. Start accepts any status from an app (FAIL=1
-	// bodies end with the MESSAGE too). With START_DELAY, nginx's first
-	// connection to an app fails and nginx leaves it out for fail_timeout
-	// (10s), so Start takes that much longer.
+	// bodies end with the MESSAGE too) and waits out START_DELAY.
 	AppEnv map[string]string
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
@@ -236,6 +234,15 @@ func (t *Topology) start(ctx context.Context, o Options) error {
 	}
 	t.logf("network and %d apps in %s", len(t.Apps), time.Since(step).Round(time.Millisecond))
 
+	// Wait for the apps directly before nginx sees them: nginx leaves an app
+	// whose first connection fails out of the upstream for fail_timeout (10s).
+	deadline := time.Now().Add(o.Timeout)
+	step = time.Now()
+	if err := t.waitApps(ctx, deadline, o.Timeout); err != nil {
+		return err
+	}
+	t.logf("every app answered directly in %s", time.Since(step).Round(time.Millisecond))
+
 	step = time.Now()
 	if o.HostNginx {
 		err = t.startHostNginx(ctx)
@@ -248,10 +255,55 @@ func (t *Topology) start(ctx context.Context, o Options) error {
 	t.logf("nginx at %s in %s", t.URL, time.Since(step).Round(time.Millisecond))
 
 	step = time.Now()
-	if err := t.waitReady(ctx, o.Timeout); err != nil {
-		return err
+	wctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	if answered, last := t.poll(wctx, t.http, t.URL, t.Apps); len(answered) < len(t.Apps) {
+		return t.notReady("through nginx at "+t.URL, answered, last, o.Timeout)
 	}
 	t.logf("every app answered through nginx in %s", time.Since(step).Round(time.Millisecond))
+	return nil
+}
+
+// waitApps waits until every app answers on its own address: 127.0.0.1:HostPort
+// in host mode, its container IP (which the host reaches on Linux) otherwise.
+func (t *Topology) waitApps(ctx context.Context, deadline time.Time, timeout time.Duration) error {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	probe := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	var mu sync.Mutex
+	answered := map[string]bool{}
+	lasts := make([]string, len(t.Apps))
+	var wg sync.WaitGroup
+	for i, a := range t.Apps {
+		addr := a.IP + ":3000"
+		if a.HostPort != 0 {
+			addr = "127.0.0.1:" + strconv.Itoa(a.HostPort)
+		} else if a.IP == "" {
+			answered[a.Service] = true // no address to probe: nginx will tell
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, last := t.poll(ctx, probe, "http://"+addr+"/", []App{a})
+			mu.Lock()
+			defer mu.Unlock()
+			for k := range got {
+				answered[k] = true
+			}
+			lasts[i] = a.Service + ": " + last
+		}()
+	}
+	wg.Wait()
+	if len(answered) < len(t.Apps) {
+		var last []string
+		for i, a := range t.Apps {
+			if !answered[a.Service] {
+				last = append(last, lasts[i])
+			}
+		}
+		return t.notReady("directly", answered, strings.Join(last, "; "), timeout)
+	}
 	return nil
 }
 
@@ -469,28 +521,26 @@ func (t *Topology) startHostNginx(ctx context.Context) error {
 	return lastErr
 }
 
-// waitReady GETs through nginx until every app has answered (its MESSAGE at
-// the end of the body, whatever the status) or timeout passes.
-func (t *Topology) waitReady(ctx context.Context, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+// poll GETs url until each of apps has answered (its MESSAGE at the end of
+// the body, whatever the status) or ctx ends. It returns the services that
+// answered and a description of the last response.
+func (t *Topology) poll(ctx context.Context, c *http.Client, url string, apps []App) (map[string]bool, string) {
 	answered := map[string]bool{}
-	var last string
-	for len(answered) < len(t.Apps) {
-		body, status, err := t.get(ctx)
-		switch {
-		case err != nil:
+	last := "none"
+	for {
+		body, status, err := getURL(ctx, c, url)
+		if err != nil {
 			last = err.Error()
-		default:
+		} else {
 			last = fmt.Sprintf("%d %q", status, tailString(body, 300))
-			for _, a := range t.Apps {
+			for _, a := range apps {
 				if strings.HasSuffix(body, " "+a.Message) {
 					answered[a.Service] = true
 				}
 			}
 		}
-		if len(answered) == len(t.Apps) {
-			break
+		if len(answered) == len(apps) {
+			return answered, last
 		}
 		if err != nil || status >= 500 {
 			select {
@@ -499,14 +549,13 @@ func (t *Topology) waitReady(ctx context.Context, timeout time.Duration) error {
 			}
 		}
 		if ctx.Err() != nil {
-			return t.notReady(answered, last, timeout)
+			return answered, last
 		}
 	}
-	return nil
 }
 
 // notReady explains which apps never answered, with their state and logs.
-func (t *Topology) notReady(answered map[string]bool, last string, timeout time.Duration) error {
+func (t *Topology) notReady(where string, answered map[string]bool, last string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	var b strings.Builder
@@ -516,16 +565,18 @@ func (t *Topology) notReady(answered map[string]bool, last string, timeout time.
 			missing = append(missing, a.Service)
 		}
 	}
-	fmt.Fprintf(&b, "seedtopo: %s did not answer through nginx at %s within %s (last response: %s)",
-		strings.Join(missing, ", "), t.URL, timeout, last)
+	fmt.Fprintf(&b, "seedtopo: %s did not answer %s within %s (last response: %s)",
+		strings.Join(missing, ", "), where, timeout, last)
 	for _, a := range t.Apps {
 		if !answered[a.Service] {
 			fmt.Fprintf(&b, "\n--- %s (%s): %s", a.Service, a.Container, t.describe(ctx, a.ID))
 		}
 	}
-	if t.NginxContainer != "" {
+	switch {
+	case t.URL == "": // nginx not started yet
+	case t.NginxContainer != "":
 		fmt.Fprintf(&b, "\n--- nginx (%s): %s", t.NginxContainer, t.describe(ctx, t.NginxContainer))
-	} else {
+	default:
 		fmt.Fprintf(&b, "\n--- nginx on the host, error.log:\n%s", tailFile(filepath.Join(t.Dir, "logs", "error.log"), 2000))
 	}
 	return errors.New(b.String())
@@ -566,18 +617,22 @@ func (t *Topology) Get(ctx context.Context) (body string, err error) {
 }
 
 func (t *Topology) get(ctx context.Context) (string, int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.URL, nil)
+	return getURL(ctx, t.http, t.URL)
+}
+
+func getURL(ctx context.Context, c *http.Client, url string) (string, int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return "", 0, err
 	}
-	resp, err := t.http.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		return "", 0, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return string(b), resp.StatusCode, fmt.Errorf("GET %s: reading body: %w", t.URL, err)
+		return string(b), resp.StatusCode, fmt.Errorf("GET %s: reading body: %w", url, err)
 	}
 	return string(b), resp.StatusCode, nil
 }

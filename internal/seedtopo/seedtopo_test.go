@@ -273,7 +273,7 @@ func TestStartFailsClearlyAndCleansUp(t *testing.T) {
 		t.Fatal("Start succeeded with crashing apps")
 	}
 	t.Log(err)
-	for _, want := range []string{"app1, app2 did not answer", project + "_app1_1", "running (exit 0", "START_DELAY=1h"} {
+	for _, want := range []string{"app1, app2 did not answer directly", project + "_app1_1", "running (exit 0", "START_DELAY=1h"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q", want)
 		}
