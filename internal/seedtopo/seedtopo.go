@@ -257,7 +257,7 @@ func (t *Topology) start(ctx context.Context, o Options) error {
 	step = time.Now()
 	wctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	if answered, last := t.poll(wctx, t.http, t.URL, t.Apps); len(answered) < len(t.Apps) {
+	if answered, last := t.poll(wctx, t.http, t.URL, t.Apps, nil); len(answered) < len(t.Apps) {
 		return t.notReady("through nginx at "+t.URL, answered, last, o.Timeout)
 	}
 	t.logf("every app answered through nginx in %s", time.Since(step).Round(time.Millisecond))
@@ -269,7 +269,12 @@ func (t *Topology) start(ctx context.Context, o Options) error {
 func (t *Topology) waitApps(ctx context.Context, deadline time.Time, timeout time.Duration) error {
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	probe := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	// A connect to the IP of an exited container hangs (no ARP answer): bound
+	// the connect, not the request (SLOW apps answer late).
+	probe := &http.Client{Transport: &http.Transport{
+		DisableKeepAlives: true,
+		DialContext:       (&net.Dialer{Timeout: time.Second}).DialContext,
+	}}
 	var mu sync.Mutex
 	answered := map[string]bool{}
 	lasts := make([]string, len(t.Apps))
@@ -279,13 +284,22 @@ func (t *Topology) waitApps(ctx context.Context, deadline time.Time, timeout tim
 		if a.HostPort != 0 {
 			addr = "127.0.0.1:" + strconv.Itoa(a.HostPort)
 		} else if a.IP == "" {
+			mu.Lock()
 			answered[a.Service] = true // no address to probe: nginx will tell
+			mu.Unlock()
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			got, last := t.poll(ctx, probe, "http://"+addr+"/", []App{a})
+			running := func() error {
+				ins, err := t.cli.ContainerInspect(ctx, a.ID)
+				if err == nil && !ins.State.Running {
+					return fmt.Errorf("container %s", ins.State.Status)
+				}
+				return nil
+			}
+			got, last := t.poll(ctx, probe, "http://"+addr+"/", []App{a}, running)
 			mu.Lock()
 			defer mu.Unlock()
 			for k := range got {
@@ -524,9 +538,12 @@ func (t *Topology) startHostNginx(ctx context.Context) error {
 // poll GETs url until each of apps has answered (its MESSAGE at the end of
 // the body, whatever the status) or ctx ends. It returns the services that
 // answered and a description of the last response.
-func (t *Topology) poll(ctx context.Context, c *http.Client, url string, apps []App) (map[string]bool, string) {
+// check, when not nil, is called about once a second while answers fail; an
+// error from it ends the wait (e.g. the container exited).
+func (t *Topology) poll(ctx context.Context, c *http.Client, url string, apps []App, check func() error) (map[string]bool, string) {
 	answered := map[string]bool{}
 	last := "none"
+	lastCheck := time.Now()
 	for {
 		body, status, err := getURL(ctx, c, url)
 		if err != nil {
@@ -541,6 +558,12 @@ func (t *Topology) poll(ctx context.Context, c *http.Client, url string, apps []
 		}
 		if len(answered) == len(apps) {
 			return answered, last
+		}
+		if check != nil && err != nil && time.Since(lastCheck) > time.Second {
+			lastCheck = time.Now()
+			if cerr := check(); cerr != nil {
+				return answered, cerr.Error()
+			}
 		}
 		if err != nil || status >= 500 {
 			select {
@@ -565,7 +588,7 @@ func (t *Topology) notReady(where string, answered map[string]bool, last string,
 			missing = append(missing, a.Service)
 		}
 	}
-	fmt.Fprintf(&b, "seedtopo: %s did not answer %s within %s (last response: %s)",
+	fmt.Fprintf(&b, "seedtopo: %s did not answer %s (timeout %s; last response: %s)",
 		strings.Join(missing, ", "), where, timeout, last)
 	for _, a := range t.Apps {
 		if !answered[a.Service] {

@@ -287,7 +287,7 @@ func TestStartFailsClearlyAndCleansUp(t *testing.T) {
 		t.Fatal("Start succeeded with crashing apps")
 	}
 	t.Log(err)
-	for _, want := range []string{project + "-crash_app2_1", "exited (exit 1", "CRASH_AFTER=1ms"} {
+	for _, want := range []string{project + "-crash_app", "exited (exit 1", "CRASH_AFTER=1ms"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q", want)
 		}
