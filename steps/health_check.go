@@ -24,8 +24,10 @@ const DefaultHealthTimeout = 60 * time.Second
 // HealthCheckSpec is a decoded health_check step. Exactly one probe kind is
 // set.
 type HealthCheckSpec struct {
-	Container        dsl.String
-	Engine           *dsl.Docker
+	Container dsl.String
+	Engine    *dsl.Docker
+	// Nginx is the load balancer an http probe with via_nginx goes through.
+	Nginx            *dsl.Nginx
 	Interval         dsl.Duration
 	HealthyThreshold dsl.Int
 	// StartPeriod is a grace period after which failures start counting
@@ -53,6 +55,10 @@ type HTTPProbe struct {
 	Network dsl.String
 	// Timeout bounds one request.
 	Timeout dsl.Duration
+	// ViaNginx sends the request to the load balancer (the health_check's
+	// nginx, on Port) instead of the container: an end-to-end check that
+	// the service answers through nginx, e.g. after a restore.
+	ViaNginx dsl.Bool
 }
 
 // TCPProbe checks that the container accepts connections on a port.
@@ -73,12 +79,12 @@ type ExecProbe struct {
 }
 
 var healthSchema = &hcl.BodySchema{
-	Attributes: attrs("container!", "engine", "interval", "healthy_threshold", "start_period"),
+	Attributes: attrs("container!", "engine", "nginx", "interval", "healthy_threshold", "start_period"),
 	Blocks:     []hcl.BlockHeaderSchema{{Type: "http"}, {Type: "tcp"}, {Type: "docker"}, {Type: "exec"}},
 }
 
 var (
-	httpSchema = &hcl.BodySchema{Attributes: attrs("port!", "path", "method", "expect_status", "expect_body", "expect_headers", "network", "timeout")}
+	httpSchema = &hcl.BodySchema{Attributes: attrs("port!", "path", "method", "expect_status", "expect_body", "expect_headers", "network", "timeout", "via_nginx")}
 	tcpSchema  = &hcl.BodySchema{Attributes: attrs("port!", "network", "timeout")}
 	execSchema = &hcl.BodySchema{Attributes: attrs("command!")}
 )
@@ -100,6 +106,7 @@ func (HealthCheck) Decode(body hcl.Body, dc *dsl.DecodeContext) (dsl.Spec, hcl.D
 	s := &HealthCheckSpec{
 		Container:        r.String("container"),
 		Engine:           r.Docker("engine"),
+		Nginx:            r.Nginx("nginx"),
 		Interval:         r.Duration("interval", time.Second),
 		HealthyThreshold: r.Int("healthy_threshold", 1, 1, 1000),
 		StartPeriod:      r.Duration("start_period", 0),
@@ -120,6 +127,11 @@ func (HealthCheck) Decode(body hcl.Body, dc *dsl.DecodeContext) (dsl.Spec, hcl.D
 				ExpectHeaders: c.StringMap("expect_headers"),
 				Network:       c.String("network"),
 				Timeout:       c.Duration("timeout", 2*time.Second),
+				ViaNginx:      c.Bool("via_nginx", false),
+			}
+			if s.HTTP.ViaNginx.Value && s.Nginx == nil && !r.Has("nginx") {
+				c.Report(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: "via_nginx needs an nginx",
+					Detail: "Set nginx = nginx.NAME on the health_check so the probe knows which load balancer to go through.", Subject: s.HTTP.ViaNginx.Range.Ptr()})
 			}
 			if s.HTTP.Path.Set && !strings.HasPrefix(s.HTTP.Path.Value, "/") {
 				c.Report(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid path",
@@ -174,6 +186,9 @@ func (s *HealthCheckSpec) Describe() []dsl.Attribute {
 	case s.HTTP != nil:
 		h := s.HTTP
 		desc := fmt.Sprintf("%s :%d%s expect %d", h.Method.Value, h.Port.Value, h.Path.Value, h.ExpectStatus.Value)
+		if h.ViaNginx.Value && s.Nginx != nil {
+			desc = fmt.Sprintf("%s nginx.%s:%d%s expect %d", h.Method.Value, s.Nginx.Name, h.Port.Value, h.Path.Value, h.ExpectStatus.Value)
+		}
 		if h.ExpectBody.Set {
 			desc += " body contains " + dsl.FormatValue(h.ExpectBody.Value)
 			if h.ExpectBody.Sensitive {

@@ -73,7 +73,7 @@ func (s *HealthCheckSpec) probe(ctx context.Context, cli client.APIClient, id st
 	switch {
 	case s.HTTP != nil:
 		h := s.HTTP
-		ip, err := dockerx.ContainerIP(ctx, cli, id, h.Network.Value)
+		ip, err := s.httpTarget(ctx, cli, id)
 		if err != nil {
 			return err
 		}
@@ -140,6 +140,24 @@ func (s *HealthCheckSpec) probe(ctx context.Context, cli client.APIClient, id st
 		return nil
 	}
 	return errors.New("no probe configured")
+}
+
+// httpTarget is the address an http probe goes to: the container on its
+// network, or with via_nginx the load balancer (its container's address, or
+// loopback for nginx on this host).
+func (s *HealthCheckSpec) httpTarget(ctx context.Context, cli client.APIClient, id string) (string, error) {
+	h := s.HTTP
+	if !h.ViaNginx.Value {
+		return dockerx.ContainerIP(ctx, cli, id, h.Network.Value)
+	}
+	if s.Nginx.Container.Value == "" {
+		return "127.0.0.1", nil
+	}
+	c, err := cli.ContainerInspect(ctx, s.Nginx.Container.Value)
+	if err != nil {
+		return "", fmt.Errorf("finding the nginx container: %w", err)
+	}
+	return dockerx.ContainerIP(ctx, cli, c.ID, h.Network.Value)
 }
 
 // probeClient never reuses connections: each probe must reach the current

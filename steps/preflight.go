@@ -50,7 +50,9 @@ func Preflight(ctx context.Context, env *Env, p *dsl.Plan) []error {
 	for t := range servers {
 		targets = append(targets, t)
 	}
-	sort.Slice(targets, func(i, j int) bool { return targets[i].Config+targets[i].Upstream < targets[j].Config+targets[j].Upstream })
+	sort.Slice(targets, func(i, j int) bool {
+		return targets[i].Config+targets[i].Upstream < targets[j].Config+targets[j].Upstream
+	})
 	for _, t := range targets {
 		b, err := env.Balancer(t)
 		if err != nil {
