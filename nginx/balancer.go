@@ -30,6 +30,11 @@ type Membership interface {
 
 var _ Membership = (*Balancer)(nil)
 
+// BackendReload is Change.Backend for changes made by Balancer, so that a
+// journal replayed by another backend (the planned Lua one) is refused
+// instead of misapplied.
+const BackendReload = "reload"
+
 // Operation names recorded in Change.Op; they are stored in journals, so
 // they never change.
 const (
@@ -97,6 +102,9 @@ func New(o Options) *Balancer {
 // goes into the apply journal as JSON, and Undo works from a Change decoded
 // in another process.
 type Change struct {
+	// Backend is the Membership implementation that made the change
+	// (BackendReload); empty is read as BackendReload.
+	Backend  string `json:"backend,omitempty"`
 	Upstream string `json:"upstream"`
 	Server   string `json:"server"`
 	// Op is one of OpMarkDown, OpRestore, OpSetWeight.
@@ -225,7 +233,7 @@ func (b *Balancer) change(ctx context.Context, op, server string, weight int) (C
 	if err := b.valid(); err != nil {
 		return Change{}, err
 	}
-	c := Change{Upstream: b.o.Upstream, Server: server, Op: op, Config: b.path}
+	c := Change{Backend: BackendReload, Upstream: b.o.Upstream, Server: server, Op: op, Config: b.path}
 	if op == OpSetWeight {
 		c.Weight = weight
 	}
@@ -299,6 +307,9 @@ func (b *Balancer) Undo(ctx context.Context, c Change) error {
 	if err := b.valid(); err != nil {
 		return err
 	}
+	if c.Backend != "" && c.Backend != BackendReload {
+		return fmt.Errorf("nginx: change was made by the %q backend, this is the %q backend", c.Backend, BackendReload)
+	}
 	switch c.Op {
 	case OpMarkDown, OpRestore, OpSetWeight:
 	default:
@@ -346,7 +357,7 @@ func (b *Balancer) Undo(ctx context.Context, c Change) error {
 			return err
 		}
 	}
-	uc := Change{Upstream: c.Upstream, Server: c.Server, Op: "undo_" + c.Op, Config: b.path}
+	uc := Change{Backend: BackendReload, Upstream: c.Upstream, Server: c.Server, Op: "undo_" + c.Op, Config: b.path}
 	if err := b.commit(ctx, log, src, out, &uc); err != nil {
 		return fmt.Errorf("undoing %s of %q: %w", c.Op, c.Server, err)
 	}
@@ -431,31 +442,48 @@ func (b *Balancer) restore(log zerolog.Logger, orig []byte, reloaded bool, cause
 	return fmt.Errorf("%w; the config was restored and nginx reloaded", cause)
 }
 
-// waitGeneration polls until a live worker that is not in old exists: the
-// proof that nginx loaded the new config (if it rejects the config at load
-// time it keeps the old workers and only logs the error).
+// waitGeneration polls until the reload has fully taken effect: a live
+// worker that is not in old exists (nginx loaded the new config; if it
+// rejects the config at load time it keeps the old workers and only logs the
+// error), and every old worker is gone or titled "is shutting down". The
+// second half matters: nginx starts the new workers before it signals the old
+// ones, and until an old worker handles that signal it keeps accepting new
+// connections and routing them by the old config (observed with nginx 1.22:
+// a request reached a server already marked down).
 func (b *Balancer) waitGeneration(ctx context.Context, old map[int]bool) error {
 	deadline := time.NewTimer(b.o.ReloadTimeout)
 	defer deadline.Stop()
-	tick := time.NewTicker(50 * time.Millisecond)
+	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
+	var state string
 	for {
 		procs, err := b.o.Runtime.Processes(ctx)
 		if err == nil {
+			state = "no new worker generation"
 			if _, children, ok := masterOf(procs); ok {
+				fresh, stale := false, 0
 				for _, p := range children {
-					if !old[p.PID] && isWorker(p.Cmd) {
-						return nil
+					switch {
+					case !old[p.PID] && isWorker(p.Cmd):
+						fresh = true
+					case old[p.PID] && isWorker(p.Cmd):
+						stale++
 					}
+				}
+				if fresh && stale == 0 {
+					return nil
+				}
+				if fresh {
+					state = fmt.Sprintf("new workers started, but %d old worker(s) still accept connections", stale)
 				}
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for %s to start new workers after the reload: %w", b.o.Runtime, ctx.Err())
+			return fmt.Errorf("waiting for %s to switch to new workers after the reload: %w", b.o.Runtime, ctx.Err())
 		case <-deadline.C:
-			msg := fmt.Sprintf("%s: no new worker generation within %s of the reload; nginx probably rejected the config at load time (see its error log)",
-				b.o.Runtime, b.o.ReloadTimeout)
+			msg := fmt.Sprintf("%s: %s within %s of the reload; nginx probably rejected the config at load time (see its error log)",
+				b.o.Runtime, state, b.o.ReloadTimeout)
 			if err != nil {
 				msg += fmt.Sprintf("; last process listing failed: %v", err)
 			}
@@ -495,14 +523,28 @@ func (b *Balancer) WaitDrained(ctx context.Context, c Change, timeout time.Durat
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	var remaining []Process
+	failures := 0
 	for {
 		procs, err := b.o.Runtime.Processes(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return DrainReport{Took: time.Since(from), Remaining: remaining}, ctx.Err()
-			}
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return DrainReport{Took: time.Since(from), Remaining: remaining}, ctx.Err()
+		case err != nil && failures < 4:
+			// A process listing can fail transiently (the engine's ps
+			// racing exiting processes); a drain is long, retry.
+			failures++
+			b.o.Log.Debug().Err(err).Msg("nginx: listing processes failed, retrying")
+		case err != nil:
 			return DrainReport{Took: time.Since(from), Remaining: remaining}, fmt.Errorf("waiting for %s to drain: %w", b.o.Runtime, err)
 		}
+		if err != nil {
+			select {
+			case <-ctx.Done():
+			case <-tick.C:
+			}
+			continue
+		}
+		failures = 0
 		remaining = remaining[:0]
 		for _, p := range procs {
 			if old[p.PID] {

@@ -285,6 +285,7 @@ func TestBalancerUndoRejectsTamperedJournal(t *testing.T) {
 		{Upstream: "apps", Server: "app1:3000", Op: "explode"},
 		{Upstream: "other", Server: "app1:3000", Op: OpMarkDown},
 		{Upstream: "apps", Server: "app1:3000", Op: OpMarkDown, Config: "/elsewhere/nginx.conf"},
+		{Backend: "lua", Upstream: "apps", Server: "app1:3000", Op: OpMarkDown},
 	} {
 		if err := b.Undo(ctx, bad); err == nil {
 			t.Errorf("Undo(%+v) succeeded", bad)
@@ -447,14 +448,14 @@ func TestWaitDrainedContextCancel(t *testing.T) {
 }
 
 func TestChangeJSON(t *testing.T) {
-	c := Change{Upstream: "apps", Server: "app2:3000", Op: OpMarkDown, OldWorkers: []int{7, 8},
+	c := Change{Backend: BackendReload, Upstream: "apps", Server: "app2:3000", Op: OpMarkDown, OldWorkers: []int{7, 8},
 		ReloadedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Config: "/x/nginx.conf",
 		Before: "server app2:3000;", After: "server app2:3000 down;"}
 	raw, err := json.Marshal(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"upstream":"apps","server":"app2:3000","op":"mark_down","prev_down":false,"prev_weight":0,"old_workers":[7,8],"reloaded_at":"2026-01-02T03:04:05Z","config":"/x/nginx.conf","before":"server app2:3000;","after":"server app2:3000 down;"}`
+	want := `{"backend":"reload","upstream":"apps","server":"app2:3000","op":"mark_down","prev_down":false,"prev_weight":0,"old_workers":[7,8],"reloaded_at":"2026-01-02T03:04:05Z","config":"/x/nginx.conf","before":"server app2:3000;","after":"server app2:3000 down;"}`
 	if string(raw) != want {
 		t.Fatalf("JSON:\n%s", raw)
 	}

@@ -164,7 +164,7 @@ func TestParseConfig(t *testing.T) {
 		},
 		{
 			name: "server blocks of http are not upstream servers; includes are not followed",
-			src: "http { include conf.d/*.conf; server { listen 80; server_name a; } upstream u { include more.conf; server s:1; } }",
+			src:  "http { include conf.d/*.conf; server { listen 80; server_name a; } upstream u { include more.conf; server s:1; } }",
 			want: []ups{{Name: "u", Line: 1, Servers: []srv{{Address: "s:1", Host: "s", Port: "1", Line: 1}}}},
 		},
 		{

@@ -264,7 +264,10 @@ type lookupError struct {
 	sentinel error
 }
 
+// Error returns the full message (names, suggestion, what exists).
 func (e *lookupError) Error() string { return e.msg }
+
+// Unwrap exposes the sentinel for errors.Is.
 func (e *lookupError) Unwrap() error { return e.sentinel }
 
 // hint renders "; did you mean X?" when a known name is close, and the list

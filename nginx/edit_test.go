@@ -42,6 +42,25 @@ func TestSetDownSeed(t *testing.T) {
 	}
 }
 
+// A commented-out copy of the target line, before it and after it on the
+// same line, must not be touched.
+func TestSetDownSeedWithCommentedCopies(t *testing.T) {
+	seed := string(readSeed(t))
+	src := "# server app2:3000;\n" + strings.Replace(seed,
+		"        server app2:3000;\n",
+		"        # server app2:3000;\n        server app2:3000; # server app2:3000;\n", 1)
+	want := "# server app2:3000;\n" + strings.Replace(seed,
+		"        server app2:3000;\n",
+		"        # server app2:3000;\n        server app2:3000 down; # server app2:3000;\n", 1)
+	got, err := SetDown([]byte(src), "apps", "app2:3000", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != want {
+		t.Fatalf("got:\n%s", got)
+	}
+}
+
 func TestSetDown(t *testing.T) {
 	tests := []struct {
 		name      string

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Runtime is how the reload backend talks to one running nginx: test the
@@ -121,15 +122,26 @@ func HostRuntime(pidFile, binary, mainConfig string) Runtime {
 	return &hostRuntime{pidFile: pidFile, binary: binary, mainConfig: mainConfig}
 }
 
+// String names the pid file, the one thing that identifies a host nginx.
 func (h *hostRuntime) String() string {
 	return fmt.Sprintf("host nginx (pid file %s)", h.pidFile)
 }
 
-// masterPID reads the pid file and checks that the process is alive.
+// masterPID reads the pid file and checks that the process is alive. An
+// empty file is read again for a moment: nginx creates it (O_TRUNC) and
+// writes the pid in two steps while it starts.
 func (h *hostRuntime) masterPID() (int, error) {
-	b, err := os.ReadFile(h.pidFile)
-	if err != nil {
-		return 0, fmt.Errorf("%s: reading pid file: %w (is nginx running?)", h, err)
+	var b []byte
+	for try := 0; ; try++ {
+		var err error
+		b, err = os.ReadFile(h.pidFile)
+		if err != nil {
+			return 0, fmt.Errorf("%s: reading pid file: %w (is nginx running?)", h, err)
+		}
+		if len(bytes.TrimSpace(b)) > 0 || try == 20 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil || pid <= 0 {
@@ -141,6 +153,8 @@ func (h *hostRuntime) masterPID() (int, error) {
 	return pid, nil
 }
 
+// Test runs `binary -t -q [-c mainConfig]` (argv, no shell); -q keeps the
+// output to nginx's errors, which a failure returns in a *TestError.
 func (h *hostRuntime) Test(ctx context.Context) error {
 	args := []string{"-t", "-q"}
 	if h.mainConfig != "" {
@@ -161,6 +175,7 @@ func (h *hostRuntime) Test(ctx context.Context) error {
 	return fmt.Errorf("%s: running %s -t: %w", h, h.binary, err)
 }
 
+// Reload sends SIGHUP to the pid in the pid file.
 func (h *hostRuntime) Reload(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -175,6 +190,8 @@ func (h *hostRuntime) Reload(ctx context.Context) error {
 	return nil
 }
 
+// Processes reads the master and its children from /proc; titles come
+// from /proc/PID/cmdline, which nginx overwrites with its process title.
 func (h *hostRuntime) Processes(ctx context.Context) ([]Process, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err

@@ -36,6 +36,7 @@ func ContainerRuntime(cli client.APIClient, container, binary string) Runtime {
 	return &containerRuntime{cli: cli, container: container, binary: binary}
 }
 
+// String names the container as the caller named it.
 func (r *containerRuntime) String() string { return fmt.Sprintf("container %q", r.container) }
 
 // Test runs `nginx -t -q` in the container and returns its combined

@@ -1,0 +1,34 @@
+// Package nginx changes which servers of an nginx upstream receive traffic,
+// without dropping requests: it marks a server down, restores it, changes its
+// weight, and tells when the nginx processes that still served the old
+// membership have finished their in-flight requests.
+//
+// The package has two layers. The lower one is pure: ParseConfig reads an
+// nginx configuration the way nginx itself tokenizes it, and SetDown /
+// SetWeight rewrite exactly one `server` line of an `upstream` while keeping
+// every other byte of the file. The upper one, Balancer, applies such an edit
+// to a live nginx through a Runtime (nginx in a Docker container or on the
+// host): write, `nginx -t`, reload, wait for the new worker generation, and
+// later wait until the old generation has drained.
+//
+// Callers should depend on the Membership interface rather than on reloads:
+// a reload-free backend (Lua, balancer_by_lua) is planned beside Balancer.
+//
+// Error contract of the membership operations (MarkDown, Restore, SetWeight,
+// Undo): when they return an error, the config file holds its previous
+// bytes again (and nginx was reloaded with it if the failed change had been
+// signalled), unless the error says that restoring failed. A returned
+// Change is only worth journaling when the error is nil.
+//
+// What was learned from nginx 1.22 while building this package:
+//   - nginx resolves every upstream host when it loads a config, `down` or
+//     not: a config naming a stopped container fails `nginx -t` ("host not
+//     found in upstream"), so no reload of that nginx can succeed while any
+//     upstream host is missing.
+//   - After SIGHUP the master starts the new workers before it signals the
+//     old ones, and an old worker keeps accepting connections (with the old
+//     membership) until it handles that signal and renames itself "worker
+//     process is shutting down". A change is therefore live only when a new
+//     worker exists AND no old worker still has the plain title.
+//   - A freshly forked worker briefly still carries the master's title.
+package nginx
