@@ -130,6 +130,9 @@ func (r *Reader) value(name string, ty cty.Type, what string) (v cty.Value, sens
 		})
 		return cty.NilVal, sensitive, rng, false
 	}
+	if sensitive {
+		r.dc.scope.loader.addSecrets(raw)
+	}
 	conv, err := convert.Convert(raw, ty)
 	if err != nil {
 		r.diags = append(r.diags, &hcl.Diagnostic{

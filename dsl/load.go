@@ -5,10 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -63,6 +63,9 @@ type loader struct {
 	dockerByName map[string]*dockerBlock
 	stepBlocks   map[string]*stepBlock // by "type.name"
 	rollouts     map[string]*rolloutBlock
+	// secrets holds the values of sensitive variables and of attributes
+	// derived from them, for redact.
+	secrets map[string]bool
 	// groups maps a reference that names several instances (step.T.N with
 	// for_each, rollout.R, rollout.R["t"]) to their addresses.
 	groups map[string][]string
@@ -89,11 +92,12 @@ func Load(path string, reg Registry, opts Options) (*Plan, hcl.Diagnostics) {
 		stepBlocks:   map[string]*stepBlock{},
 		rollouts:     map[string]*rolloutBlock{},
 		groups:       map[string][]string{},
+		secrets:      map[string]bool{},
 	}
 	l.plan.Name = strings.TrimSuffix(filepath.Base(path), ".hcl")
 	l.plan.OnFailure = String{Value: "rollback"}
 	diags = append(diags, l.load(files)...)
-	return l.plan, dedupe(diags)
+	return l.plan, l.redact(dedupe(diags))
 }
 
 // readFiles parses one file or every *.hcl file of a folder, sorted by name.
@@ -121,7 +125,6 @@ func readFiles(path string) (map[string]*hcl.File, string, hcl.Diagnostics) {
 			}}
 		}
 	}
-	p := hclparse.NewParser()
 	var diags hcl.Diagnostics
 	for _, n := range names {
 		src, err := os.ReadFile(n)
@@ -129,7 +132,7 @@ func readFiles(path string) (map[string]*hcl.File, string, hcl.Diagnostics) {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read plan file", Detail: err.Error()})
 			continue
 		}
-		f, d := p.ParseHCL(src, n)
+		f, d := parseFile(src, n)
 		diags = append(diags, d...)
 		if f != nil {
 			files[n] = f
@@ -235,4 +238,63 @@ func (l *loader) blockRef(expr hcl.Expression, kind string) (string, hcl.Diagnos
 	}
 	name, _, _ := attrName(tr, 1)
 	return name, nil
+}
+
+// minSecretLen is the shortest sensitive value redact hides: replacing
+// every "1" or "v2" in every message would garble them, and values that
+// short are not secrets worth the name.
+const minSecretLen = 3
+
+// addSecrets records the primitive values inside v (a sensitive value) so
+// that redact can hide them.
+func (l *loader) addSecrets(v cty.Value) {
+	v, _ = v.UnmarkDeep()
+	if v.IsNull() || !v.IsKnown() {
+		return
+	}
+	ty := v.Type()
+	switch {
+	case ty == cty.String:
+		if s := v.AsString(); len(s) >= minSecretLen {
+			l.secrets[s] = true
+			// Messages usually quote values with %q.
+			if q := strconv.Quote(s); q[1:len(q)-1] != s {
+				l.secrets[q[1:len(q)-1]] = true
+			}
+		}
+	case ty == cty.Number:
+		if s := v.AsBigFloat().Text('f', -1); len(s) >= minSecretLen {
+			l.secrets[s] = true
+		}
+	case ty.IsListType() || ty.IsSetType() || ty.IsTupleType() || ty.IsMapType() || ty.IsObjectType():
+		for it := v.ElementIterator(); it.Next(); {
+			k, e := it.Element()
+			if ty.IsMapType() {
+				l.addSecrets(k)
+			}
+			l.addSecrets(e)
+		}
+	}
+}
+
+// redact hides sensitive values in diagnostics. Whatever reports a problem
+// with a value (a function that cannot convert it, a step type that finds
+// it malformed) tends to quote it; the user sees "(sensitive)" instead.
+func (l *loader) redact(diags hcl.Diagnostics) hcl.Diagnostics {
+	if len(l.secrets) == 0 {
+		return diags
+	}
+	secrets := sortedKeys(l.secrets)
+	// Longest first, so that a secret containing another is hidden whole.
+	sort.SliceStable(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
+	pairs := make([]string, 0, 2*len(secrets))
+	for _, s := range secrets {
+		pairs = append(pairs, s, "(sensitive)")
+	}
+	r := strings.NewReplacer(pairs...)
+	for _, d := range diags {
+		d.Summary = r.Replace(d.Summary)
+		d.Detail = r.Replace(d.Detail)
+	}
+	return diags
 }

@@ -24,6 +24,9 @@ type varDecl struct {
 	model *Variable
 	typ   cty.Type
 	value cty.Value // NilVal until a value is found
+	// broken is set when the declaration itself has an error (reported),
+	// so that a missing value is not reported on top of it.
+	broken bool
 }
 
 // decodeVariables decodes variable blocks, then assigns values in the order
@@ -57,6 +60,7 @@ func (l *loader) decodeVariables(blocks []*hcl.Block) hcl.Diagnostics {
 			if !td.HasErrors() {
 				d.typ = ty
 			}
+			d.broken = td.HasErrors()
 		}
 		dc := &DecodeContext{scope: &scope{loader: l}, DefRange: b.DefRange}
 		r := &Reader{dc: dc, Content: content}
@@ -65,6 +69,7 @@ func (l *loader) decodeVariables(blocks []*hcl.Block) hcl.Diagnostics {
 		if a, ok := content.Attributes["default"]; ok {
 			v, vd := a.Expr.Value(&hcl.EvalContext{Functions: functions})
 			diags = append(diags, vd...)
+			d.broken = d.broken || vd.HasErrors()
 			if !vd.HasErrors() {
 				cv, err := convert.Convert(v, d.typ)
 				if err != nil {
@@ -74,6 +79,7 @@ func (l *loader) decodeVariables(blocks []*hcl.Block) hcl.Diagnostics {
 						Detail:   fmt.Sprintf("The default does not match the variable's type: %s.", err),
 						Subject:  a.Expr.Range().Ptr(),
 					})
+					d.broken = true
 				} else {
 					d.value = cv
 					d.model.Source = "default"
@@ -124,18 +130,21 @@ func (l *loader) decodeVariables(blocks []*hcl.Block) hcl.Diagnostics {
 	raw := func(name, source, s string) {
 		d, ok := decls[name]
 		if ok && d.typ != cty.String && d.typ != cty.DynamicPseudoType {
-			expr, pd := hclsyntax.ParseExpression([]byte(s), source, hcl.Pos{Line: 1, Column: 1, Byte: 0})
-			if pd.HasErrors() {
+			var v cty.Value
+			expr, vd := hclsyntax.ParseExpression([]byte(s), source, hcl.Pos{Line: 1, Column: 1, Byte: 0})
+			if !vd.HasErrors() {
+				v, vd = expr.Value(&hcl.EvalContext{Functions: functions})
+			}
+			if vd.HasErrors() {
+				shown := fmt.Sprintf("%q", s)
+				if d.model.Sensitive {
+					shown = "The value"
+				}
 				diags = append(diags, &hcl.Diagnostic{
 					Severity: hcl.DiagError,
 					Summary:  "Invalid value for variable",
-					Detail:   fmt.Sprintf("%s: %q is not a valid value for var.%s (%s): %s", source, s, name, d.typ.FriendlyName(), pd.Error()),
+					Detail:   fmt.Sprintf("%s: %s is not a valid value for var.%s (%s). Write it in HCL syntax, such as 3000, true, [\"a\", \"b\"] or { a = 1 }.", source, shown, name, d.typ.FriendlyName()),
 				})
-				return
-			}
-			v, vd := expr.Value(&hcl.EvalContext{Functions: functions})
-			if vd.HasErrors() {
-				diags = append(diags, vd...)
 				return
 			}
 			set(name, source, v, nil)
@@ -164,6 +173,9 @@ func (l *loader) decodeVariables(blocks []*hcl.Block) hcl.Diagnostics {
 
 	for _, name := range order {
 		d := decls[name]
+		if d.value == cty.NilVal && d.broken {
+			d.value = poisoned()
+		}
 		if d.value == cty.NilVal {
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
@@ -175,6 +187,7 @@ func (l *loader) decodeVariables(blocks []*hcl.Block) hcl.Diagnostics {
 		}
 		v := d.value
 		if d.model.Sensitive {
+			l.addSecrets(v)
 			v = v.Mark(sensitiveMark)
 		}
 		d.model.Value = renderValue(v)

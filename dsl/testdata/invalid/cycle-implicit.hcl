@@ -27,7 +27,7 @@ rollout "apps" {
   nginx      = nginx.proxy
   targets    = ["app1"]
   server     = "${target}:3000"
-  depends_on = [step.deploy.migrate] # error: Dependency cycle; detail: step.deploy.migrate → rollout.apps["app1"].restore
+  depends_on = [step.deploy.migrate] # error: Dependency cycle; detail: step.deploy.migrate → rollout.apps["app1"].drain → step.deploy.migrate
   deploy {
     image = "example/app"
   }

@@ -24,13 +24,25 @@ rollout "apps" {
   server  = "${target}:3000"
   for_each = toset(["x"]) # error: Unsupported argument
   deploy {
-    image      = "example/app"
-    depends_on = [step.deploy.app] # error: Unsupported argument
+    image = "example/app"
   }
   health_check {
     docker {}
   }
   smoke_test { # error: Unsupported block type
+  }
+}
+
+rollout "phases" {
+  nginx   = nginx.proxy
+  targets = ["a", "b"]
+  server  = "${target}:3000"
+  deploy {
+    image      = "example/app"
+    depends_on = [step.deploy.app] # error: Unsupported argument
+  }
+  health_check {
+    docker {}
   }
 }
 

@@ -1,6 +1,7 @@
 step "deploy" "app" { # error: Duplicate step "deploy" "app"; detail: a.hcl:3
   container = "app"
-  image     = "example/app:${var.verson}" # error: Reference to undeclared input variable
+  # A duplicate is not decoded further: this is not reported.
+  image = "example/app:${var.verson}"
 }
 
 variable "version" { # error: Duplicate variable "version"

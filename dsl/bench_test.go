@@ -1,0 +1,147 @@
+package dsl_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nonstop-deploy/nonstop/dsl"
+	"github.com/nonstop-deploy/nonstop/executor"
+	"github.com/nonstop-deploy/nonstop/steps"
+)
+
+const benchHeader = `
+variable "version" {
+  type    = string
+  default = "v2"
+}
+
+nginx "proxy" {
+  container     = "nginx"
+  config        = "nginx.conf"
+  upstream      = "apps"
+  drain_timeout = "30s"
+}
+`
+
+// chainPlan writes n steps by hand, as plans/rolling-update.hcl does: per
+// app a drain, deploy, health_check and restore, each depending on the one
+// before, and each app's drain on the previous app's restore.
+func chainPlan(n int) string {
+	var b strings.Builder
+	b.WriteString(benchHeader)
+	for i := 0; i < n/4; i++ {
+		app := fmt.Sprintf("app%d", i)
+		prev := ""
+		if i > 0 {
+			prev = fmt.Sprintf("\n  depends_on = [step.restore.app%d]", i-1)
+		}
+		fmt.Fprintf(&b, `
+step "drain" %[1]q {
+  nginx  = nginx.proxy
+  server = "%[1]s:3000"%[2]s
+}
+
+step "deploy" %[1]q {
+  container  = %[1]q
+  image      = "example/app:${var.version}"
+  env        = { MESSAGE = "%[1]s,${var.version}" }
+  depends_on = [step.drain.%[1]s]
+}
+
+step "health_check" %[1]q {
+  container = %[1]q
+  http {
+    port        = 3000
+    expect_body = "%[1]s,${var.version}"
+  }
+  interval   = "200ms"
+  depends_on = [step.deploy.%[1]s]
+}
+
+step "restore" %[1]q {
+  nginx      = nginx.proxy
+  server     = "%[1]s:3000"
+  depends_on = [step.health_check.%[1]s]
+}
+`, app, prev)
+	}
+	return b.String()
+}
+
+// rolloutPlan writes one rollout of n/4 targets, two at a time: n steps.
+func rolloutPlan(n int) string {
+	var b strings.Builder
+	b.WriteString(benchHeader)
+	b.WriteString("\nlocals {\n  apps = [")
+	for i := 0; i < n/4; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, `"app%d"`, i)
+	}
+	b.WriteString(`]
+}
+
+rollout "apps" {
+  nginx      = nginx.proxy
+  targets    = local.apps
+  batch_size = 2
+  server     = "${target}:3000"
+  deploy {
+    image = "example/app:${var.version}"
+    env   = { MESSAGE = "${target},${var.version}" }
+  }
+  health_check {
+    http {
+      port        = 3000
+      expect_body = "${target},${var.version}"
+    }
+    interval = "200ms"
+  }
+}
+`)
+	return b.String()
+}
+
+// BenchmarkLoadAndGraph measures what `plan validate` and `plan graph` do
+// on generated plans of 100, 1,000 and 10,000 steps: parse and decode
+// (dsl.Load), build and check the graph (executor.Build), and layer it into
+// waves. Results and the command to reproduce them: docs/benchmarks.md.
+func BenchmarkLoadAndGraph(b *testing.B) {
+	reg := steps.Registry()
+	for _, n := range []int{100, 1000, 10000} {
+		for _, shape := range []struct {
+			name string
+			gen  func(int) string
+		}{{"chain", chainPlan}, {"rollout", rolloutPlan}} {
+			b.Run(fmt.Sprintf("steps=%d/%s", n, shape.name), func(b *testing.B) {
+				path := filepath.Join(b.TempDir(), "plan.hcl")
+				if err := os.WriteFile(path, []byte(shape.gen(n)), 0o644); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					p, diags := dsl.Load(path, reg, dsl.Options{})
+					if diags.HasErrors() {
+						b.Fatal(diags)
+					}
+					if len(p.Steps) != n {
+						b.Fatalf("%d steps, want %d", len(p.Steps), n)
+					}
+					g, gd := executor.Build(p)
+					if gd.HasErrors() {
+						b.Fatal(gd)
+					}
+					if w := g.Waves(); len(w) == 0 {
+						b.Fatal("no waves")
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/step")
+			})
+		}
+	}
+}
