@@ -223,8 +223,10 @@ func (l *loader) expandRollout(rb *rolloutBlock) hcl.Diagnostics {
 		}
 		l.groups[fmt.Sprintf("rollout.%s[%q]", m.Name, t)] = chain
 		if (i+1)%m.BatchSize == 0 || i == len(m.Targets)-1 {
+			batch := m.Targets[i-i%m.BatchSize : i+1]
+			lockstep(rb, batch)
 			prevBatch = prevBatch[:0]
-			for _, tt := range m.Targets[i+1-((i)%m.BatchSize)-1 : i+1] {
+			for _, tt := range batch {
 				in := rb.steps[tt]
 				prevBatch = append(prevBatch, in[len(in)-1].step)
 			}
@@ -232,4 +234,28 @@ func (l *loader) expandRollout(rb *rolloutBlock) hcl.Diagnostics {
 	}
 	l.groups["rollout."+m.Name] = all
 	return diags
+}
+
+// lockstep makes the targets of one batch move phase by phase together:
+// every deploy waits for every drain of its batch, every health check for
+// every deploy, every restore for every health check. nginx resolves every
+// upstream host, down or not, whenever it loads a config, so a reload while
+// another target's container is being replaced would fail; in lockstep no
+// drain or restore reload ever overlaps a deploy of the same batch.
+func lockstep(rb *rolloutBlock, batch []string) {
+	if len(batch) < 2 {
+		return
+	}
+	for k := 1; k < len(RolloutPhases); k++ {
+		for _, t := range batch {
+			s := rb.steps[t][k].step
+			for _, u := range batch {
+				if u == t {
+					continue
+				}
+				prev := rb.steps[u][k-1].step
+				s.DependsOn = append(s.DependsOn, Dependency{Addr: prev.Addr, Range: s.DeclRange, Implicit: true})
+			}
+		}
+	}
 }

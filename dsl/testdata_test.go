@@ -183,7 +183,9 @@ func TestValidStructure(t *testing.T) {
 		{file: "rollout-batch.hcl", steps: 1 + 5*4, waves: 1 + 3*4, deps: []depCase{
 			{`rollout.apps["app1"].drain`, []string{"step.deploy.migrations"}},
 			{`rollout.apps["app2"].drain`, []string{"step.deploy.migrations"}},
-			{`rollout.apps["app1"].deploy`, []string{`rollout.apps["app1"].drain`}},
+			// A batch moves in lockstep: no reload overlaps a deploy.
+			{`rollout.apps["app1"].deploy`, []string{`rollout.apps["app1"].drain`, `rollout.apps["app2"].drain`}},
+			{`rollout.apps["app2"].restore`, []string{`rollout.apps["app1"].health_check`, `rollout.apps["app2"].health_check`}},
 			{`rollout.apps["app3"].drain`, []string{`rollout.apps["app1"].restore`, `rollout.apps["app2"].restore`}},
 			{`rollout.apps["app4"].drain`, []string{`rollout.apps["app1"].restore`, `rollout.apps["app2"].restore`}},
 			{`rollout.apps["app5"].drain`, []string{`rollout.apps["app3"].restore`, `rollout.apps["app4"].restore`}},
