@@ -237,9 +237,9 @@ func TestShowAndGraphFormats(t *testing.T) {
 // plans, end to end through flags.
 func TestCLIGolden(t *testing.T) {
 	cases := map[string][]string{
-		"rolling-update.show.md":        {"show", "-format", "markdown", rollingUpdate},
+		"rolling-update.show.md":         {"show", "-format", "markdown", rollingUpdate},
 		"rolling-update-rollout.mermaid": {"graph", "-format", "mermaid", rolloutPlan},
-		"undeclared-refs.validate.txt":  {"validate", invalidRefs},
+		"undeclared-refs.validate.txt":   {"validate", invalidRefs},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {
