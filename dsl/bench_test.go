@@ -71,7 +71,8 @@ step "restore" %[1]q {
 	return b.String()
 }
 
-// rolloutPlan writes one rollout of n/4 targets, two at a time: n steps.
+// rolloutPlan writes one rollout of n/4 targets, two at a time (n steps),
+// and one more step that waits for all of them.
 func rolloutPlan(n int) string {
 	var b strings.Builder
 	b.WriteString(benchHeader)
@@ -102,6 +103,17 @@ rollout "apps" {
     interval = "200ms"
   }
 }
+
+# Waits for every step of the rollout: one step with n dependencies.
+step "health_check" "smoke" {
+  container = "smoke"
+  nginx     = nginx.proxy
+  http {
+    port      = 80
+    via_nginx = true
+  }
+  depends_on = [rollout.apps]
+}
 `)
 	return b.String()
 }
@@ -114,9 +126,10 @@ func BenchmarkLoadAndGraph(b *testing.B) {
 	reg := steps.Registry()
 	for _, n := range []int{100, 1000, 10000} {
 		for _, shape := range []struct {
-			name string
-			gen  func(int) string
-		}{{"chain", chainPlan}, {"rollout", rolloutPlan}} {
+			name  string
+			gen   func(int) string
+			extra int
+		}{{"chain", chainPlan, 0}, {"rollout", rolloutPlan, 1}} {
 			b.Run(fmt.Sprintf("steps=%d/%s", n, shape.name), func(b *testing.B) {
 				path := filepath.Join(b.TempDir(), "plan.hcl")
 				if err := os.WriteFile(path, []byte(shape.gen(n)), 0o644); err != nil {
@@ -129,8 +142,8 @@ func BenchmarkLoadAndGraph(b *testing.B) {
 					if diags.HasErrors() {
 						b.Fatal(diags)
 					}
-					if len(p.Steps) != n {
-						b.Fatalf("%d steps, want %d", len(p.Steps), n)
+					if len(p.Steps) != n+shape.extra {
+						b.Fatalf("%d steps, want %d", len(p.Steps), n+shape.extra)
 					}
 					g, gd := executor.Build(p)
 					if gd.HasErrors() {

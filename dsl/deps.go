@@ -36,18 +36,36 @@ func (l *loader) resolveDependencies() hcl.Diagnostics {
 			Subject:  rng.Ptr(),
 		}
 	}
+	// have indexes the dependencies of steps that have many, so that adding
+	// one stays O(1) for a step that waits for a whole rollout of
+	// thousands; a step with a few is scanned.
+	have := map[*Step]map[string]bool{}
+	has := func(s *Step, t string) bool {
+		if set := have[s]; set != nil {
+			return set[t]
+		}
+		for _, d := range s.DependsOn {
+			if d.Addr == t {
+				return true
+			}
+		}
+		return false
+	}
 	add := func(s *Step, targets []string, rng hcl.Range, implicit bool) {
-	next:
 		for _, t := range targets {
-			if t == s.Addr && implicit {
+			if (t == s.Addr && implicit) || has(s, t) {
 				continue
 			}
-			for _, d := range s.DependsOn {
-				if d.Addr == t {
-					continue next
-				}
-			}
 			s.DependsOn = append(s.DependsOn, Dependency{Addr: t, Range: rng, Implicit: implicit})
+			if set := have[s]; set != nil {
+				set[t] = true
+			} else if len(s.DependsOn) > 16 {
+				set = make(map[string]bool, 2*len(s.DependsOn))
+				for _, d := range s.DependsOn {
+					set[d.Addr] = true
+				}
+				have[s] = set
+			}
 		}
 	}
 

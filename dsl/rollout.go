@@ -1,7 +1,6 @@
 package dsl
 
 import (
-	"errors"
 	"fmt"
 	"path/filepath"
 
@@ -116,15 +115,23 @@ func (l *loader) rolloutTargets(r *Reader) []string {
 		})
 		return nil
 	}
-	lv, err := convert.Convert(v, cty.List(cty.String))
-	if err == nil && !lv.IsNull() && lv.IsWhollyKnown() {
-		for _, e := range lv.AsValueSlice() {
-			if e.IsNull() {
-				err = errors.New("null element")
+	// Element by element: converting a whole tuple to a list has cty unify
+	// its element types, which takes time quadratic in the length.
+	var elems []string
+	ok = !v.IsNull() && v.IsWhollyKnown() &&
+		(v.Type().IsTupleType() || v.Type().IsListType() || v.Type().IsSetType())
+	if ok {
+		for it := v.ElementIterator(); it.Next(); {
+			_, e := it.Element()
+			s, err := convert.Convert(e, cty.String)
+			if err != nil || s.IsNull() {
+				ok = false
+				break
 			}
+			elems = append(elems, s.AsString())
 		}
 	}
-	if err != nil || lv.IsNull() || !lv.IsWhollyKnown() {
+	if !ok {
 		r.Report(&hcl.Diagnostic{
 			Severity: hcl.DiagError,
 			Summary:  "Invalid targets",
@@ -135,8 +142,7 @@ func (l *loader) rolloutTargets(r *Reader) []string {
 	}
 	seen := map[string]bool{}
 	var out []string
-	for _, e := range lv.AsValueSlice() {
-		t := e.AsString()
+	for _, t := range elems {
 		if seen[t] {
 			r.Report(&hcl.Diagnostic{
 				Severity: hcl.DiagError,

@@ -143,7 +143,8 @@ func TestValidStructure(t *testing.T) {
 			{"step.restore.api", []string{"step.drain.api", "step.drain.api_internal"}},
 		}},
 		{file: "step-types.hcl", steps: 4, waves: 4},
-		{file: "health-checks.hcl", steps: 5, waves: 2, deps: []depCase{
+		{file: "health-checks.hcl", steps: 6, waves: 2, deps: []depCase{
+			{"step.health_check.web_via_nginx", []string{"step.health_check.web_http"}},
 			{"step.health_check.cache_exec", []string{"step.health_check.db_tcp"}},
 			{"step.health_check.web_http", []string{}},
 		}},

@@ -21,3 +21,11 @@ step "health_check" "unknown" {
   }
   docker {}
 }
+
+step "health_check" "via" {
+  container = "app"
+  http {
+    port      = 80
+    via_nginx = true # error: via_nginx needs an nginx
+  }
+}

@@ -41,3 +41,22 @@ step "health_check" "cache_exec" {
   healthy_threshold = 2
   depends_on        = [step.health_check.db_tcp]
 }
+
+nginx "proxy" {
+  container = "nginx"
+  config    = "nginx.conf"
+  upstream  = "apps"
+}
+
+# Through the load balancer rather than to the container.
+step "health_check" "web_via_nginx" {
+  container = "web"
+  nginx     = nginx.proxy
+  http {
+    port        = 80
+    path        = "/"
+    expect_body = "web"
+    via_nginx   = true
+  }
+  depends_on = [step.health_check.web_http]
+}
