@@ -133,10 +133,19 @@ func (l *loader) resolveDependencies() hcl.Diagnostics {
 		}
 		// References in the rollout's own attributes (server, container,
 		// targets) hold for every phase of a target: its first phase waits.
+		// Only expressions that name a step at all are looked at per
+		// target: targets itself may be a literal of thousands of elements.
 		var shared []hcl.Expression
 		for _, name := range sortedKeys(rb.content.Attributes) {
-			if name != "depends_on" {
-				shared = append(shared, rb.content.Attributes[name].Expr)
+			if name == "depends_on" {
+				continue
+			}
+			e := rb.content.Attributes[name].Expr
+			for _, tr := range e.Variables() {
+				if tr.RootName() == "step" {
+					shared = append(shared, e)
+					break
+				}
 			}
 		}
 		for _, t := range m.Targets {
