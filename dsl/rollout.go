@@ -12,6 +12,11 @@ import (
 
 // RolloutPhases are the step types a rollout expands to for each target, in
 // the order they run.
+// MaxBatchSize bounds batch_size: a batch moves in lockstep, which costs
+// 4 × batch_size² graph edges, and draining hundreds of servers of one
+// upstream at once is not a rolling update any more.
+const MaxBatchSize = 256
+
 var RolloutPhases = []string{"drain", "deploy", "health_check", "restore"}
 
 var rolloutSchema = &hcl.BodySchema{
@@ -78,7 +83,7 @@ func (l *loader) decodeRollouts() hcl.Diagnostics {
 			}
 			rb.phases[blk.Type] = blk
 		}
-		m.BatchSize = r.Int("batch_size", 1, 1, 1<<20).Value
+		m.BatchSize = r.Int("batch_size", 1, 1, MaxBatchSize).Value
 		m.Targets = l.rolloutTargets(r)
 		if r.Has("nginx") {
 			r.Nginx("nginx") // validates the reference; each phase decodes it again

@@ -168,7 +168,7 @@ func (HealthCheck) Decode(body hcl.Body, dc *dsl.DecodeContext) (dsl.Spec, hcl.D
 		r.Report(&hcl.Diagnostic{
 			Severity: hcl.DiagError,
 			Summary:  "More than one probe",
-			Detail:   fmt.Sprintf("A health_check takes exactly one probe block; this one also has %q, first declared at %s. Split it into two health_check steps.", kinds[0].Type, kinds[0].DefRange),
+			Detail:   fmt.Sprintf("A health_check takes exactly one probe block, and this %q block comes after the %q block at %s. Split them into two health_check steps.", kinds[1].Type, kinds[0].Type, kinds[0].DefRange),
 			Subject:  kinds[1].DefRange.Ptr(),
 		})
 	}

@@ -47,6 +47,10 @@ func (Restore) Decode(body hcl.Body, dc *dsl.DecodeContext) (dsl.Spec, hcl.Diagn
 	return s, r.Diags()
 }
 
+// DefaultTimeout bounds a restore whose step sets no timeout: a check, a
+// reload and its confirmation.
+func (s *RestoreSpec) DefaultTimeout() time.Duration { return reloadBudget }
+
 // Describe implements dsl.Spec.
 func (s *RestoreSpec) Describe() []dsl.Attribute {
 	var d describer

@@ -5,7 +5,7 @@ step "health_check" "two" {
   http {
     port = 3000
   }
-  tcp { # error: More than one probe; detail: Split it into two health_check steps
+  tcp { # error: More than one probe; detail: Split them into two health_check steps
     port = 3000
   }
 }
