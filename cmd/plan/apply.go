@@ -9,19 +9,25 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
-	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
+	"golang.org/x/term"
 
 	"github.com/nonstop-deploy/nonstop/executor"
 	"github.com/nonstop-deploy/nonstop/internal/render"
 	"github.com/nonstop-deploy/nonstop/internal/runner"
 )
 
-type applyCommand struct{ meta *meta }
+type applyCommand struct {
+	meta *meta
+	// live is set when progress is a live table on a terminal: the final
+	// summary then skips its own copy of the table.
+	live bool
+}
 
 func (c *applyCommand) Synopsis() string {
 	return "Run a plan against Docker and nginx, rolling back on failure"
@@ -115,9 +121,14 @@ func (c *applyCommand) Run(args []string) int {
 	}
 	opts := runner.Options{
 		StateDir: *stateDir, Parallelism: *par, DryRun: *dry, RollbackContext: rollbackCtx,
-		Log:    zerolog.New(zerolog.ConsoleWriter{Out: m.stderr, NoColor: true}).Level(lvl).With().Timestamp().Logger(),
-		Events: c.printer(*asJSON),
+		Log: zerolog.New(zerolog.ConsoleWriter{Out: m.stderr, NoColor: true}).Level(lvl).With().Timestamp().Logger(),
 	}
+	var order []string
+	for _, st := range g.Order() {
+		order = append(order, st.Addr)
+	}
+	events, closeProgress := c.printer(*asJSON, order)
+	opts.Events = events
 	if !*auto && !*dry {
 		opts.Confirm = func() bool { return c.confirm(p.Name, len(g.Steps)) }
 	}
@@ -125,6 +136,7 @@ func (c *applyCommand) Run(args []string) int {
 		_ = render.Show(m.stdout, render.NewReview(p, g), "text")
 	}
 	res, err := runner.Apply(applyCtx, p, g, opts)
+	closeProgress()
 	if err != nil {
 		fmt.Fprintf(m.stderr, "Error: %s\n", err)
 		return exitError
@@ -149,32 +161,29 @@ func (c *applyCommand) confirm(name string, n int) bool {
 	return strings.TrimSpace(line) == "yes"
 }
 
-// printer returns the progress renderer: JSON lines, or one line per event.
-func (c *applyCommand) printer(asJSON bool) func(executor.Event) {
+// printer returns the progress renderer: JSON lines with -json, a live
+// table on a terminal, one line per event otherwise. close stops it.
+func (c *applyCommand) printer(asJSON bool, order []string) (events func(executor.Event), close func()) {
 	m := c.meta
-	start := time.Now()
 	if asJSON {
+		var mu sync.Mutex
 		enc := json.NewEncoder(m.stdout)
-		return func(e executor.Event) { _ = enc.Encode(e) }
+		return func(e executor.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			_ = enc.Encode(e)
+		}, func() {}
 	}
-	return func(e executor.Event) {
-		at := time.Since(start).Seconds()
-		switch e.Type {
-		case executor.EventStep:
-			extra := ""
-			if e.Elapsed > 0 && e.Status != executor.Running {
-				extra = fmt.Sprintf(" (%.1fs)", e.Elapsed)
-			}
-			if e.Message != "" {
-				extra += ": " + e.Message
-			}
-			fmt.Fprintf(m.stdout, "[%6.1fs] %-40s %s%s\n", at, e.Step, e.Status, extra)
-		case executor.EventNote:
-			fmt.Fprintf(m.stdout, "[%6.1fs] %-40s   %s\n", at, e.Step, e.Message)
-		case executor.EventRollback:
-			fmt.Fprintf(m.stdout, "[%6.1fs] rollback: %s\n", at, e.Message)
+	if f, ok := m.stdout.(*os.File); ok && isatty.IsTerminal(f.Fd()) && os.Getenv("TERM") != "dumb" {
+		width, _, err := term.GetSize(int(f.Fd()))
+		if err != nil {
+			width = 100
 		}
+		l := newLiveProgress(m.stdout, order, width)
+		c.live = true
+		return l.Event, l.Close
 	}
+	return lineProgress(m.stdout), func() {}
 }
 
 // summary prints the table of steps and what state things are in.
@@ -206,13 +215,15 @@ func (c *applyCommand) summary(res *runner.Result, asJSON bool) {
 		_ = json.NewEncoder(m.stdout).Encode(map[string]any{"type": executor.EventSummary, "apply_id": res.ApplyID, "exit_code": out.Code, "cause": cause, "steps": list, "journal": res.Journal})
 		return
 	}
-	fmt.Fprintln(m.stdout)
-	tw := tabwriter.NewWriter(m.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "STEP\tSTATUS\tTIME")
-	for i, s := range res.Graph.Steps {
-		fmt.Fprintf(tw, "%s\t%s\t%.1fs\n", s.Addr, out.Status[i], out.Elapsed[i].Seconds())
+	if !c.live {
+		fmt.Fprintln(m.stdout)
+		tw := tabwriter.NewWriter(m.stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "STEP\tSTATUS\tTIME")
+		for i, s := range res.Graph.Steps {
+			fmt.Fprintf(tw, "%s\t%s\t%.1fs\n", s.Addr, out.Status[i], out.Elapsed[i].Seconds())
+		}
+		_ = tw.Flush()
 	}
-	_ = tw.Flush()
 	fmt.Fprintln(m.stdout)
 	switch out.Code {
 	case executor.ExitApplied:

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nonstop-deploy/nonstop/executor"
+)
+
+// The live display redraws in place: every frame moves the cursor back up
+// over the previous one, and the last frame shows each step's final state.
+func TestLiveProgressRedrawsInPlace(t *testing.T) {
+	var buf bytes.Buffer
+	l := newLiveProgress(&buf, []string{"step.drain.a", "step.deploy.a"}, 100)
+	now := time.Now()
+	l.Event(executor.Event{Type: executor.EventStep, Step: "step.drain.a", Status: executor.Running, Time: now})
+	l.Event(executor.Event{Type: executor.EventNote, Step: "step.drain.a", Message: "drained a:3000 in 12ms"})
+	l.Event(executor.Event{Type: executor.EventStep, Step: "step.drain.a", Status: executor.Done, Elapsed: 1.5})
+	l.Event(executor.Event{Type: executor.EventStep, Step: "step.deploy.a", Status: executor.Failed, Elapsed: 2, Message: "boom"})
+	l.Event(executor.Event{Type: executor.EventRollback, Message: "rolling back 1 completed steps"})
+	l.Close()
+	out := buf.String()
+	frames := strings.Split(out, "\x1b[2A")
+	if len(frames) < 3 {
+		t.Fatalf("want redraws moving the cursor up 2 lines, got %q", out)
+	}
+	last := out[strings.LastIndex(out, "\x1b[3A"):]
+	for _, want := range []string{"✓ step.drain.a", "done", "1.5s", "drained a:3000 in 12ms", "✗ step.deploy.a", "failed", "boom", "rollback: rolling back 1 completed steps"} {
+		if !strings.Contains(last, want) {
+			t.Errorf("last frame lacks %q:\n%s", want, last)
+		}
+	}
+}
+
+func TestLiveProgressDrawsNothingWithoutEvents(t *testing.T) {
+	var buf bytes.Buffer
+	l := newLiveProgress(&buf, []string{"step.drain.a"}, 100)
+	l.Close()
+	if buf.Len() != 0 {
+		t.Fatalf("drew %q before any step ran (it would overwrite the confirmation prompt)", buf.String())
+	}
+}
+
+func TestClipKeepsLinesUnderTheWidth(t *testing.T) {
+	if got := clip(strings.Repeat("x", 200), 80); len([]rune(got)) != 79 {
+		t.Fatalf("clip to 80 gave %d runes", len([]rune(got)))
+	}
+}
