@@ -145,7 +145,7 @@ func (c *applyCommand) Run(args []string) int {
 		fmt.Fprintln(m.stdout, "\nPreflight passed: Docker, containers, images and nginx are ready. Nothing was changed (-dry-run).")
 		return exitOK
 	}
-	c.summary(res, *asJSON)
+	c.summary(res, path, *asJSON)
 	return res.Outcome.Code
 }
 
@@ -187,7 +187,7 @@ func (c *applyCommand) printer(asJSON bool, order []string) (events func(executo
 }
 
 // summary prints the table of steps and what state things are in.
-func (c *applyCommand) summary(res *runner.Result, asJSON bool) {
+func (c *applyCommand) summary(res *runner.Result, path string, asJSON bool) {
 	m := c.meta
 	out := res.Outcome
 	if asJSON {
@@ -244,7 +244,7 @@ func (c *applyCommand) summary(res *runner.Result, asJSON bool) {
 		for _, i := range out.Left {
 			left = append(left, res.Graph.Steps[i].Addr)
 		}
-		fmt.Fprintf(m.stderr, "Still in place: %s.\nRun `plan rollback %s` to undo them (journal: %s).\n", strings.Join(left, ", "), "PATH", res.Journal)
+		fmt.Fprintf(m.stderr, "Still in place: %s.\nRun `plan rollback %s` to undo them (journal: %s).\n", strings.Join(left, ", "), path, res.Journal)
 	}
 }
 
