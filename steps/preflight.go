@@ -34,6 +34,8 @@ func Preflight(ctx context.Context, env *Env, p *dsl.Plan) []error {
 			n, server = sp.Nginx, sp.Server.Value
 		case *RestoreSpec:
 			n, server = sp.Nginx, sp.Server.Value
+		case *WeightSpec:
+			n, server = sp.Nginx, sp.Server.Value
 		default:
 			continue
 		}

@@ -210,7 +210,7 @@ func seedVars(topo *seedtopo.Topology) []string {
 }
 
 func TestRollingUpdateUnderLoad(t *testing.T) {
-	for _, name := range []string{"rolling-update.hcl", "rolling-update-rollout.hcl"} {
+	for _, name := range []string{"rolling-update.hcl", "rolling-update-rollout.hcl", "canary.hcl"} {
 		t.Run(name, func(t *testing.T) {
 			cli := testenv.Docker(t)
 			testenv.NginxBinary(t)
@@ -231,6 +231,9 @@ func TestRollingUpdateUnderLoad(t *testing.T) {
 			t.Logf("load: %d requests, %d non-2xx, %d transport errors %v", l.requests.Load(), l.non2xx.Load(), l.transport.Load(), l.samples)
 			if code != 0 {
 				t.Fatalf("apply exit code %d, want 0", code)
+			}
+			if name == "canary.hcl" && (!strings.Contains(out, "app1:3000 now has weight 9") || !strings.Contains(out, "app1:3000 now has weight 1")) {
+				t.Errorf("the canary did not shift weights:\n%s", out)
 			}
 			if l.requests.Load() < 100 {
 				t.Errorf("only %d requests during the apply: the load did not run", l.requests.Load())

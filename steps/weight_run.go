@@ -1,0 +1,59 @@
+package steps
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/nonstop-deploy/nonstop/nginx"
+)
+
+// weightRecord is what a completed weight change leaves for its undo.
+type weightRecord struct {
+	Nginx  NginxTarget  `json:"nginx"`
+	Change nginx.Change `json:"change"`
+}
+
+func init() {
+	undoers["weight"] = func(ctx context.Context, env *Env, raw json.RawMessage, note func(string)) error {
+		rec, err := decodeRecord[weightRecord](raw)
+		if err != nil {
+			return err
+		}
+		if rec.Change.Noop {
+			return nil
+		}
+		b, err := env.Balancer(rec.Nginx)
+		if err != nil {
+			return err
+		}
+		if err := b.Undo(ctx, rec.Change); err != nil {
+			return fmt.Errorf("restoring the weight of %s in upstream %q: %w", rec.Change.Server, rec.Nginx.Upstream, err)
+		}
+		note(fmt.Sprintf("%s weight restored", rec.Change.Server))
+		return nil
+	}
+}
+
+// Preflight implements Runnable; the upstream and server are checked with
+// the plan's other nginx steps (see Preflight).
+func (s *WeightSpec) Preflight(ctx context.Context, env *Env) []error { return nil }
+
+// Apply implements Runnable.
+func (s *WeightSpec) Apply(ctx context.Context, env *Env, note func(string)) (json.RawMessage, error) {
+	t := nginxTarget(s.Nginx)
+	b, err := env.Balancer(t)
+	if err != nil {
+		return nil, err
+	}
+	ch, err := b.SetWeight(ctx, s.Server.Value, s.nginxWeight())
+	if err != nil {
+		return nil, err
+	}
+	if ch.Noop {
+		note(fmt.Sprintf("%s already has weight %d", s.Server.Value, s.Weight.Value))
+	} else {
+		note(fmt.Sprintf("%s now has weight %d", s.Server.Value, s.Weight.Value))
+	}
+	return mustJSON(weightRecord{Nginx: t, Change: ch}), nil
+}
