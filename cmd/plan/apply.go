@@ -57,6 +57,19 @@ Options:
   -json            Print progress as JSON lines.
   -state-dir DIR   Where to keep the lock and journal.
   -log-level L     Operator log on stderr: debug, info, warn (default), error.
+  -watch URL       While the steps run, send steady traffic to URL (your
+                   load balancer; repeatable) and count every failed request
+                   (status >= 500, resets, timeouts). The summary gives the
+                   count and the latency p50/p99 before vs during.
+  -watch-rate N    Requests per second per URL (default 50).
+  -watch-method M  GET (default) or POST. POST shows the keep-alive
+                   connections nginx closes on reload; GET hides them
+                   (clients retry idempotent requests).
+  -watch-max-failures N
+                   More failed requests than N during the steps stops the
+                   apply and rolls it back (exit 2). Default 0.
+  -watch-keepalive=false
+                   A new connection per request.
   -var name=value  Set a variable (repeatable).
   -var-file FILE   Read variables from an HCL file (repeatable).
 
@@ -67,6 +80,7 @@ Examples:
   plan apply plans/rolling-update.hcl
   plan apply -auto-approve -var version=v3 plans/rolling-update.hcl
   plan apply -dry-run plans/rolling-update.hcl
+  plan apply -watch http://127.0.0.1/ -watch-method POST plans/rolling-update.hcl
 `)
 }
 
@@ -79,6 +93,12 @@ func (c *applyCommand) Run(args []string) int {
 	asJSON := fs.Bool("json", false, "JSON lines")
 	stateDir := fs.String("state-dir", "", "state folder")
 	level := fs.String("log-level", "warn", "operator log level")
+	var wf watchFlags
+	fs.Var(&wf.urls, "watch", "URL to send steady traffic to during the apply (repeatable)")
+	fs.IntVar(&wf.rate, "watch-rate", 50, "requests per second per -watch URL")
+	fs.StringVar(&wf.method, "watch-method", "GET", "GET or POST")
+	fs.IntVar(&wf.maxFailures, "watch-max-failures", 0, "failed requests allowed before the apply is rolled back")
+	fs.BoolVar(&wf.keepAlive, "watch-keepalive", true, "reuse connections")
 	if err := fs.Parse(args); err != nil {
 		return exitError
 	}
@@ -135,8 +155,34 @@ func (c *applyCommand) Run(args []string) int {
 	if *dry && !*asJSON {
 		_ = render.Show(m.stdout, render.NewReview(p, g), "text")
 	}
+	var w *watcher
+	if len(wf.urls) > 0 && !*dry {
+		w, err = startWatch(context.Background(), wf, func(err error) { cancelApply(err) })
+		if err != nil {
+			fmt.Fprintf(m.stderr, "Error: %s\nNothing was changed.\n", err)
+			return exitError
+		}
+		inner := opts.Events
+		opts.Events = func(e executor.Event) {
+			if e.Type == executor.EventStep && e.Status == executor.Running {
+				w.stepsStarted()
+			}
+			if e.Type == executor.EventRollback {
+				w.stop() // the gate measures the steps, not the rollback
+			}
+			inner(e)
+		}
+	}
 	res, err := runner.Apply(applyCtx, p, g, opts)
 	closeProgress()
+	if w != nil {
+		w.stop()
+		if *asJSON {
+			_ = json.NewEncoder(m.stdout).Encode(map[string]any{"type": "watch", "watch": w.summaries()})
+		} else {
+			defer w.print(m.stdout)
+		}
+	}
 	if err != nil {
 		fmt.Fprintf(m.stderr, "Error: %s\n", err)
 		return exitError
