@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -63,6 +64,14 @@ step "health_check" "app" {
   depends_on = [step.deploy.app[each.key]]
 }
 `, topo.Project, topo.Images.App)
+		ids := map[string]string{}
+		for _, a := range topo.Apps {
+			c, err := cli.ContainerInspect(context.Background(), a.Container)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids[a.Container] = c.ID
+		}
 		plan := filepath.Join(topo.Dir, "undrained.hcl")
 		if err := os.WriteFile(plan, []byte(src), 0o644); err != nil {
 			t.Fatal(err)
@@ -75,9 +84,14 @@ step "health_check" "app" {
 		if !strings.Contains(out, "more than -watch-max-failures 0") {
 			t.Errorf("output does not say why it stopped:\n%s", out)
 		}
-		got := answers(t, topo, 6)
-		if got["Hi there, I love ! app1,v1"] == 0 || got["Hi there, I love ! app2,v1"] == 0 {
-			t.Errorf("after the rollback nginx answers %v; want app1,v1 and app2,v1 back", got)
+		// The rollback puts the original containers back (same IDs). This
+		// plan has no nginx step, so nothing reloads nginx: the point of the
+		// test is the gate, not the plan.
+		for _, a := range topo.Apps {
+			c, err := cli.ContainerInspect(context.Background(), a.Container)
+			if err != nil || !c.State.Running || ids[a.Container] != c.ID {
+				t.Errorf("%s after the rollback: %v running=%v id=%.12s, want the container from before the apply (%.12s)", a.Container, err, c.State != nil && c.State.Running, c.ID, ids[a.Container])
+			}
 		}
 	})
 }
