@@ -198,3 +198,71 @@ step "health_check" "a" {
 		}
 	}
 }
+
+func TestLint(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		want       []string
+	}{
+		{"drained and restored", `
+step "drain" "a" {
+  nginx  = nginx.lb
+  server = "a:3000"
+}
+step "deploy" "a" {
+  container  = "a"
+  image      = "img"
+  depends_on = [step.drain.a]
+}
+step "restore" "a" {
+  nginx      = nginx.lb
+  server     = "a:3000"
+  depends_on = [step.deploy.a]
+}`, nil},
+		{"deploy without drain", `
+step "deploy" "a" {
+  container = "a"
+  image     = "img"
+}`, []string{"Deploy without a drain before it"}},
+		{"drain without restore", `
+step "drain" "a" {
+  nginx  = nginx.lb
+  server = "a:3000"
+}
+step "deploy" "a" {
+  container  = "a"
+  image      = "img"
+  depends_on = [step.drain.a]
+}`, []string{"Drain without a restore after it"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, diags := load(t, tc.body)
+			if diags.HasErrors() {
+				t.Fatal(diags)
+			}
+			g, gd := executor.Build(p)
+			if gd.HasErrors() {
+				t.Fatal(gd)
+			}
+			var got []string
+			for _, d := range Lint(p, g) {
+				if d.Severity != hcl.DiagWarning || d.Subject == nil {
+					t.Errorf("%s: want a located warning", d.Summary)
+				}
+				got = append(got, d.Summary)
+			}
+			if strings.Join(got, "|") != strings.Join(tc.want, "|") {
+				t.Errorf("lint %q, want %q", got, tc.want)
+			}
+		})
+	}
+	// The example plans are clean.
+	files, _ := filepath.Glob("../plans/*.hcl")
+	for _, f := range files {
+		p, _ := dsl.Load(f, Registry(), dsl.Options{})
+		g, _ := executor.Build(p)
+		if d := Lint(p, g); len(d) > 0 {
+			t.Errorf("%s: %v", f, d)
+		}
+	}
+}

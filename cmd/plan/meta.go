@@ -81,7 +81,11 @@ func (m *meta) load(path string) (*dsl.Plan, *executor.Graph, hcl.Diagnostics) {
 		return p, nil, diags
 	}
 	g, gd := executor.Build(p)
-	return p, g, append(diags, gd...)
+	diags = append(diags, gd...)
+	if !gd.HasErrors() {
+		diags = append(diags, steps.Lint(p, g)...)
+	}
+	return p, g, diags
 }
 
 // showDiags renders diagnostics on stderr with source snippets.
