@@ -25,6 +25,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/docker/docker/client"
+
 	"github.com/nonstop-deploy/nonstop/internal/dockerx"
 	"github.com/nonstop-deploy/nonstop/internal/seedtopo"
 )
@@ -42,22 +44,18 @@ func main() {
 func run(keep bool, version string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if _, err := os.Stat("/usr/sbin/nginx"); err != nil {
-		fmt.Println("==> nginx is not installed; installing Debian's nginx-light to build the nginx image from it")
-		cmd := exec.Command("apt-get", "install", "-y", "nginx-light")
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("installing nginx-light: %w (run: sudo apt-get install -y nginx-light)", err)
-		}
-	}
 	cli, err := dockerx.Connect("")
 	if err != nil {
 		return err
 	}
 	defer cli.Close()
+	nginxImage, err := nginxImage(ctx, cli)
+	if err != nil {
+		return err
+	}
 
 	fmt.Println("==> building images and starting the seed's topology (nginx + app1 + app2)")
-	topo, err := seedtopo.Start(ctx, cli, seedtopo.Options{Project: fmt.Sprintf("nonstop-demo-%d", os.Getpid()), Log: os.Stdout})
+	topo, err := seedtopo.Start(ctx, cli, seedtopo.Options{Project: fmt.Sprintf("nonstop-demo-%d", os.Getpid()), Log: os.Stdout, NginxImage: nginxImage})
 	if err != nil {
 		return err
 	}
@@ -160,4 +158,30 @@ func writePlan(dir string) (string, error) {
 	}
 	p := filepath.Join(dir, "rolling-update.hcl")
 	return p, os.WriteFile(p, src, 0o644)
+}
+
+// nginxImage decides where the demo's nginx comes from: an image built
+// offline from this machine's Debian nginx when it has one (""), else the
+// official image where a registry answers (a laptop), else Debian's
+// nginx-light installed now (a fresh Debian machine with no registry).
+func nginxImage(ctx context.Context, cli *client.Client) (string, error) {
+	if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
+		return "", nil
+	}
+	const official = "nginx:stable"
+	fmt.Printf("==> no local nginx; pulling %s\n", official)
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	if err := dockerx.ImageAvailable(pctx, cli, official, func(string) {}); err == nil {
+		return official, nil
+	} else {
+		fmt.Printf("    could not pull it (%v)\n", err)
+	}
+	fmt.Println("==> installing Debian's nginx-light to build the nginx image from it")
+	cmd := exec.CommandContext(ctx, "apt-get", "install", "-y", "nginx-light")
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("no nginx: install Debian's nginx-light (sudo apt-get install -y nginx-light), or let Docker pull %s: %w", official, err)
+	}
+	return "", nil
 }

@@ -70,6 +70,10 @@ type Options struct {
 	Message func(service string) string
 	// HostNginx runs nginx on the host instead of in a container.
 	HostNginx bool
+	// NginxImage is an nginx image to use as it is (e.g. the official
+	// "nginx:stable" where a registry answers); empty builds one offline
+	// from the host's Debian nginx.
+	NginxImage string
 	// AppEnv is extra environment for every app (the test app's fault knobs:
 	// FAIL, SLOW, START_DELAY, IGNORE_SIGTERM, CRASH_AFTER). MESSAGE in it is
 	// ignored: Message decides. Start accepts any status from an app (FAIL=1
@@ -186,6 +190,8 @@ func (t *Topology) start(ctx context.Context, o Options) error {
 		if t.NginxBinary, err = hostNginx(); err != nil {
 			return err
 		}
+	} else if o.NginxImage != "" {
+		t.Images.Nginx = o.NginxImage
 	} else if t.Images.Nginx, err = testimage.Nginx(ctx, t.cli); err != nil {
 		return fmt.Errorf("seedtopo: nginx image: %w", err)
 	}
