@@ -10,13 +10,13 @@ import (
 	"github.com/zclconf/go-cty/cty/convert"
 )
 
-// RolloutPhases are the step types a rollout expands to for each target, in
-// the order they run.
 // MaxBatchSize bounds batch_size: a batch moves in lockstep, which costs
 // 4 × batch_size² graph edges, and draining hundreds of servers of one
 // upstream at once is not a rolling update any more.
 const MaxBatchSize = 256
 
+// RolloutPhases are the step types a rollout expands to for each target, in
+// the order they run.
 var RolloutPhases = []string{"drain", "deploy", "health_check", "restore"}
 
 var rolloutSchema = &hcl.BodySchema{
