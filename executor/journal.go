@@ -15,8 +15,13 @@ import (
 
 // Journal entry kinds. They are stored on disk, so they never change.
 const (
-	KindBegin      = "begin"
-	KindIntent     = "intent"
+	KindBegin  = "begin"
+	KindIntent = "intent"
+	// KindCheckpoint is written by a step right before it changes
+	// anything, with the record its undo needs should the step never
+	// finish (the process killed mid-step). Steps that change nothing
+	// write none.
+	KindCheckpoint = "checkpoint"
 	KindDone       = "done"
 	KindFailed     = "failed"
 	KindUndo       = "undo"
@@ -33,11 +38,16 @@ type Entry struct {
 	ApplyID  string `json:"apply_id,omitempty"`
 	Plan     string `json:"plan,omitempty"`
 	PlanHash string `json:"plan_hash,omitempty"`
+	Host     string `json:"host,omitempty"`
+	PID      int    `json:"pid,omitempty"`
 	// Step entries.
 	Step string `json:"step,omitempty"`
 	// Type is the step type, so an undo can be rebuilt from the record
 	// alone, without the plan.
-	Type   string `json:"type,omitempty"`
+	Type string `json:"type,omitempty"`
+	// Record is what undoing the step needs: on done (and on failed, when
+	// the step could not clean up after itself) the step's result; on
+	// checkpoint, what the step is about to change.
 	Record Record `json:"record,omitempty"`
 	Error  string `json:"error,omitempty"`
 	// End only.
@@ -138,17 +148,23 @@ func LastJournal(dir string) (string, error) {
 // Summary is what a journal says about its apply.
 type Summary struct {
 	ApplyID, Plan string
-	Started       time.Time
+	// Host and PID ran the apply.
+	Host    string
+	PID     int
+	Started time.Time
 	// Finished is false when the journal has no end entry: the process
 	// died or was killed.
 	Finished bool
 	Result   string
 	// Outstanding are steps whose changes may still be in place, in
-	// completion order: done and not undone, or started and never
-	// finished (the process died mid-step).
+	// completion order: done and not undone, or failed without cleaning
+	// up after themselves (their failed entry carries a record).
 	Outstanding []Entry
-	// Interrupted lists steps that started and never reported a result.
-	Interrupted []string
+	// Interrupted are steps that started and never reported a result (the
+	// process died mid-step), in start order. Each is the step's last
+	// checkpoint entry, whose Record says what the step was changing, or
+	// its intent entry (no Record) when it had changed nothing yet.
+	Interrupted []Entry
 }
 
 // Summarize reads what a journal's entries say.
@@ -156,21 +172,32 @@ func Summarize(entries []Entry) Summary {
 	var s Summary
 	done := map[string]Entry{}
 	var order []string
-	open := map[string]bool{}
+	open := map[string]Entry{}
+	var started []string
 	for _, e := range entries {
 		switch e.Kind {
 		case KindBegin:
-			s.ApplyID, s.Plan, s.Started = e.ApplyID, e.Plan, e.Time
+			s.ApplyID, s.Plan, s.Started, s.Host, s.PID = e.ApplyID, e.Plan, e.Time, e.Host, e.PID
 		case KindIntent:
-			open[e.Step] = true
+			open[e.Step] = e
+			started = append(started, e.Step)
+		case KindCheckpoint:
+			if _, ok := open[e.Step]; ok {
+				open[e.Step] = e
+			}
 		case KindDone:
 			delete(open, e.Step)
 			done[e.Step] = e
 			order = append(order, e.Step)
 		case KindFailed:
 			delete(open, e.Step)
+			if len(e.Record) > 0 {
+				done[e.Step] = e
+				order = append(order, e.Step)
+			}
 		case KindUndone:
 			delete(done, e.Step)
+			delete(open, e.Step)
 		case KindEnd:
 			s.Finished, s.Result = true, e.Result
 		}
@@ -178,19 +205,38 @@ func Summarize(entries []Entry) Summary {
 	if s.Finished && s.Result == "applied" {
 		return s
 	}
+	seen := map[string]bool{}
 	for _, st := range order {
-		if e, ok := done[st]; ok {
+		if e, ok := done[st]; ok && !seen[st] {
+			seen[st] = true
 			s.Outstanding = append(s.Outstanding, e)
 		}
 	}
-	for st := range open {
-		s.Interrupted = append(s.Interrupted, st)
+	for _, st := range started {
+		if e, ok := open[st]; ok && !seen[st] {
+			seen[st] = true
+			s.Interrupted = append(s.Interrupted, e)
+		}
 	}
-	sort.Strings(s.Interrupted)
 	return s
 }
 
+// Left names the steps whose changes may still be in place: outstanding,
+// then interrupted.
+func (s Summary) Left() []string {
+	var out []string
+	for _, e := range s.Outstanding {
+		out = append(out, e.Step)
+	}
+	for _, e := range s.Interrupted {
+		out = append(out, e.Step+" (interrupted mid-step)")
+	}
+	return out
+}
+
 // NeedsRollback reports whether the apply left changes that nobody undid.
+// A journal without an end entry always does: the process died, and only
+// `plan rollback` can tell (and record) that nothing was left.
 func (s Summary) NeedsRollback() bool {
 	if s.Finished && (s.Result == "applied" || strings.HasPrefix(s.Result, "failed, nothing") || s.Result == "failed, rolled back" || s.Result == "rolled back") {
 		return false

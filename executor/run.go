@@ -17,7 +17,8 @@ type Record = json.RawMessage
 
 // Task is one step as the executor runs it. A task that fails must leave
 // nothing changed behind it (it undoes its own partial work); the executor
-// only compensates tasks that completed.
+// only compensates tasks that completed. When that cleanup fails, Apply
+// returns a non-nil record with its error: what is left, for Undo.
 type Task interface {
 	// Apply does the step. note reports progress meant for the user.
 	Apply(ctx context.Context, note func(string)) (Record, error)
@@ -244,7 +245,15 @@ func Run(ctx context.Context, g *Graph, tasks []Task, o Options) *Outcome {
 			continue
 		}
 		if o.Journal != nil {
-			_ = o.Journal.Append(Entry{Kind: KindFailed, Step: g.Steps[r.i].Addr, Error: r.err.Error()})
+			_ = o.Journal.Append(Entry{Kind: KindFailed, Step: g.Steps[r.i].Addr, Error: r.err.Error(), Record: r.rec})
+		}
+		if r.rec != nil {
+			// The step failed and could not clean up after itself: its
+			// record says what is left, so it is compensated (first) like a
+			// completed step, and the exit code cannot claim "nothing
+			// changed" or "rolled back cleanly" unless that undo works.
+			records[r.i] = r.rec
+			completed = append(completed, r.i)
 		}
 		if failed {
 			// Stopped because of the first failure: not a root cause.

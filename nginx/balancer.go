@@ -21,14 +21,60 @@ import (
 // implement it too, so steps should hold a Membership, not a *Balancer.
 type Membership interface {
 	Check(ctx context.Context, servers []string) error
+	// Members lists the upstream's servers as they are now, without
+	// changing anything: what preflight and "is there anything to do?"
+	// look at.
+	Members(ctx context.Context) ([]Member, error)
 	MarkDown(ctx context.Context, server string) (Change, error)
 	Restore(ctx context.Context, server string) (Change, error)
 	SetWeight(ctx context.Context, server string, weight int) (Change, error)
 	Undo(ctx context.Context, c Change) error
 	WaitDrained(ctx context.Context, c Change, timeout time.Duration) (DrainReport, error)
+	// Refresh makes nginx take up the world as it is now without changing
+	// the membership: the reload backend reloads (nginx resolves every
+	// upstream host again), after `nginx -t`.
+	Refresh(ctx context.Context) error
+	// Resolves says whether a server's host resolves where nginx runs; the
+	// error wraps ErrUnresolvable when the answer is no.
+	Resolves(ctx context.Context, server string) error
 }
 
 var _ Membership = (*Balancer)(nil)
+
+// Member is one server of an upstream as a Membership sees it.
+type Member struct {
+	Address string `json:"address"`
+	Down    bool   `json:"down,omitempty"`
+	// Backup servers get traffic only when every other server is down.
+	Backup bool `json:"backup,omitempty"`
+	// Weight is 0 when not set (nginx's default, 1).
+	Weight int `json:"weight,omitempty"`
+}
+
+type beforeChangeKey struct{}
+
+// WithBeforeChange returns a context that makes the membership operations
+// (MarkDown, Restore, SetWeight) call fn with the Change they are about to
+// make, once they know it and before they write or reload anything. An
+// error from fn aborts the operation with nothing changed. Apply journals
+// use it: if the process dies between that moment and the operation's
+// result, the journal still holds what the change was (Undo works from it,
+// whether or not the change went through).
+func WithBeforeChange(ctx context.Context, fn func(Change) error) context.Context {
+	return context.WithValue(ctx, beforeChangeKey{}, fn)
+}
+
+func beforeChange(ctx context.Context, c Change) error {
+	if fn, ok := ctx.Value(beforeChangeKey{}).(func(Change) error); ok && fn != nil {
+		return fn(c)
+	}
+	return nil
+}
+
+// ErrRestoreFailed is wrapped when a change failed and putting the
+// previous config back failed too: the file may hold the failed edit. The
+// Change returned with it says what to undo.
+var ErrRestoreFailed = errors.New("restoring the previous config failed")
 
 // BackendReload is Change.Backend for changes made by Balancer, so that a
 // journal replayed by another backend (the planned Lua one) is refused
@@ -159,6 +205,8 @@ func (b *Balancer) valid() error {
 	}
 	if b.o.Upstream == "" {
 		errs = append(errs, errors.New("nginx: no upstream name"))
+	} else if err := validName("upstream", b.o.Upstream); err != nil {
+		errs = append(errs, fmt.Errorf("nginx: %w", err))
 	}
 	if b.o.Runtime == nil {
 		errs = append(errs, errors.New("nginx: no runtime (container or host)"))
@@ -205,6 +253,85 @@ func (b *Balancer) Check(ctx context.Context, servers []string) error {
 		errs = append(errs, fmt.Errorf("%s: %w", b.o.Runtime, err))
 	}
 	return errors.Join(errs...)
+}
+
+// Members implements Membership: the servers of the upstream in file order.
+func (b *Balancer) Members(ctx context.Context) ([]Member, error) {
+	if err := b.valid(); err != nil {
+		return nil, err
+	}
+	unlock := lock(b.path, b.o.Runtime.String()) // an in-place write is not atomic
+	defer unlock()
+	src, err := os.ReadFile(b.path)
+	if err != nil {
+		return nil, fmt.Errorf("nginx config: %w", err)
+	}
+	cfg, err := ParseConfig(b.path, src)
+	if err != nil {
+		return nil, err
+	}
+	u, err := cfg.findUpstream(b.o.Upstream)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Member, 0, len(u.Servers))
+	for _, s := range u.Servers {
+		m := Member{Address: s.Address, Down: s.Down, Weight: s.Weight}
+		for _, p := range s.Params {
+			if p == "backup" {
+				m.Backup = true
+			}
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// Refresh implements Membership: `nginx -t`, reload, and wait for the new
+// worker generation, writing nothing.
+func (b *Balancer) Refresh(ctx context.Context) error {
+	if err := b.valid(); err != nil {
+		return err
+	}
+	unlock := lock(b.path, b.o.Runtime.String())
+	defer unlock()
+	rt := b.o.Runtime
+	procs, err := rt.Processes(ctx)
+	if err != nil {
+		return err
+	}
+	_, children, ok := masterOf(procs)
+	if !ok {
+		return fmt.Errorf("%s: no nginx master process found", rt)
+	}
+	old := make(map[int]bool, len(children))
+	for _, p := range children {
+		old[p.PID] = true
+	}
+	if err := rt.Test(ctx); err != nil {
+		return fmt.Errorf("%s: %w", rt, err)
+	}
+	if err := rt.Reload(ctx); err != nil {
+		return fmt.Errorf("reloading %s: %w", rt, err)
+	}
+	return b.waitGeneration(ctx, old)
+}
+
+// Resolves implements Membership for a server of the upstream, as written
+// in its line (e.g. "app2:3000").
+func (b *Balancer) Resolves(ctx context.Context, server string) error {
+	if err := b.valid(); err != nil {
+		return err
+	}
+	host, _ := splitAddress(server)
+	if resolveLiteral(host) {
+		return nil
+	}
+	err := b.o.Runtime.Resolves(ctx, host)
+	if err == nil || errors.Is(err, errCannotCheck) {
+		return err
+	}
+	return &unresolvableError{err}
 }
 
 // MarkDown adds `down` to the server's line and reloads, so that nginx stops
@@ -276,6 +403,9 @@ func (b *Balancer) change(ctx context.Context, op, server string, weight int) (C
 	if _, ns, err := locate(b.path, out, b.o.Upstream, server); err == nil {
 		c.After = string(out[ns.start:ns.end])
 	}
+	if err := beforeChange(ctx, c); err != nil {
+		return c, fmt.Errorf("before changing %s: %w (nothing was changed)", b.path, err)
+	}
 	err = b.commit(ctx, log, src, out, &c)
 	return c, err
 }
@@ -287,10 +417,33 @@ func (b *Balancer) resolves(ctx context.Context, s *Server) error {
 		return nil
 	}
 	if err := b.o.Runtime.Resolves(ctx, s.Host); err != nil {
-		return fmt.Errorf("%w: refusing to put %q back into upstream %q (nothing was changed): %w",
-			ErrUnresolvable, s.Address, b.o.Upstream, err)
+		if errors.Is(err, errCannotCheck) {
+			return fmt.Errorf("cannot check that %q resolves before putting it back into upstream %q (nothing was changed): %w",
+				s.Host, b.o.Upstream, err)
+		}
+		return &unresolvableError{fmt.Errorf("refusing to put %q back into upstream %q (nothing was changed): %w", s.Address, b.o.Upstream, err)}
 	}
 	return nil
+}
+
+// errCannotCheck is matched by the errors of a Runtime's Resolves that
+// could not find out (nginx's container or the engine did not answer), as
+// opposed to the answer being no; see cannotCheck.
+var errCannotCheck = errors.New("cannot check name resolution")
+
+// cannotCheck marks err as "could not find out" without adding text.
+type cannotCheck struct{ err error }
+
+func (e cannotCheck) Error() string   { return e.err.Error() }
+func (e cannotCheck) Unwrap() []error { return []error{errCannotCheck, e.err} }
+
+// unresolvableError is a refusal because a host does not resolve: it
+// matches ErrUnresolvable without repeating its text.
+type unresolvableError struct{ err error }
+
+func (e *unresolvableError) Error() string { return e.err.Error() }
+func (e *unresolvableError) Unwrap() []error {
+	return []error{ErrUnresolvable, e.err}
 }
 
 // Undo reverts c on the current file: other lines (and even this one) may
@@ -427,7 +580,7 @@ func (b *Balancer) commit(ctx context.Context, log zerolog.Logger, orig, out []b
 func (b *Balancer) restore(log zerolog.Logger, orig []byte, reloaded bool, cause error) error {
 	if err := b.write(orig); err != nil {
 		log.Error().Err(err).Msg("nginx: restoring the original config failed")
-		return fmt.Errorf("%w; restoring the original config ALSO FAILED, fix %s by hand: %v", cause, b.path, err)
+		return fmt.Errorf("%w; %w: fix %s by hand: %v", cause, ErrRestoreFailed, b.path, err)
 	}
 	if !reloaded {
 		log.Info().Err(cause).Msg("nginx: change failed, config restored")

@@ -196,7 +196,7 @@ func (r *containerRuntime) Resolves(ctx context.Context, host string) error {
 	want := strings.ToLower(strings.TrimSuffix(host, "."))
 	ins, err := r.cli.ContainerInspect(ctx, r.container)
 	if err != nil {
-		return fmt.Errorf("%s: checking whether %q resolves: %w", r, host, err)
+		return cannotCheck{fmt.Errorf("%s: checking whether %q resolves: %w", r, host, err)}
 	}
 	if ins.Config != nil && strings.EqualFold(ins.Config.Hostname, want) {
 		return nil
@@ -223,7 +223,7 @@ func (r *containerRuntime) Resolves(ctx context.Context, host string) error {
 			searched = append(searched, netName)
 			ok, err := r.onNetwork(ctx, netName, ep.NetworkID, want)
 			if err != nil {
-				return err
+				return cannotCheck{err}
 			}
 			if ok {
 				return nil

@@ -33,6 +33,21 @@ func init() {
 		note(fmt.Sprintf("%s is the old container again", rec.Replacement.Name))
 		return nil
 	}
+	recoverers["deploy"] = func(ctx context.Context, env *Env, raw json.RawMessage, note func(string)) error {
+		rec, err := decodeRecord[deployRecord](raw)
+		if err != nil {
+			return err
+		}
+		cli, err := env.Engine(rec.Engine.Host)
+		if err != nil {
+			return err
+		}
+		if err := dockerx.Recover(ctx, cli, rec.Replacement); err != nil {
+			return err
+		}
+		note(fmt.Sprintf("%s is the old container again", rec.Replacement.Name))
+		return nil
+	}
 	finalizers["deploy"] = func(ctx context.Context, env *Env, raw json.RawMessage) error {
 		rec, err := decodeRecord[deployRecord](raw)
 		if err != nil {
@@ -69,7 +84,7 @@ func (s *DeploySpec) Preflight(ctx context.Context, env *Env) []error {
 		}
 	}
 	if s.Pull.Value == "never" {
-		return append(errs, fmt.Errorf("%s: image %q is not present and pull = \"never\"", s.Image.Range, s.Image.Value))
+		return append(errs, fmt.Errorf("%s: image %q is not present and pull = \"never\"", s.Image.Range, shown(s.Image)))
 	}
 	if err := dockerx.ImageAvailable(ctx, cli, s.Image.Value, func(string) {}); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", s.Image.Range, err))
@@ -90,10 +105,35 @@ func (s *DeploySpec) Apply(ctx context.Context, env *Env, note func(string)) (js
 	if err := dockerx.ImageAvailable(ctx, cli, s.Image.Value, note); err != nil {
 		return nil, err
 	}
-	r, err := dockerx.Replace(ctx, cli, old, dockerx.Spec{Image: s.Image.Value, Env: s.Env.Value})
+	r, err := dockerx.Replace(ctx, cli, old, dockerx.Spec{Image: s.Image.Value, Env: s.Env.Value,
+		Checkpoint: func(r dockerx.Replacement) error {
+			return checkpoint(ctx, mustJSON(deployRecord{Engine: ref, Replacement: r, Image: shown(s.Image)}))
+		}})
 	if err != nil {
+		if r.OldID != "" { // Replace could not undo its partial work: r says what is left
+			return mustJSON(deployRecord{Engine: ref, Replacement: r, Image: shown(s.Image)}), err
+		}
 		return nil, err
 	}
-	note(fmt.Sprintf("%s recreated from %s (old container kept as %s until the apply succeeds)", r.Name, s.Image.Value, r.BackupName))
-	return mustJSON(deployRecord{Engine: ref, Replacement: r, Image: s.Image.Value}), nil
+	note(fmt.Sprintf("%s recreated from %s (old container kept as %s until the apply succeeds)", r.Name, shown(s.Image), r.BackupName))
+	return mustJSON(deployRecord{Engine: ref, Replacement: r, Image: shown(s.Image)}), nil
+}
+
+// UpToDate reports whether the container already runs the plan's image
+// and env (see dockerx.Current), so that deploying it again would recreate
+// it for nothing. why says what differs, naming no values.
+func (s *DeploySpec) UpToDate(ctx context.Context, env *Env) (bool, string, error) {
+	cli, ref, err := s.engine(env)
+	if err != nil {
+		return false, "", err
+	}
+	c, err := dockerx.FindContainer(ctx, cli, s.Container.Value, ref.ComposeProject)
+	if err != nil {
+		return false, "", err
+	}
+	ok, why, err := dockerx.Current(ctx, cli, c, dockerx.Spec{Image: s.Image.Value, Env: s.Env.Value})
+	if err != nil || !ok {
+		return false, why, err
+	}
+	return true, fmt.Sprintf("%s already runs %s with the plan's env", shown(s.Container), shown(s.Image)), nil
 }

@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -21,17 +22,25 @@ func init() {
 		if err != nil {
 			return err
 		}
-		if rec.Change.Noop {
-			return nil
-		}
 		b, err := env.Balancer(rec.Nginx)
 		if err != nil {
 			return err
 		}
-		if err := b.Undo(ctx, rec.Change); err != nil {
-			return fmt.Errorf("putting %s back into upstream %q: %w", rec.Change.Server, rec.Nginx.Upstream, err)
+		if !rec.Change.Noop {
+			if err := b.Undo(ctx, rec.Change); err != nil {
+				return fmt.Errorf("putting %s back into upstream %q: %w", rec.Change.Server, rec.Nginx.Upstream, err)
+			}
+			note(fmt.Sprintf("%s back in upstream %q", rec.Change.Server, rec.Nginx.Upstream))
 		}
-		note(fmt.Sprintf("%s back in upstream %q", rec.Change.Server, rec.Nginx.Upstream))
+		if env.takeStale(rec.Nginx) {
+			// See the restore's undo: nginx may still send requests to
+			// an address that is gone.
+			if err := b.Refresh(ctx); err != nil {
+				env.markStale(rec.Nginx)
+				return fmt.Errorf("reloading nginx so that it resolves %s again: %w", rec.Change.Server, err)
+			}
+			note("nginx reloaded: it resolves every upstream host again")
+		}
 		return nil
 	}
 }
@@ -47,8 +56,13 @@ func (s *DrainSpec) Apply(ctx context.Context, env *Env, note func(string)) (jso
 	if err != nil {
 		return nil, err
 	}
-	ch, err := b.MarkDown(ctx, s.Server.Value)
+	ch, err := b.MarkDown(nginx.WithBeforeChange(ctx, func(c nginx.Change) error {
+		return checkpoint(ctx, mustJSON(drainRecord{Nginx: t, Change: c}))
+	}), s.Server.Value)
 	if err != nil {
+		if errors.Is(err, nginx.ErrRestoreFailed) {
+			return mustJSON(drainRecord{Nginx: t, Change: ch}), err // the edit may be in place
+		}
 		return nil, err
 	}
 	rec := mustJSON(drainRecord{Nginx: t, Change: ch})
@@ -60,7 +74,7 @@ func (s *DrainSpec) Apply(ctx context.Context, env *Env, note func(string)) (jso
 	if err != nil {
 		// Leave nothing half-done: put the server back before failing.
 		if uerr := b.Undo(context.WithoutCancel(ctx), ch); uerr != nil {
-			return nil, fmt.Errorf("%w; and putting %s back failed: %v (it is still marked down)", err, s.Server.Value, uerr)
+			return rec, fmt.Errorf("%w; and putting %s back failed: %v (it is still marked down)", err, s.Server.Value, uerr)
 		}
 		return nil, fmt.Errorf("waiting for %s to drain: %w (it was put back into the upstream)", s.Server.Value, err)
 	}

@@ -3,8 +3,12 @@ package steps
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/docker/docker/client"
 	"github.com/rs/zerolog"
@@ -19,15 +23,46 @@ import (
 // concurrent use.
 type Env struct {
 	Log zerolog.Logger
+	// EngineWait is how long undos keep retrying while a Docker engine does
+	// not answer (a daemon restart), counted from the first failure, for
+	// the whole rollback: once it has passed, undos that need the engine
+	// fail at once. Default DefaultEngineWait.
+	EngineWait time.Duration
 
-	mu      sync.Mutex
-	engines map[string]*client.Client
-	lbs     map[NginxTarget]nginx.Membership
+	mu        sync.Mutex
+	engines   map[string]*client.Client
+	lbs       map[NginxTarget]nginx.Membership
+	downSince time.Time // first undo failure for an unreachable engine
+	// stale are nginx targets whose running config may name an address
+	// that is gone: the next undo on it reloads even if it changes nothing.
+	stale map[NginxTarget]bool
 }
+
+// markStale notes that nginx t must be refreshed by the next undo on it.
+func (e *Env) markStale(t NginxTarget) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.stale == nil {
+		e.stale = map[NginxTarget]bool{}
+	}
+	e.stale[t] = true
+}
+
+// takeStale reports (and forgets) whether nginx t must be refreshed.
+func (e *Env) takeStale(t NginxTarget) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	was := e.stale[t]
+	delete(e.stale, t)
+	return was
+}
+
+// DefaultEngineWait covers a Docker daemon restart.
+const DefaultEngineWait = 10 * time.Second
 
 // NewEnv returns an Env that logs to log.
 func NewEnv(log zerolog.Logger) *Env {
-	return &Env{Log: log, engines: map[string]*client.Client{}, lbs: map[NginxTarget]nginx.Membership{}}
+	return &Env{Log: log, EngineWait: DefaultEngineWait, engines: map[string]*client.Client{}, lbs: map[NginxTarget]nginx.Membership{}}
 }
 
 // Close closes every connection.
@@ -133,13 +168,91 @@ var undoers = map[string]func(ctx context.Context, env *Env, rec json.RawMessage
 // finalizers clean up after a successful apply, by step type.
 var finalizers = map[string]func(ctx context.Context, env *Env, rec json.RawMessage) error{}
 
+// recoverers undo a step that was interrupted mid-way (its process died),
+// from the record of its last checkpoint, when that needs more than the
+// step type's undoer.
+var recoverers = map[string]func(ctx context.Context, env *Env, rec json.RawMessage, note func(string)) error{}
+
 // Undo compensates a completed step of the given type from its record.
+// While a Docker engine does not answer, it retries for up to
+// env.EngineWait (see there).
 func Undo(ctx context.Context, env *Env, typ string, rec json.RawMessage, note func(string)) error {
 	u, ok := undoers[typ]
 	if !ok || len(rec) == 0 {
 		return nil
 	}
-	return u(ctx, env, rec, note)
+	return env.retryEngine(ctx, note, func() error { return u(ctx, env, rec, note) })
+}
+
+// UndoInterrupted undoes a step whose process died mid-step, from the
+// record of its last checkpoint (what it was about to change): whether or
+// not the change went through, and whatever part of it did, afterwards
+// things are as before the step. A step that died before its first
+// checkpoint changed nothing (rec is empty).
+func UndoInterrupted(ctx context.Context, env *Env, typ string, rec json.RawMessage, note func(string)) error {
+	if len(rec) == 0 {
+		return nil
+	}
+	u, ok := recoverers[typ]
+	if !ok {
+		return Undo(ctx, env, typ, rec, note)
+	}
+	return env.retryEngine(ctx, note, func() error { return u(ctx, env, rec, note) })
+}
+
+// retryEngine runs fn again while it fails because a Docker engine does
+// not answer, until env.EngineWait after the first such failure of the
+// whole rollback. Undos are idempotent, so a retry picks up where the last
+// attempt stopped.
+func (e *Env) retryEngine(ctx context.Context, note func(string), fn func() error) error {
+	told := false
+	for {
+		err := fn()
+		if err == nil || !EngineUnreachable(err) {
+			if err == nil {
+				e.mu.Lock()
+				e.downSince = time.Time{}
+				e.mu.Unlock()
+			}
+			return err
+		}
+		e.mu.Lock()
+		if e.downSince.IsZero() {
+			e.downSince = time.Now()
+		}
+		left := e.EngineWait - time.Since(e.downSince)
+		e.mu.Unlock()
+		if left <= 0 || ctx.Err() != nil {
+			return err
+		}
+		if !told {
+			told = true
+			note(fmt.Sprintf("the Docker engine does not answer; retrying for up to %s", left.Round(time.Second)))
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(min(time.Second, left)):
+		}
+	}
+}
+
+// EngineUnreachable reports whether err comes from a Docker engine that
+// does not answer (daemon stopped or restarting, socket gone, connection
+// cut), as opposed to an engine that answered with an error.
+func EngineUnreachable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if client.IsErrConnectionFailed(err) {
+		return true
+	}
+	for _, target := range []error{io.EOF, io.ErrUnexpectedEOF, syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.EPIPE} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
 }
 
 // Finalize cleans up after a completed step once the whole apply succeeded.
@@ -156,11 +269,34 @@ type Task struct {
 	Env  *Env
 	Type string
 	Spec Runnable
+	// Checkpoint records, durably, what the step is about to change, right
+	// before it changes it (see UndoInterrupted). An error stops the step
+	// before the change. Nil records nothing.
+	Checkpoint func(json.RawMessage) error
+	// Skip, when not empty, is why the step has nothing to do: Apply only
+	// notes it, and there is nothing to undo.
+	Skip string
 }
 
 // Apply implements executor.Task.
 func (t *Task) Apply(ctx context.Context, note func(string)) (json.RawMessage, error) {
-	return t.Spec.Apply(ctx, t.Env, note)
+	if t.Skip != "" {
+		note("skipped: " + t.Skip)
+		return nil, nil
+	}
+	return t.Spec.Apply(context.WithValue(ctx, checkpointKey{}, t.Checkpoint), t.Env, note)
+}
+
+type checkpointKey struct{}
+
+// checkpoint records rec through the running Task's Checkpoint, if any.
+func checkpoint(ctx context.Context, rec json.RawMessage) error {
+	if fn, ok := ctx.Value(checkpointKey{}).(func(json.RawMessage) error); ok && fn != nil {
+		if err := fn(rec); err != nil {
+			return fmt.Errorf("recording the step's checkpoint in the journal: %w", err)
+		}
+	}
+	return nil
 }
 
 // Undo implements executor.Task.
@@ -171,6 +307,15 @@ func (t *Task) Undo(ctx context.Context, rec json.RawMessage, note func(string))
 // Finalize implements executor.Task.
 func (t *Task) Finalize(ctx context.Context, rec json.RawMessage) error {
 	return Finalize(ctx, t.Env, t.Type, rec)
+}
+
+// shown is a plan value as messages may show it: "(sensitive)" when it
+// derives from a sensitive variable.
+func shown(s dsl.String) string {
+	if s.Sensitive {
+		return "(sensitive)"
+	}
+	return s.Value
 }
 
 func decodeRecord[T any](rec json.RawMessage) (T, error) {

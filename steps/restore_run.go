@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/nonstop-deploy/nonstop/nginx"
@@ -33,6 +34,17 @@ func init() {
 		// requests to finish before the deploy's undo removes it.
 		ch, err := b.MarkDown(ctx, rec.Change.Server)
 		if err != nil {
+			if errors.Is(b.Resolves(ctx, rec.Change.Server), nginx.ErrUnresolvable) {
+				// The new container died after it was put back: nginx
+				// cannot load any config naming it (so no reload can take
+				// it out), and it has no request to finish. Leave the line;
+				// once the deploy's undo brings the old container back,
+				// the drain's undo finds the line as it was before the
+				// apply and reloads, so nginx resolves the host again.
+				env.markStale(rec.Nginx)
+				note(fmt.Sprintf("%s no longer resolves (its container stopped): nothing to drain; nginx is reloaded once the old container is back", rec.Change.Server))
+				return nil
+			}
 			return fmt.Errorf("taking %s out of upstream %q again: %w", rec.Change.Server, rec.Nginx.Upstream, err)
 		}
 		if !ch.Noop {
@@ -56,8 +68,14 @@ func (s *RestoreSpec) Apply(ctx context.Context, env *Env, note func(string)) (j
 	if err != nil {
 		return nil, err
 	}
-	ch, err := b.Restore(ctx, s.Server.Value)
+	drain := s.Nginx.DrainTimeout.Value.String()
+	ch, err := b.Restore(nginx.WithBeforeChange(ctx, func(c nginx.Change) error {
+		return checkpoint(ctx, mustJSON(restoreRecord{Nginx: t, Change: c, DrainTimeout: drain}))
+	}), s.Server.Value)
 	if err != nil {
+		if errors.Is(err, nginx.ErrRestoreFailed) {
+			return mustJSON(restoreRecord{Nginx: t, Change: ch, DrainTimeout: drain}), err // the edit may be in place
+		}
 		return nil, err
 	}
 	if ch.Noop {
@@ -65,5 +83,5 @@ func (s *RestoreSpec) Apply(ctx context.Context, env *Env, note func(string)) (j
 	} else {
 		note(fmt.Sprintf("%s back in upstream %q", s.Server.Value, t.Upstream))
 	}
-	return mustJSON(restoreRecord{Nginx: t, Change: ch, DrainTimeout: s.Nginx.DrainTimeout.Value.String()}), nil
+	return mustJSON(restoreRecord{Nginx: t, Change: ch, DrainTimeout: drain}), nil
 }

@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/nonstop-deploy/nonstop/nginx"
@@ -46,8 +47,13 @@ func (s *WeightSpec) Apply(ctx context.Context, env *Env, note func(string)) (js
 	if err != nil {
 		return nil, err
 	}
-	ch, err := b.SetWeight(ctx, s.Server.Value, s.nginxWeight())
+	ch, err := b.SetWeight(nginx.WithBeforeChange(ctx, func(c nginx.Change) error {
+		return checkpoint(ctx, mustJSON(weightRecord{Nginx: t, Change: c}))
+	}), s.Server.Value, s.nginxWeight())
 	if err != nil {
+		if errors.Is(err, nginx.ErrRestoreFailed) {
+			return mustJSON(weightRecord{Nginx: t, Change: ch}), err // the edit may be in place
+		}
 		return nil, err
 	}
 	if ch.Noop {

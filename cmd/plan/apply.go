@@ -258,7 +258,11 @@ func (c *applyCommand) summary(res *runner.Result, path string, asJSON bool) {
 		if out.Cause != nil {
 			cause = out.Cause.Error()
 		}
-		_ = json.NewEncoder(m.stdout).Encode(map[string]any{"type": executor.EventSummary, "apply_id": res.ApplyID, "exit_code": out.Code, "cause": cause, "steps": list, "journal": res.Journal})
+		_ = json.NewEncoder(m.stdout).Encode(map[string]any{"type": executor.EventSummary, "apply_id": res.ApplyID, "exit_code": out.Code, "cause": cause, "steps": list, "journal": res.Journal, "nothing_to_do": res.NothingToDo})
+		return
+	}
+	if res.NothingToDo {
+		fmt.Fprintln(m.stdout, "\nNothing to do: every step is already in the plan's state (no container was recreated, nginx was not reloaded).")
 		return
 	}
 	if !c.live {

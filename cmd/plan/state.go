@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/rs/zerolog"
 
@@ -38,11 +40,16 @@ func (c *rollbackCommand) Help() string {
 	return strings.TrimSpace(`
 Usage: plan rollback [-state-dir DIR] [-var name=value] [-var-file FILE] PATH
 
-  Reads the journal of the last apply of the plan at PATH and undoes every
-  step it completed and did not undo, newest first: servers drained are put
-  back, containers replaced get their old container back. The journal holds
-  everything the undo needs; -var and -var-file are accepted, as for apply,
-  and not needed.
+  Reads the journal of the last apply of the plan at PATH and undoes what it
+  left in place: first the steps it was in the middle of when it died (from
+  what each recorded right before changing anything, whether or not the
+  change went through), then every step it completed and did not undo,
+  newest first. Servers drained are put back, containers replaced get their
+  old container back. The journal holds everything the undo needs; -var and
+  -var-file are accepted, as for apply, and not needed.
+
+  A lock left by a dead apply is taken over. Ctrl-C stops before the next
+  undo and lists what is left; run rollback again to finish.
 
 Exit status: 0 nothing left to undo, or everything undone; 1 otherwise.
 
@@ -63,7 +70,11 @@ func (c *rollbackCommand) Run(args []string) int {
 		return exitError
 	}
 	log := zerolog.New(zerolog.ConsoleWriter{Out: m.stderr, NoColor: true}).Level(zerolog.WarnLevel)
-	res, err := runner.Rollback(context.Background(), stateDirFor(path, *stateDir), log)
+	// Ctrl-C (or SIGTERM) stops before the next undo; what is left is
+	// listed, and another rollback finishes it.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := runner.Rollback(ctx, stateDirFor(path, *stateDir), log)
 	if err != nil {
 		fmt.Fprintf(m.stderr, "Error: %s\n", err)
 		return exitError
@@ -72,19 +83,27 @@ func (c *rollbackCommand) Run(args []string) int {
 		fmt.Fprintln(m.stdout, "Nothing to roll back: the last apply finished cleanly.")
 		return exitOK
 	}
+	if res.StaleLock != nil {
+		fmt.Fprintf(m.stdout, "Took over the lock left by %s, which is no longer running.\n", res.StaleLock)
+	}
+	for _, s := range res.Unchanged {
+		fmt.Fprintf(m.stdout, "nothing to undo: %s (interrupted before it changed anything)\n", s)
+	}
 	for _, s := range res.Undone {
 		fmt.Fprintf(m.stdout, "undone: %s\n", s)
 	}
-	for _, s := range res.Interrupted {
-		fmt.Fprintf(m.stderr, "Warning: %s was interrupted mid-step; check it by hand.\n", s)
+	failed := len(res.Failed) > 0 || len(res.Left) > 0
+	for s, err := range res.Failed {
+		fmt.Fprintf(m.stderr, "Error: undoing %s: %s\n", s, err)
 	}
-	if len(res.Failed) > 0 {
-		for s, err := range res.Failed {
-			fmt.Fprintf(m.stderr, "Error: undoing %s: %s\n", s, err)
-		}
+	if len(res.Left) > 0 {
+		fmt.Fprintf(m.stderr, "Stopped before undoing: %s.\n", strings.Join(res.Left, ", "))
+	}
+	if failed {
+		fmt.Fprintf(m.stderr, "The rollback of apply %s is incomplete; fix what is reported and run `plan rollback %s` again.\n", res.ApplyID, path)
 		return exitError
 	}
-	fmt.Fprintf(m.stdout, "Rolled back apply %s.\n", res.ApplyID)
+	fmt.Fprintf(m.stdout, "Rolled back apply %s: things are as they were before it.\n", res.ApplyID)
 	return exitOK
 }
 
@@ -122,7 +141,7 @@ func (c *statusCommand) Run(args []string) int {
 	if info, err := executor.ReadLock(dir); err == nil {
 		state := "running"
 		if !executor.LockHeld(dir) {
-			state = "STALE: its process is gone; see `plan unlock " + info.ID + "`"
+			state = "STALE: its process is gone; `plan rollback " + path + "` takes it over, or remove it with `plan unlock " + info.ID + " " + path + "`"
 		}
 		fmt.Fprintf(m.stdout, "Lock: %s, %s\n", info, state)
 	} else {
@@ -143,15 +162,19 @@ func (c *statusCommand) Run(args []string) int {
 	if !s.Finished {
 		result = "UNFINISHED (the process stopped before the end)"
 	}
-	fmt.Fprintf(m.stdout, "Last apply: %s, started %s: %s\n  journal: %s\n", s.ApplyID, s.Started.Local().Format("2006-01-02 15:04:05"), result, j)
+	by := ""
+	if s.PID != 0 {
+		by = fmt.Sprintf(" (pid %d on %s)", s.PID, s.Host)
+	}
+	fmt.Fprintf(m.stdout, "Last apply: %s%s, started %s: %s\n  journal: %s\n", s.ApplyID, by, s.Started.Local().Format("2006-01-02 15:04:05"), result, j)
 	if s.NeedsRollback() {
 		for _, o := range s.Outstanding {
 			fmt.Fprintf(m.stdout, "  still in place: %s\n", o.Step)
 		}
-		for _, st := range s.Interrupted {
-			fmt.Fprintf(m.stdout, "  interrupted mid-step: %s\n", st)
+		for _, e := range s.Interrupted {
+			fmt.Fprintf(m.stdout, "  interrupted mid-step: %s\n", e.Step)
 		}
-		fmt.Fprintln(m.stdout, "  run `plan rollback` to undo them")
+		fmt.Fprintf(m.stdout, "  run `plan rollback %s` to undo them\n", path)
 	}
 	return exitOK
 }

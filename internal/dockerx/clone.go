@@ -38,6 +38,12 @@ type Spec struct {
 	// that only repeated the old image's ENV are dropped, so the new image's
 	// ENV applies).
 	Env map[string]string
+	// Checkpoint, when set, is called by Replace with the Replacement once
+	// it is known and before the first change (the rename); an error aborts
+	// Replace with nothing changed. Apply journals record it, so that a
+	// Replace cut short by the death of its process can be undone by
+	// another one (Recover).
+	Checkpoint func(Replacement) error
 }
 
 // BackupName is the name Replace gives the old container while the plan runs:

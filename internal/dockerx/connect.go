@@ -49,6 +49,12 @@ func Connect(host string) (*client.Client, error) {
 		if host != "" {
 			hint = "check the host in the plan's docker block"
 		}
+		if client.IsErrConnectionFailed(err) {
+			// Its text is "Cannot connect to the Docker daemon at X. Is
+			// the docker daemon running?": keep the cause, not the text.
+			return nil, fmt.Errorf("docker: the engine at %s does not answer (nothing accepts connections there). Is the Docker daemon running there (systemctl status docker)? Else %s, and check this user may use its socket (docker group)%w",
+				cli.DaemonHost(), hint, silent{err})
+		}
 		return nil, fmt.Errorf("docker: the engine at %s does not answer: %w. Is the Docker daemon running there (systemctl status docker)? Else %s, and check this user may use its socket (docker group)", cli.DaemonHost(), err, hint)
 	}
 	// Settle the version now rather than on the first request, so
@@ -56,3 +62,9 @@ func Connect(host string) (*client.Client, error) {
 	cli.NegotiateAPIVersionPing(ping)
 	return cli, nil
 }
+
+// silent wraps an error for errors.Is/As without adding its text.
+type silent struct{ err error }
+
+func (s silent) Error() string { return "" }
+func (s silent) Unwrap() error { return s.err }

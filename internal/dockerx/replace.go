@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 )
 
@@ -131,6 +133,11 @@ func Replace(ctx context.Context, cli client.APIClient, old container.InspectRes
 		return Replacement{}, fmt.Errorf("replace %s: %s: %w; undone: the old container is back under its name, %s, and no new container is left", name, what, cause, state)
 	}
 
+	if s.Checkpoint != nil {
+		if err := s.Checkpoint(r); err != nil {
+			return Replacement{}, fmt.Errorf("replace %s: %w; nothing was changed", name, err)
+		}
+	}
 	if err := cli.ContainerRename(ctx, r.OldID, r.BackupName); err != nil {
 		return Replacement{}, fmt.Errorf("replace %s: cannot rename it to %s: %w; nothing was changed", name, r.BackupName, err)
 	}
@@ -188,17 +195,25 @@ func Undo(ctx context.Context, cli client.APIClient, r Replacement) error {
 		return fmt.Errorf("undo %s: cannot inspect the old container %s: %w; nothing was changed", r.Name, shortID(r.OldID), err)
 	}
 
-	newID := r.NewID
-	if newID == "" {
+	newIDs := []string{r.NewID}
+	if r.NewID == "" {
 		// Replace may have died between create and recording NewID: the
-		// new container is the one under the name that says it replaced
-		// ours. Anything else under that name is not ours to remove.
-		if c, err := cli.ContainerInspect(ctx, r.Name); err == nil && c.ID != r.OldID && c.Config != nil && c.Config.Labels[ReplacesLabel] == r.OldID {
-			newID = c.ID
+		// new container is the one labelled as replacing ours. Nothing
+		// else is ours to remove.
+		list, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", ReplacesLabel+"="+r.OldID))})
+		if err != nil {
+			return fmt.Errorf("undo %s: cannot look for the new container (label %s=%s): %w; the old container %s is still %s", r.Name, ReplacesLabel, shortID(r.OldID), err, shortID(r.OldID), describe(old))
+		}
+		newIDs = newIDs[:0]
+		for _, c := range list {
+			newIDs = append(newIDs, c.ID)
 		}
 	}
 	removed := "no new container was left"
-	if newID != "" && newID != r.OldID {
+	for _, newID := range newIDs {
+		if newID == "" || newID == r.OldID {
+			continue
+		}
 		err := cli.ContainerRemove(ctx, newID, container.RemoveOptions{Force: true})
 		switch {
 		case err == nil:
@@ -218,8 +233,66 @@ func Undo(ctx context.Context, cli client.APIClient, r Replacement) error {
 		if err := cli.ContainerStart(ctx, r.OldID, container.StartOptions{}); err != nil {
 			return fmt.Errorf("undo %s: %s and the old container is back under its name, but starting it failed: %w; it is stopped", r.Name, removed, err)
 		}
+		// It served before the deploy: let it listen again before the
+		// undo of the drain puts it back, or nginx counts it failed (and
+		// sends it nothing for fail_timeout).
+		waitListening(ctx, cli, r.OldID, ListenWait)
 	}
 	return nil
+}
+
+// ListenWait bounds how long Undo waits for a restarted container to
+// accept connections on its exposed TCP ports.
+var ListenWait = 20 * time.Second
+
+// waitListening waits until the container accepts TCP connections on every
+// port it exposes, at its address on each of its networks' first one, for
+// at most max; it gives up early if the container stops or has no address
+// or port. Best effort: the container is running either way.
+func waitListening(ctx context.Context, cli client.APIClient, id string, max time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, max)
+	defer cancel()
+	c, err := cli.ContainerInspect(ctx, id)
+	if err != nil || c.Config == nil || c.NetworkSettings == nil {
+		return
+	}
+	ip := ""
+	for _, name := range sortedKeys(c.NetworkSettings.Networks) {
+		if ep := c.NetworkSettings.Networks[name]; ep != nil && ep.IPAddress != "" {
+			ip = ep.IPAddress
+			break
+		}
+	}
+	var ports []string
+	for p := range c.Config.ExposedPorts {
+		if p.Proto() == "tcp" {
+			ports = append(ports, p.Port())
+		}
+	}
+	if ip == "" || len(ports) == 0 {
+		return
+	}
+	d := net.Dialer{Timeout: time.Second}
+	for _, port := range ports {
+		for {
+			conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ip, port))
+			if err == nil {
+				conn.Close()
+				break
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			if running, _, err := Running(ctx, cli, id); err != nil || !running {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
 }
 
 // Finalize makes a Replacement permanent by removing the old (backup)
@@ -258,4 +331,51 @@ func describe(c container.InspectResponse) string {
 		s = stateText(c.State)
 	}
 	return fmt.Sprintf("%s under the name %s", s, strings.TrimPrefix(c.Name, "/"))
+}
+
+// recoverMargin is how long Recover waits, beyond the old container's stop
+// timeout, for a stop that the engine may still be carrying out.
+const recoverMargin = 5 * time.Second
+
+// Recover undoes a Replace that was cut short (its process died) after r
+// was recorded by Spec.Checkpoint, whatever point it had reached. If the
+// old container still has its name, Replace had changed nothing and
+// neither does Recover. Otherwise the engine may still be stopping the
+// old container for the dead process (the engine finishes a stop whose
+// client went away): Recover waits for that stop, up to the container's
+// stop timeout plus a margin, so that Undo neither starts a container
+// that is about to exit nor takes a running one for a stopped one. Then
+// it runs Undo: the new container (found by its label if r has no NewID)
+// is removed, the old one renamed back and started if it ran.
+func Recover(ctx context.Context, cli client.APIClient, r Replacement) error {
+	if r.OldID == "" || r.Name == "" {
+		return errors.New("recover: the replacement record has no old container ID or name; nothing was changed")
+	}
+	old, err := cli.ContainerInspect(ctx, r.OldID)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("recover %s: the old container %s no longer exists, so there is nothing to go back to; check %s by hand", r.Name, shortID(r.OldID), r.Name)
+		}
+		return fmt.Errorf("recover %s: cannot inspect the old container %s: %w; nothing was changed", r.Name, shortID(r.OldID), err)
+	}
+	if strings.TrimPrefix(old.Name, "/") == r.Name {
+		return nil // interrupted before the rename: nothing changed
+	}
+	if old.State != nil && old.State.Running {
+		timeout := defaultStopTimeout
+		if old.Config != nil && old.Config.StopTimeout != nil {
+			timeout = max(*old.Config.StopTimeout, 0)
+		}
+		wctx, cancel := context.WithTimeout(ctx, time.Duration(timeout)*time.Second+recoverMargin)
+		waitC, errC := cli.ContainerWait(wctx, r.OldID, container.WaitConditionNotRunning)
+		select {
+		case <-waitC:
+		case <-errC: // timed out (it is not being stopped) or gone: Undo looks again
+		}
+		cancel()
+		if ctx.Err() != nil {
+			return fmt.Errorf("recover %s: %w; nothing was changed", r.Name, ctx.Err())
+		}
+	}
+	return Undo(ctx, cli, r)
 }

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -67,17 +68,21 @@ type UnfinishedError struct {
 }
 
 func (e *UnfinishedError) Error() string {
-	var steps []string
-	for _, o := range e.Summary.Outstanding {
-		steps = append(steps, o.Step)
+	s := e.Summary
+	who := executor.LockInfo{ID: s.ApplyID, PID: s.PID, Host: s.Host, Started: s.Started}
+	if e.Holder.ID == s.ApplyID {
+		who = e.Holder
 	}
-	steps = append(steps, e.Summary.Interrupted...)
-	who := fmt.Sprintf("apply %s", e.Summary.ApplyID)
-	if e.Holder.ID == e.Summary.ApplyID {
-		who = e.Holder.String()
+	left := "it may have left changes in place"
+	if l := s.Left(); len(l) > 0 {
+		left = "it left changes in place: " + strings.Join(l, ", ")
 	}
-	return fmt.Sprintf("an unfinished apply exists: %s, started %s, left changes in place (%s). Run `plan rollback` to undo them first (journal: %s)",
-		who, e.Summary.Started.Local().Format(time.RFC3339), strings.Join(steps, ", "), e.Journal)
+	state := "did not finish (the process was killed or died)"
+	if s.Finished {
+		state = "ended " + s.Result
+	}
+	return fmt.Sprintf("an unfinished apply exists: %s %s; %s. Run `plan rollback` on this plan to undo them first (journal: %s)",
+		who, state, left, e.Journal)
 }
 
 // ErrAborted is returned when the user declines the confirmation.
@@ -89,6 +94,12 @@ type Result struct {
 	Graph   *executor.Graph
 	ApplyID string
 	Journal string
+	// Skipped says, per step, why it had nothing to do ("" when it ran);
+	// see steps.Skips.
+	Skipped []string
+	// NothingToDo is true when every step had nothing to do: nothing was
+	// changed, no journal was written, and Outcome.Code is 0.
+	NothingToDo bool
 }
 
 // Apply runs a plan: lock, refuse if an earlier apply is unfinished,
@@ -117,28 +128,38 @@ func Apply(ctx context.Context, p *dsl.Plan, g *executor.Graph, o Options) (*Res
 
 	env := steps.NewEnv(o.Log)
 	defer env.Close()
-	if errs := steps.Preflight(ctx, env, p); len(errs) > 0 {
+	if errs := steps.Preflight(ctx, env, p, g); len(errs) > 0 {
 		return nil, &PreflightError{Problems: errs}
 	}
 	if o.DryRun {
 		return nil, nil
+	}
+	skips := steps.Skips(ctx, env, g)
+	if nothingToDo(skips) {
+		return nothing(g, skips, o.Events), nil
 	}
 	if o.Confirm != nil && !o.Confirm() {
 		return nil, ErrAborted
 	}
 
 	types := map[string]string{}
-	tasks := make([]executor.Task, len(g.Steps))
-	for i, s := range g.Steps {
+	for _, s := range g.Steps {
 		types[s.Addr] = s.Type
-		tasks[i] = &steps.Task{Env: env, Type: s.Type, Spec: s.Spec.(steps.Runnable)}
 	}
 	j, err := executor.CreateJournal(dir, id, types)
 	if err != nil {
 		return nil, err
 	}
 	defer j.Close()
-	if err := j.Append(executor.Entry{Kind: executor.KindBegin, ApplyID: id, Plan: p.Path, PlanHash: hash}); err != nil {
+	tasks := make([]executor.Task, len(g.Steps))
+	for i, s := range g.Steps {
+		addr := s.Addr
+		tasks[i] = &steps.Task{Env: env, Type: s.Type, Spec: s.Spec.(steps.Runnable), Skip: skips[i],
+			Checkpoint: func(rec json.RawMessage) error {
+				return j.Append(executor.Entry{Kind: executor.KindCheckpoint, Step: addr, Record: rec})
+			}}
+	}
+	if err := j.Append(executor.Entry{Kind: executor.KindBegin, ApplyID: id, Plan: p.Path, PlanHash: hash, Host: host, PID: os.Getpid()}); err != nil {
 		return nil, err
 	}
 	out := executor.Run(ctx, g, tasks, executor.Options{
@@ -149,7 +170,32 @@ func Apply(ctx context.Context, p *dsl.Plan, g *executor.Graph, o Options) (*Res
 		Events:          o.Events,
 		Journal:         j,
 	})
-	return &Result{Outcome: out, Graph: g, ApplyID: id, Journal: j.Path}, nil
+	return &Result{Outcome: out, Graph: g, ApplyID: id, Journal: j.Path, Skipped: skips}, nil
+}
+
+func nothingToDo(skips []string) bool {
+	for _, s := range skips {
+		if s == "" {
+			return false
+		}
+	}
+	return len(skips) > 0
+}
+
+// nothing is the Result of an apply that had nothing to do; each step is
+// reported skipped, with why.
+func nothing(g *executor.Graph, skips []string, events func(executor.Event)) *Result {
+	n := len(g.Steps)
+	out := &executor.Outcome{Status: make([]executor.Status, n), Elapsed: make([]time.Duration, n), Notes: make([][]string, n),
+		CauseStep: -1, UndoErrors: map[int]error{}, FinalizeErrors: map[int]error{}, Code: executor.ExitApplied}
+	for i, s := range g.Steps {
+		out.Status[i] = executor.Skipped
+		out.Notes[i] = []string{"nothing to do: " + skips[i]}
+		if events != nil {
+			events(executor.Event{Time: time.Now(), Type: executor.EventStep, Step: s.Addr, Status: executor.Skipped, Message: "nothing to do: " + skips[i]})
+		}
+	}
+	return &Result{Outcome: out, Graph: g, Skipped: skips, NothingToDo: true}
 }
 
 func stepTimeout(s *dsl.Step) time.Duration {
@@ -202,15 +248,28 @@ func planHash(p *dsl.Plan) string {
 
 // RollbackResult is what `plan rollback` did.
 type RollbackResult struct {
-	ApplyID     string
-	Undone      []string
-	Failed      map[string]error
-	Interrupted []string
-	Nothing     bool
+	ApplyID string
+	// Undone are the steps undone, in the order they were.
+	Undone []string
+	// Unchanged are steps that were interrupted before they changed
+	// anything: there was nothing to undo.
+	Unchanged []string
+	Failed    map[string]error
+	// Left are steps not attempted because the rollback was interrupted.
+	Left []string
+	// Nothing is true when the last apply left nothing to undo.
+	Nothing bool
+	// StaleLock is the dead process whose lock this rollback took over.
+	StaleLock *executor.LockInfo
 }
 
 // Rollback undoes what the last apply left in place, from its journal
-// alone: each record holds everything its undo needs.
+// alone: each record holds everything its undo needs. Steps interrupted
+// mid-way (the process died) are undone first, from their last
+// checkpoint, then completed steps, newest first. A stale lock (its
+// process is dead) is taken over, since finishing that process's work is
+// what rollback is for. Cancelling ctx stops before the next undo; the
+// steps not undone are in Left, and a later rollback finishes them.
 func Rollback(ctx context.Context, dir string, log zerolog.Logger) (*RollbackResult, error) {
 	path, err := executor.LastJournal(dir)
 	if err != nil {
@@ -224,25 +283,26 @@ func Rollback(ctx context.Context, dir string, log zerolog.Logger) (*RollbackRes
 		return nil, err
 	}
 	s := executor.Summarize(entries)
-	res := &RollbackResult{ApplyID: s.ApplyID, Failed: map[string]error{}, Interrupted: s.Interrupted}
+	res := &RollbackResult{ApplyID: s.ApplyID, Failed: map[string]error{}}
 	if !s.NeedsRollback() {
 		res.Nothing = true
 		return res, nil
 	}
 	host, _ := os.Hostname()
-	lock, err := executor.Acquire(dir, executor.LockInfo{ID: newApplyID(), PID: os.Getpid(), Host: host, Started: time.Now().UTC(), Plan: s.Plan})
+	info := executor.LockInfo{ID: newApplyID(), PID: os.Getpid(), Host: host, Started: time.Now().UTC(), Plan: s.Plan}
+	lock, err := executor.Acquire(dir, info)
 	if err != nil {
 		var le *executor.LockError
-		if !errors.As(err, &le) || !le.Stale || le.Holder.ID != s.ApplyID {
+		if !errors.As(err, &le) || !le.Stale {
 			return nil, err
 		}
-		// The dead apply's own lock: rollback is what it needs; take over.
 		if err := os.Remove(filepath.Join(dir, "lock.json")); err != nil {
 			return nil, err
 		}
-		if lock, err = executor.Acquire(dir, executor.LockInfo{ID: newApplyID(), PID: os.Getpid(), Host: host, Started: time.Now().UTC(), Plan: s.Plan}); err != nil {
+		if lock, err = executor.Acquire(dir, info); err != nil {
 			return nil, err
 		}
+		res.StaleLock = &le.Holder
 	}
 	defer lock.Release()
 	j, err := executor.OpenJournal(path)
@@ -252,12 +312,40 @@ func Rollback(ctx context.Context, dir string, log zerolog.Logger) (*RollbackRes
 	defer j.Close()
 	env := steps.NewEnv(log)
 	defer env.Close()
-	ok := true
+
+	type work struct {
+		e           executor.Entry
+		interrupted bool
+	}
+	var todo []work
+	for k := len(s.Interrupted) - 1; k >= 0; k-- {
+		todo = append(todo, work{s.Interrupted[k], true})
+	}
 	for k := len(s.Outstanding) - 1; k >= 0; k-- {
-		e := s.Outstanding[k]
+		todo = append(todo, work{s.Outstanding[k], false})
+	}
+	ok := true
+	for n, w := range todo {
+		e := w.e
+		if ctx.Err() != nil {
+			for _, rest := range todo[n:] {
+				res.Left = append(res.Left, rest.e.Step)
+			}
+			ok = false
+			break
+		}
+		if w.interrupted && len(e.Record) == 0 {
+			res.Unchanged = append(res.Unchanged, e.Step)
+			_ = j.Append(executor.Entry{Kind: executor.KindUndone, Step: e.Step, Type: e.Type})
+			continue
+		}
 		_ = j.Append(executor.Entry{Kind: executor.KindUndo, Step: e.Step, Type: e.Type})
 		uctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		err := steps.Undo(uctx, env, e.Type, e.Record, func(string) {})
+		if w.interrupted {
+			err = steps.UndoInterrupted(uctx, env, e.Type, e.Record, func(string) {})
+		} else {
+			err = steps.Undo(uctx, env, e.Type, e.Record, func(string) {})
+		}
 		cancel()
 		if err != nil {
 			ok = false

@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -79,6 +80,10 @@ type Options struct {
 	// ignored: Message decides. Start accepts any status from an app (FAIL=1
 	// bodies end with the MESSAGE too) and waits out START_DELAY.
 	AppEnv map[string]string
+	// StopTimeout, when > 0, is every app container's stop timeout (docker
+	// run --stop-timeout), whole seconds: how long `docker stop` waits
+	// after SIGTERM before SIGKILL. Zero keeps the engine's default (10s).
+	StopTimeout time.Duration
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
 	// Timeout bounds the wait for every app to answer through nginx; default 60s.
@@ -373,6 +378,10 @@ func (t *Topology) startApp(ctx context.Context, a *App, o Options) error {
 		Env:          env,
 		ExposedPorts: nat.PortSet{port: {}},
 	}
+	if o.StopTimeout > 0 {
+		secs := int(o.StopTimeout.Round(time.Second) / time.Second)
+		cfg.StopTimeout = &secs
+	}
 	cfg.Labels = t.composeLabels(a.Service, cfg)
 	hc := &container.HostConfig{NetworkMode: container.NetworkMode(t.Network)}
 	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
@@ -426,13 +435,21 @@ func portTaken(err error) bool {
 }
 
 // freePort returns a 127.0.0.1 TCP port that was free a moment ago.
+// freePort returns a free loopback port below Linux's ephemeral range
+// (32768-60999): a port taken from that range can be handed out again as
+// the local port of an outgoing connection (nginx's to its upstreams, say)
+// and then be "already in use" when a deploy's new container binds it.
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	for range 200 {
+		port := 20000 + mrand.IntN(12000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port, nil
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, fmt.Errorf("seedtopo: no free port in 20000-31999")
 }
 
 func (t *Topology) services() []string {
