@@ -23,10 +23,10 @@
 // answering; a POST is not retried. So keep-alive GET load hides the idle
 // connections nginx closes on a reload, and keep-alive POST load shows them.
 //
-// Targets are restricted to this machine: the URL's host must be a loopback
-// address or an address inside a subnet of one of this machine's own network
-// interfaces (a Docker bridge network holding the project's containers),
-// unless Options.AllowRemote is set.
+// Targets are restricted to this machine: every address the URL's host
+// resolves to must be loopback, an address of one of this machine's own
+// interfaces, or inside a Docker bridge's subnet (docker0, br-*: the
+// project's containers), unless Options.AllowRemote is set (see CheckLocal).
 package load
 
 import (
@@ -393,6 +393,43 @@ func (r *Run) Window(from, to time.Time) Report {
 	rep.Duration = max(to.Sub(from), 0)
 	rep.Timeline = timeline(in, lo, hi)
 	return rep
+}
+
+// Timeline cuts the requests sent in [from, to) (zero: the run's start,
+// its end or now) into buckets of step, for plots finer than a second.
+// Each Second's At is the bucket's start since the run's start.
+func (r *Run) Timeline(from, to time.Time, step time.Duration) []Second {
+	if step <= 0 {
+		step = time.Second
+	}
+	r.mu.Lock()
+	end := r.ended
+	if end.IsZero() {
+		end = time.Now()
+	}
+	if from.IsZero() || from.Before(r.start) {
+		from = r.start
+	}
+	if to.IsZero() || to.After(end) {
+		to = end
+	}
+	lo, hi := max(from.Sub(r.start), 0), max(to.Sub(r.start), 0)
+	n := int((hi - lo + step - 1) / step)
+	buckets := make([][]sample, max(n, 0))
+	for _, s := range r.samples {
+		at := time.Duration(s.off) * time.Microsecond
+		if at >= lo && at < hi {
+			buckets[int((at-lo)/step)] = append(buckets[int((at-lo)/step)], s)
+		}
+	}
+	r.mu.Unlock()
+	out := make([]Second, len(buckets))
+	for i, b := range buckets {
+		rep := summarize(b)
+		out[i] = Second{At: lo + time.Duration(i)*step, Requests: rep.Requests, Failed: rep.Failed,
+			Non2xx: rep.Non2xx, P50: rep.P50, P99: rep.P99}
+	}
+	return out
 }
 
 // summarize counts samples and computes exact (nearest-rank) percentiles.

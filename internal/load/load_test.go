@@ -76,7 +76,15 @@ func TestCountsExact(t *testing.T) {
 		return 200
 	})
 	o := NewOptions(s.URL)
-	rep := run(t, o, 300*time.Millisecond)
+	r, err := Start(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Enough answers for both kinds of failure, however loaded the machine.
+	for deadline := time.Now().Add(10 * time.Second); s.requests.Load() < 50 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	rep := r.Stop()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if rep.Requests < 50 || int64(rep.Requests) != s.requests.Load() {
@@ -168,7 +176,10 @@ func TestTransportErrorsClassified(t *testing.T) {
 	} {
 		t.Run(tc.kind, func(t *testing.T) {
 			o := NewOptions(tc.url)
-			o.KeepAlive, o.Workers, o.Timeout = false, 2, 100*time.Millisecond
+			o.KeepAlive, o.Workers, o.Timeout = false, 2, 2*time.Second
+			if tc.kind == "timeout" {
+				o.Timeout = 100 * time.Millisecond
+			}
 			r, err := Start(context.Background(), o)
 			if err != nil {
 				t.Fatal(err)
@@ -205,14 +216,17 @@ func TestStopWaitsForInFlight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
+	// Wait until every worker has a request in flight (answers take 300ms).
+	for deadline := time.Now().Add(5 * time.Second); s.requests.Load() < 5 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 	began := time.Now()
 	rep := r.Stop()
-	if time.Since(began) < 150*time.Millisecond {
+	if time.Since(began) < 100*time.Millisecond {
 		t.Errorf("Stop returned after %v: it did not wait for the requests in flight", time.Since(began))
 	}
-	if rep.Requests != 5 || rep.Failed != 0 || rep.Non2xx != 0 || s.requests.Load() != 5 {
-		t.Errorf("want the 5 in-flight requests answered: %+v (server got %d)", rep, s.requests.Load())
+	if rep.Requests < 5 || int64(rep.Requests) != s.requests.Load() || rep.Failed != 0 || rep.Non2xx != 0 {
+		t.Errorf("want every in-flight request answered: %+v (server got %d)", rep, s.requests.Load())
 	}
 	if again := r.Stop(); again.Requests != rep.Requests {
 		t.Errorf("second Stop: %d requests, first %d", again.Requests, rep.Requests)
@@ -224,8 +238,10 @@ func TestOpenLoopRate(t *testing.T) {
 	o := NewOptions(s.URL)
 	o.Rate = 100
 	rep := run(t, o, time.Second)
-	if rep.Requests < 80 || rep.Requests > 110 {
-		t.Errorf("rate 100/s for 1s: %d requests", rep.Requests)
+	// The pacer catches up when it falls behind: 100/s of the run's length.
+	want := 100 * rep.Duration.Seconds()
+	if float64(rep.Requests) < want*0.8-2 || float64(rep.Requests) > want*1.05+2 {
+		t.Errorf("rate 100/s for %s: %d requests, want about %.0f", rep.Duration, rep.Requests, want)
 	}
 }
 
