@@ -1,0 +1,457 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
+
+	"github.com/nonstop-deploy/nonstop/internal/dockerx"
+	"github.com/nonstop-deploy/nonstop/internal/load"
+	"github.com/nonstop-deploy/nonstop/internal/seedtopo"
+	"github.com/nonstop-deploy/nonstop/nginx"
+)
+
+// Version is what every procedure rolls the apps to.
+const Version = "v2"
+
+type procRun struct {
+	c    Config
+	t    *seedtopo.Topology
+	load *load.Run
+	logf func(string, ...any)
+}
+
+// order is the seed's: the last app first (app2, then app1).
+func (p *procRun) order() []seedtopo.App {
+	apps := make([]seedtopo.App, 0, len(p.t.Apps))
+	for i := len(p.t.Apps) - 1; i >= 0; i-- {
+		apps = append(apps, p.t.Apps[i])
+	}
+	return apps
+}
+
+// BuildPlan builds ./cmd/plan into dir and returns the binary's path.
+func BuildPlan(ctx context.Context, repoRoot, dir string) (string, error) {
+	bin := filepath.Join(dir, "plan")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/plan")
+	cmd.Dir = repoRoot
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building plan: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// PlanSource is the plan plan-apply runs: the repository's
+// plans/rolling-update.hcl for the seed's two apps, or
+// plans/rolling-update-rollout.hcl with targets appN..app1.
+func PlanSource(repoRoot string, replicas int) (string, error) {
+	if replicas == 2 {
+		b, err := os.ReadFile(filepath.Join(repoRoot, "plans", "rolling-update.hcl"))
+		return string(b), err
+	}
+	b, err := os.ReadFile(filepath.Join(repoRoot, "plans", "rolling-update-rollout.hcl"))
+	if err != nil {
+		return "", err
+	}
+	var targets []string
+	for i := replicas; i >= 1; i-- {
+		targets = append(targets, strconv.Quote("app"+strconv.Itoa(i)))
+	}
+	const old = `apps = ["app2", "app1"]`
+	if !bytes.Contains(b, []byte(old)) {
+		return "", fmt.Errorf("plans/rolling-update-rollout.hcl has no %s to generate a %d-app plan from", old, replicas)
+	}
+	return strings.Replace(string(b), old, "apps = ["+strings.Join(targets, ", ")+"]", 1), nil
+}
+
+// event is a `plan apply -json` line.
+type event struct {
+	Time    time.Time `json:"time"`
+	Type    string    `json:"type"`
+	Step    string    `json:"step"`
+	Status  string    `json:"status"`
+	Message string    `json:"message"`
+	Elapsed float64   `json:"elapsed_s"`
+}
+
+// ApplyBreakdown splits plan-apply's wall time into waiting (on nginx's old
+// workers to drain, on the Docker engine to stop the old container and start
+// the new one, on the new version to pass its health check) and the rest,
+// which is the tool's own overhead.
+type ApplyBreakdown struct {
+	Wall time.Duration `json:"wall_ns"`
+	// Startup is from exec to the first step starting: process start, HCL
+	// decoding, lock, journal, preflight (Docker inspections, `nginx -t`).
+	Startup time.Duration `json:"startup_ns"`
+	// Finish is from the last step's end to the process exit: finalize
+	// (removing the old containers) and the summary.
+	Finish time.Duration `json:"finish_ns"`
+	// Steps is the total elapsed time per step type.
+	Steps map[string]time.Duration `json:"steps_ns"`
+	// DrainWait is from each drain's reload until the old workers exited
+	// ("drained X in T" notes).
+	DrainWait time.Duration `json:"drain_wait_ns"`
+	// Deploy is the deploy steps (rename, create, graceful stop, start).
+	Deploy time.Duration `json:"deploy_ns"`
+	// Health is the health_check steps (until healthy_threshold passes).
+	Health time.Duration `json:"health_ns"`
+	// Waiting = DrainWait + Deploy + Health; Overhead = Wall - Waiting.
+	Waiting  time.Duration `json:"waiting_ns"`
+	Overhead time.Duration `json:"overhead_ns"`
+	// From the operator log (-log-level debug): time in `nginx -t`, and in
+	// reloads until the new worker generation was confirmed.
+	NginxTest   time.Duration `json:"nginx_test_ns"`
+	NginxReload time.Duration `json:"nginx_reload_ns"`
+	// Events are the apply's step events, for plots and evidence.
+	Events []event `json:"-"`
+}
+
+var (
+	drainedRE = regexp.MustCompile(`^drained \S+ in (\S+)$`)
+	tookRE    = regexp.MustCompile(`took=([0-9.]+)`)
+	stepRE    = regexp.MustCompile(`^step\.([a-z_]+)\.(.+)$|^rollout\.[^[]+\["([^"]+)"\]\.([a-z_]+)$`)
+)
+
+// shortStep makes "step.drain.app2" and `rollout.apps["app2"].drain` read
+// "drain app2".
+func shortStep(addr string) string {
+	m := stepRE.FindStringSubmatch(addr)
+	switch {
+	case m == nil:
+		return addr
+	case m[1] != "":
+		return m[1] + " " + m[2]
+	default:
+		return m[4] + " " + m[3]
+	}
+}
+
+func stepType(addr string) string {
+	s := shortStep(addr)
+	if i := strings.IndexByte(s, ' '); i > 0 {
+		return s[:i]
+	}
+	return addr
+}
+
+func (p *procRun) planApply(ctx context.Context, res *Result) error {
+	src, err := PlanSource(p.c.RepoRoot, len(p.t.Apps))
+	if err != nil {
+		return err
+	}
+	plan := filepath.Join(p.t.Dir, "rolling-update.hcl")
+	if err := os.WriteFile(plan, []byte(src), 0o644); err != nil {
+		return err
+	}
+	actx, cancel := context.WithTimeout(ctx, 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(actx, p.c.PlanBin, "apply", "-auto-approve", "-json", "-log-level", "debug",
+		"-var", "compose_project="+p.t.Project, "-var", "nginx_container="+p.t.NginxContainer,
+		"-var", "image="+p.t.Images.App, "-var", "version="+Version, plan)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	began := time.Now()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	var events []event
+	var out strings.Builder
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+		var e event
+		if json.Unmarshal(sc.Bytes(), &e) != nil || e.Type != "step" && e.Type != "note" {
+			continue
+		}
+		events = append(events, e)
+		if e.Type == "step" {
+			switch e.Status {
+			case "running":
+				p.load.MarkAt(shortStep(e.Step)+" start", e.Time)
+			default:
+				p.load.MarkAt(shortStep(e.Step)+" "+e.Status, e.Time)
+			}
+		}
+	}
+	err = cmd.Wait()
+	ended := time.Now()
+	b := analyze(events, began, ended, stderr.String())
+	res.Apply = &b
+	res.Reloads = strings.Count(stderr.String(), "nginx: reloaded, new workers live")
+	if err != nil || p.c.KeepOutput {
+		res.Output = out.String() + stderr.String()
+	}
+	if err != nil {
+		return fmt.Errorf("plan apply: %w", err)
+	}
+	p.logf("plan apply: wall %s, waiting %s (drain %s, deploy %s, health %s), overhead %s (startup %s, finish %s, nginx -t %s, reloads %s)",
+		b.Wall.Round(time.Millisecond), b.Waiting.Round(time.Millisecond), b.DrainWait.Round(time.Millisecond),
+		b.Deploy.Round(time.Millisecond), b.Health.Round(time.Millisecond), b.Overhead.Round(time.Millisecond),
+		b.Startup.Round(time.Millisecond), b.Finish.Round(time.Millisecond), b.NginxTest.Round(time.Millisecond),
+		b.NginxReload.Round(time.Millisecond))
+	return nil
+}
+
+// analyze computes the breakdown from the -json events and the debug log.
+func analyze(events []event, began, ended time.Time, log string) ApplyBreakdown {
+	b := ApplyBreakdown{Wall: ended.Sub(began), Steps: map[string]time.Duration{}, Events: events}
+	var first, last time.Time
+	for _, e := range events {
+		switch {
+		case e.Type == "step" && e.Status == "running":
+			if first.IsZero() || e.Time.Before(first) {
+				first = e.Time
+			}
+		case e.Type == "step":
+			if e.Time.After(last) {
+				last = e.Time
+			}
+			d := time.Duration(e.Elapsed * float64(time.Second))
+			t := stepType(e.Step)
+			b.Steps[t] += d
+			switch t {
+			case "deploy":
+				b.Deploy += d
+			case "health_check":
+				b.Health += d
+			}
+		case e.Type == "note":
+			if m := drainedRE.FindStringSubmatch(e.Message); m != nil {
+				if d, err := time.ParseDuration(m[1]); err == nil {
+					b.DrainWait += d
+				}
+			}
+		}
+	}
+	if !first.IsZero() {
+		b.Startup = first.Sub(began)
+	}
+	if !last.IsZero() {
+		b.Finish = ended.Sub(last)
+	}
+	b.Waiting = b.DrainWait + b.Deploy + b.Health
+	b.Overhead = b.Wall - b.Waiting
+	for _, line := range strings.Split(log, "\n") {
+		m := tookRE.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		ms, _ := strconv.ParseFloat(m[1], 64)
+		d := time.Duration(ms * float64(time.Millisecond))
+		switch {
+		case strings.Contains(line, "config test passed"):
+			b.NginxTest += d
+		case strings.Contains(line, "reloaded, new workers live"):
+			b.NginxReload += d
+		}
+	}
+	return b
+}
+
+// reload is the seed's `docker-compose exec nginx service nginx reload`:
+// `nginx -s reload` inside the nginx container.
+func (p *procRun) reload(ctx context.Context) error {
+	code, out, err := dockerx.Exec(ctx, p.c.Docker, p.t.NginxContainer, []string{"nginx", "-s", "reload"})
+	if err != nil {
+		return fmt.Errorf("nginx -s reload: %w", err)
+	}
+	if code != 0 {
+		return fmt.Errorf("nginx -s reload exited %d: %s", code, strings.TrimSpace(out))
+	}
+	return nil
+}
+
+// setDown edits nginx.conf as the seed does by hand: `server X down;` or
+// back. The file is bind-mounted, so it is rewritten in place.
+func (p *procRun) setDown(server string, down bool) error {
+	src, err := os.ReadFile(p.t.ConfigPath)
+	if err != nil {
+		return err
+	}
+	out, err := nginx.SetDown(src, "apps", server, down)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(p.t.ConfigPath, out, 0o644)
+}
+
+// recreate is `docker rm -f` then `docker-compose up -d` with the new
+// MESSAGE: the same container name, config, network and service alias.
+func (p *procRun) recreate(ctx context.Context, a seedtopo.App, version string) error {
+	cli := p.c.Docker
+	ins, err := cli.ContainerInspect(ctx, a.Container)
+	if err != nil {
+		return err
+	}
+	cfg := *ins.Config
+	cfg.Hostname = ""
+	cfg.Env = nil
+	for _, e := range ins.Config.Env {
+		if !strings.HasPrefix(e, "MESSAGE=") {
+			cfg.Env = append(cfg.Env, e)
+		}
+	}
+	cfg.Env = append(cfg.Env, "MESSAGE="+a.Service+","+version)
+	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+		p.t.Network: {Aliases: []string{a.Service}},
+	}}
+	if err := cli.ContainerRemove(ctx, ins.ID, container.RemoveOptions{Force: true}); err != nil {
+		return fmt.Errorf("rm -f %s: %w", a.Container, err)
+	}
+	c, err := cli.ContainerCreate(ctx, &cfg, ins.HostConfig, nc, nil, a.Container)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", a.Container, err)
+	}
+	if err := cli.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
+		return fmt.Errorf("start %s: %w", a.Container, err)
+	}
+	return nil
+}
+
+func (p *procRun) seedRunbook(ctx context.Context, res *Result) error {
+	s := p.c.RunbookSleep
+	for _, a := range p.order() {
+		p.load.Mark("down " + a.Service)
+		if err := p.setDown(a.Server, true); err != nil {
+			return err
+		}
+		if err := p.reload(ctx); err != nil {
+			return err
+		}
+		res.Reloads++
+		if err := sleep(ctx, s); err != nil {
+			return err
+		}
+		p.load.Mark("recreate " + a.Service)
+		if err := p.recreate(ctx, a, Version); err != nil {
+			return err
+		}
+		if err := sleep(ctx, s); err != nil {
+			return err
+		}
+		p.load.Mark("restore " + a.Service)
+		if err := p.setDown(a.Server, false); err != nil {
+			return err
+		}
+		if err := p.reload(ctx); err != nil {
+			return err
+		}
+		res.Reloads++
+		if err := sleep(ctx, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *procRun) naiveRecreate(ctx context.Context, res *Result) error {
+	for _, a := range p.order() {
+		p.load.Mark("recreate " + a.Service)
+		if err := p.recreate(ctx, a, Version); err != nil {
+			return err
+		}
+		if err := sleep(ctx, p.c.RunbookSleep); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *procRun) reloadControl(ctx context.Context, res *Result) error {
+	n := 2 * len(p.t.Apps) // plan-apply: one reload per drain and per restore
+	for i := 1; i <= n; i++ {
+		p.load.Mark("reload " + strconv.Itoa(i))
+		if err := p.reload(ctx); err != nil {
+			return err
+		}
+		res.Reloads++
+		if err := sleep(ctx, p.c.ReloadGap); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// balancerControl makes plan-apply's reloads through the product's own
+// nginx.Balancer (mark down + wait drained, restore: each an edit, `nginx -t`,
+// SIGHUP and confirmation by polling the processes) without any deploy: it
+// tells reload-mechanics effects from deploy effects. Not part of the default
+// set (-procedures balancer-control).
+func (p *procRun) balancerControl(ctx context.Context, res *Result, fromProc bool) error {
+	rt := nginx.ContainerRuntime(p.c.Docker, p.t.NginxContainer, "")
+	if fromProc {
+		ins, err := p.c.Docker.ContainerInspect(ctx, p.t.NginxContainer)
+		if err != nil {
+			return err
+		}
+		rt = procRuntime{Runtime: rt, master: ins.State.Pid}
+	}
+	b := nginx.New(nginx.Options{ConfigPath: p.t.ConfigPath, Upstream: "apps", Runtime: rt, WriteInPlace: true})
+	for _, a := range p.order() {
+		p.load.Mark("mark down " + a.Service)
+		ch, err := b.MarkDown(ctx, a.Server)
+		if err != nil {
+			return err
+		}
+		if _, err := b.WaitDrained(ctx, ch, 30*time.Second); err != nil {
+			return err
+		}
+		res.Reloads++
+		if err := sleep(ctx, p.c.ReloadGap); err != nil {
+			return err
+		}
+		p.load.Mark("restore " + a.Service)
+		if _, err := b.Restore(ctx, a.Server); err != nil {
+			return err
+		}
+		res.Reloads++
+		if err := sleep(ctx, p.c.ReloadGap); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// procRuntime is the container runtime with the process listing read from
+// the host's /proc (the master's host PID from the engine, its children from
+// /proc/PID/task/PID/children) instead of `docker top`: what
+// balancer-control-proc measures, a candidate fix for the reload
+// confirmation's cost.
+type procRuntime struct {
+	nginx.Runtime
+	master int
+}
+
+func (r procRuntime) Processes(ctx context.Context) ([]nginx.Process, error) {
+	kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", r.master, r.master))
+	if err != nil {
+		return nil, err
+	}
+	procs := []nginx.Process{{PID: r.master, PPID: -1, Cmd: "nginx: master process"}}
+	for _, f := range strings.Fields(string(kids)) {
+		pid, _ := strconv.Atoi(f)
+		cmd, err := os.ReadFile("/proc/" + f + "/cmdline")
+		if err != nil {
+			continue // exited meanwhile
+		}
+		procs = append(procs, nginx.Process{PID: pid, PPID: r.master, Cmd: strings.TrimRight(strings.ReplaceAll(string(cmd), "\x00", " "), " ")})
+	}
+	return procs, nil
+}
