@@ -75,10 +75,14 @@ func (g group) median(f func(Result) time.Duration) time.Duration {
 		ds = append(ds, f(r))
 	}
 	slices.Sort(ds)
-	if len(ds) == 0 {
+	switch n := len(ds); {
+	case n == 0:
 		return 0
+	case n%2 == 0:
+		return (ds[n/2-1] + ds[n/2]) / 2
+	default:
+		return ds[n/2]
 	}
-	return ds[len(ds)/2]
 }
 
 func (g group) kinds() string {
@@ -262,7 +266,7 @@ func Markdown(s *Suite) string {
 	w("  so that about %d requests are in flight on every app when it is drained. All must be 200.\n\n", int(InflightSleep.Seconds())*InflightRate/2)
 	w("A request **failed** when its answer is 5xx or it got no answer (connection reset, EOF,\n")
 	w("timeout, refused: *transport* errors). **non-2xx** counts every answer outside 2xx.\n\n")
-	w("Reproduce (about %s here; every run is also saved in\n", s.Took.Round(time.Minute))
+	w("Reproduce (about %.0f minutes here; every run is also saved in\n", s.Took.Minutes())
 	w("[benchmarks/results.json](benchmarks/results.json), step timings and all):\n\n")
 	w("```sh\n")
 	w("go run ./cmd/plan-bench                 # everything; rewrites this section and docs/benchmarks/*.png\n")

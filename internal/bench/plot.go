@@ -36,6 +36,24 @@ func (intTicks) Ticks(min, max float64) []plot.Tick {
 	return ts
 }
 
+// secondTicks mark every 5 seconds (every 10 past a minute).
+type secondTicks struct{}
+
+func (secondTicks) Ticks(min, max float64) []plot.Tick {
+	step := 5.0
+	if max-min > 60 {
+		step = 10
+	}
+	var ts []plot.Tick
+	for x := math.Ceil(min/step) * step; x <= max; x += step {
+		ts = append(ts, plot.Tick{Value: x, Label: strconv.FormatFloat(x, 'f', -1, 64)})
+		for m := 1.0; m < step && x+m <= max; m++ {
+			ts = append(ts, plot.Tick{Value: x + m})
+		}
+	}
+	return ts
+}
+
 // Plot draws one scenario: per procedure (one result each, in order), the
 // requests sent per second and, below, the failed requests per 250 ms, on the
 // time of the load run; the procedure's begin and end are green lines, each
@@ -130,6 +148,7 @@ func Plot(results []Result, title, path string) error {
 			p.X.Min, p.X.Max = 0, xmax
 			p.Add(plotter.NewGrid())
 			p.Y.Tick.Marker = intTicks{}
+			p.X.Tick.Marker = secondTicks{}
 		}
 		rows = append(rows, []*plot.Plot{top}, []*plot.Plot{bottom})
 	}
