@@ -1,10 +1,11 @@
 package main
 
 import (
-	"fmt"
-	"slices"
+	"io"
 	"strings"
 
+	"github.com/nonstop-deploy/nonstop/dsl"
+	"github.com/nonstop-deploy/nonstop/executor"
 	"github.com/nonstop-deploy/nonstop/internal/render"
 )
 
@@ -36,28 +37,8 @@ Examples:
 }
 
 func (c *graphCommand) Run(args []string) int {
-	m := c.meta
-	fs := m.flagSet("graph", true)
-	format := fs.String("format", "dot", "dot or mermaid")
-	if err := fs.Parse(args); err != nil {
-		return exitError
-	}
-	if !slices.Contains(render.GraphFormats, *format) {
-		fmt.Fprintf(m.stderr, "Error: -format %q is not a graph format; use dot or mermaid.\n", *format)
-		return exitError
-	}
-	path, ok := m.onePath("graph", fs.Args())
-	if !ok {
-		return exitError
-	}
-	p, g, diags := m.load(path)
-	m.showDiags(p, diags)
-	if diags.HasErrors() {
-		return exitError
-	}
-	if err := render.Graph(m.stdout, p.Name, g, *format); err != nil {
-		fmt.Fprintf(m.stderr, "Error: %s\n", err)
-		return exitError
-	}
-	return exitOK
+	return c.meta.renderCommand("graph", args, "dot", render.GraphFormats, "dot or mermaid",
+		func(w io.Writer, p *dsl.Plan, g *executor.Graph, format string) error {
+			return render.Graph(w, p.Name, g, format)
+		})
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/cli"
@@ -99,4 +100,34 @@ func (m *meta) showDiags(p *dsl.Plan, diags hcl.Diagnostics) {
 		color = isatty.IsTerminal(f.Fd())
 	}
 	_ = render.Diagnostics(m.stderr, files, diags, 100, color)
+}
+
+// renderCommand is the body of the review commands that load a plan and
+// render it in one of several formats (show, graph): flags, one PATH,
+// diagnostics, then the rendering.
+func (m *meta) renderCommand(name string, args []string, def string, formats []string, use string,
+	out func(io.Writer, *dsl.Plan, *executor.Graph, string) error) int {
+	fs := m.flagSet(name, true)
+	format := fs.String("format", def, use)
+	if err := fs.Parse(args); err != nil {
+		return exitError
+	}
+	if !slices.Contains(formats, *format) {
+		fmt.Fprintf(m.stderr, "Error: -format %q is not a %s format; use %s.\n", *format, name, use)
+		return exitError
+	}
+	path, ok := m.onePath(name, fs.Args())
+	if !ok {
+		return exitError
+	}
+	p, g, diags := m.load(path)
+	m.showDiags(p, diags)
+	if diags.HasErrors() {
+		return exitError
+	}
+	if err := out(m.stdout, p, g, *format); err != nil {
+		fmt.Fprintf(m.stderr, "Error: %s\n", err)
+		return exitError
+	}
+	return exitOK
 }

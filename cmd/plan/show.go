@@ -1,10 +1,11 @@
 package main
 
 import (
-	"fmt"
-	"slices"
+	"io"
 	"strings"
 
+	"github.com/nonstop-deploy/nonstop/dsl"
+	"github.com/nonstop-deploy/nonstop/executor"
 	"github.com/nonstop-deploy/nonstop/internal/render"
 )
 
@@ -37,28 +38,8 @@ Examples:
 }
 
 func (c *showCommand) Run(args []string) int {
-	m := c.meta
-	fs := m.flagSet("show", true)
-	format := fs.String("format", "text", "text, markdown or json")
-	if err := fs.Parse(args); err != nil {
-		return exitError
-	}
-	if !slices.Contains(render.ShowFormats, *format) {
-		fmt.Fprintf(m.stderr, "Error: -format %q is not a show format; use text, markdown or json.\n", *format)
-		return exitError
-	}
-	path, ok := m.onePath("show", fs.Args())
-	if !ok {
-		return exitError
-	}
-	p, g, diags := m.load(path)
-	m.showDiags(p, diags)
-	if diags.HasErrors() {
-		return exitError
-	}
-	if err := render.Show(m.stdout, render.NewReview(p, g), *format); err != nil {
-		fmt.Fprintf(m.stderr, "Error: %s\n", err)
-		return exitError
-	}
-	return exitOK
+	return c.meta.renderCommand("show", args, "text", render.ShowFormats, "text, markdown or json",
+		func(w io.Writer, p *dsl.Plan, g *executor.Graph, format string) error {
+			return render.Show(w, render.NewReview(p, g), format)
+		})
 }
