@@ -29,6 +29,20 @@ type Task interface {
 	Finalize(ctx context.Context, rec Record) error
 }
 
+// Reversible is implemented by Tasks that can tell whether a completed
+// Apply left anything to undo (a health check never does). When a rollback
+// is cut short, the steps that report false are left out of what is "still
+// in place", so the list the user must act on holds only real changes.
+type Reversible interface {
+	Reversible(rec Record) bool
+}
+
+// reversible is true unless t says otherwise.
+func reversible(t Task, rec Record) bool {
+	r, ok := t.(Reversible)
+	return !ok || r.Reversible(rec)
+}
+
 // Status is where one step stands.
 type Status string
 
@@ -298,7 +312,11 @@ func Run(ctx context.Context, g *Graph, tasks []Task, o Options) *Outcome {
 		return out
 	}
 	if !o.Rollback {
-		out.Left = append(out.Left, completed...)
+		for _, j := range completed {
+			if reversible(tasks[j], records[j]) {
+				out.Left = append(out.Left, j)
+			}
+		}
 		out.Code = ExitRollbackPartial
 		if o.Journal != nil {
 			_ = o.Journal.Append(Entry{Kind: KindEnd, Result: "failed, stopped without rollback"})
@@ -330,7 +348,11 @@ func Compensate(parent context.Context, g *Graph, tasks []Task, records []Record
 		i := completed[k]
 		if parent.Err() != nil {
 			// Second interrupt: stop here and say what is left.
-			out.Left = append(out.Left, completed[:k+1]...)
+			for _, j := range completed[:k+1] {
+				if reversible(tasks[j], records[j]) {
+					out.Left = append(out.Left, j)
+				}
+			}
 			ok = false
 			break
 		}

@@ -23,8 +23,10 @@ type fakeTask struct {
 	fail    error
 	undoErr error
 	block   bool // wait for ctx
-	running *atomic.Int32
-	peak    *atomic.Int32
+	// irreversible: Reversible says a completed Apply left nothing to undo.
+	irreversible bool
+	running      *atomic.Int32
+	peak         *atomic.Int32
 }
 
 type eventLog struct {
@@ -65,6 +67,8 @@ func (t *fakeTask) Undo(ctx context.Context, rec Record, note func(string)) erro
 	t.log.add("undo " + t.name + " " + string(rec))
 	return t.undoErr
 }
+
+func (t *fakeTask) Reversible(rec Record) bool { return !t.irreversible }
 
 func (t *fakeTask) Finalize(ctx context.Context, rec Record) error {
 	t.log.add("finalize " + t.name)
@@ -221,6 +225,25 @@ func TestRunSecondInterruptStopsRollback(t *testing.T) {
 	}), Options{Rollback: true, RollbackContext: rb})
 	if out.Code != ExitRollbackPartial || !slices.Equal(out.Left, []int{0, 1}) {
 		t.Fatalf("code %d left %v", out.Code, out.Left)
+	}
+}
+
+// A step with nothing to undo (a health check) is not "still in place",
+// whether the rollback was cut short or never ran.
+func TestRunLeftOmitsIrreversibleSteps(t *testing.T) {
+	g := graphOf(t, map[string][]string{"b": {"a"}, "c": {"b"}}, []string{"a", "b", "c"})
+	for _, rollback := range []bool{true, false} {
+		rb, stop := context.WithCancel(context.Background())
+		stop()
+		out := Run(context.Background(), g, tasksFor(g, &eventLog{}, func(ft *fakeTask) {
+			ft.irreversible = ft.name == "b"
+			if ft.name == "c" {
+				ft.fail = errors.New("boom")
+			}
+		}), Options{Rollback: rollback, RollbackContext: rb})
+		if out.Code != ExitRollbackPartial || !slices.Equal(out.Left, []int{0}) {
+			t.Errorf("rollback %v: code %d left %v, want [0]", rollback, out.Code, out.Left)
+		}
 	}
 }
 

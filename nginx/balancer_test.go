@@ -499,3 +499,55 @@ func TestParseTop(t *testing.T) {
 		t.Fatalf("%+v %v", procs, err)
 	}
 }
+
+// A restore writes back bytes the preflight's `nginx -t` accepted: they
+// are not tested again. If nginx nevertheless refuses them at reload (an
+// included file changed meanwhile), the missing new generation is caught
+// and the edit reverted, as for any failed reload.
+func TestBalancerSkipsRetestOfPassedConfig(t *testing.T) {
+	ctx := context.Background()
+	b, rt, path := setup(t, testConf, false)
+	rt.drain()
+	if err := b.Check(ctx, []string{"app1:3000"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.MarkDown(ctx, "app1:3000"); err != nil {
+		t.Fatal(err)
+	}
+	if rt.tests != 2 {
+		t.Fatalf("%d nginx -t after Check and MarkDown, want 2", rt.tests)
+	}
+	downConf := readFile(t, path)
+	if _, err := b.Restore(ctx, "app1:3000"); err != nil {
+		t.Fatal(err)
+	}
+	if rt.tests != 2 || rt.reloads != 2 || readFile(t, path) != testConf {
+		t.Fatalf("restore to the checked bytes: %d tests (want 2), %d reloads (want 2)", rt.tests, rt.reloads)
+	}
+	// New bytes are tested.
+	if _, err := b.SetWeight(ctx, "app1:3000", 3); err != nil {
+		t.Fatal(err)
+	}
+	if rt.tests != 3 {
+		t.Fatalf("%d nginx -t after a weight change, want 3", rt.tests)
+	}
+	// Back to the marked-down bytes (tested), but nginx keeps its old
+	// workers: the reload is not confirmed and the edit is undone.
+	if _, err := b.SetWeight(ctx, "app1:3000", 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.MarkDown(ctx, "app1:3000"); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, path); got != downConf || rt.tests != 3 {
+		t.Fatalf("%d tests; config:\n%s", rt.tests, got)
+	}
+	rt.noNewGen = true
+	before := readFile(t, path)
+	if _, err := b.Restore(ctx, "app1:3000"); !errors.Is(err, ErrReloadUnconfirmed) {
+		t.Fatalf("restore with nginx refusing the config at reload: %v", err)
+	}
+	if got := readFile(t, path); got != before {
+		t.Fatalf("the refused edit was not reverted:\n%s", got)
+	}
+}

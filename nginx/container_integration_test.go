@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -184,6 +186,45 @@ func TestContainerNginxIntegration(t *testing.T) {
 			t.Fatalf("processes: %+v", procs)
 		}
 		t.Logf("container processes: %+v", procs)
+	})
+
+	// The /proc fast path must see exactly what the engine's ps sees, and
+	// must be the path taken where the engine is local (as here and in CI).
+	t.Run("ProcessesProcMatchesTop", func(t *testing.T) {
+		cr := rt.(*containerRuntime)
+		fast, ok := cr.procProcesses(ctx)
+		if !ok {
+			t.Fatalf("the /proc fast path was not taken (hostPID %d) although the engine is local", cr.hostPID)
+		}
+		top, err := cr.topProcesses(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := func(ps []Process) []string {
+			var out []string
+			for _, p := range ps {
+				out = append(out, fmt.Sprintf("%d<-%d %s", p.PID, p.PPID, p.Cmd))
+			}
+			sort.Strings(out)
+			return out
+		}
+		// The master's PPID is the shim for both, but the engine's ps may
+		// see it differently; compare the children and the master's PID.
+		fm, fc, _ := masterOf(fast)
+		tm, tc, _ := masterOf(top)
+		if fm.PID != tm.PID || !slices.Equal(key(fc), key(tc)) {
+			t.Fatalf("/proc: %v\ntop:   %v", key(fast), key(top))
+		}
+		// A runtime for another container (backend A: an nginx with one
+		// worker) finds that container's own master.
+		other := ContainerRuntime(cli, aName, "").(*containerRuntime)
+		op, ok := other.procProcesses(ctx)
+		if !ok {
+			t.Fatal("the fast path was not taken for backend A")
+		}
+		if om, oc, _ := masterOf(op); om.PID == fm.PID || len(oc) != 1 {
+			t.Fatalf("backend A's processes %v, the proxy's master %d", key(op), fm.PID)
+		}
 	})
 
 	t.Run("Test", func(t *testing.T) {

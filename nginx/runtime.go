@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -200,64 +199,11 @@ func (h *hostRuntime) Processes(ctx context.Context) ([]Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd, err := procCmdline(master)
+	procs, err := procTree(master)
 	if err != nil {
-		return nil, fmt.Errorf("%s: reading master %d: %w", h, master, err)
-	}
-	ppid, err := procPPID(master)
-	if err != nil {
-		return nil, fmt.Errorf("%s: reading master %d: %w", h, master, err)
-	}
-	procs := []Process{{PID: master, PPID: ppid, Cmd: cmd}}
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil, fmt.Errorf("%s: listing /proc: %w", h, err)
-	}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == master {
-			continue
-		}
-		pp, err := procPPID(pid)
-		if err != nil || pp != master {
-			continue // gone meanwhile, or not ours
-		}
-		cmd, err := procCmdline(pid)
-		if err != nil {
-			continue
-		}
-		procs = append(procs, Process{PID: pid, PPID: pp, Cmd: cmd})
+		return nil, fmt.Errorf("%s: %w", h, err)
 	}
 	return procs, nil
-}
-
-// procPPID reads the parent pid from /proc/PID/stat. The command name field
-// can contain spaces and parentheses, so parse after the last ')'.
-func procPPID(pid int) (int, error) {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return 0, err
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 2 {
-		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
-	}
-	return strconv.Atoi(f[1])
-}
-
-// procCmdline reads the process title; nginx overwrites argv with it
-// ("nginx: worker process"), padding with NULs.
-func procCmdline(pid int) (string, error) {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
-	if err != nil {
-		return "", err
-	}
-	b = bytes.ReplaceAll(b, []byte{0}, []byte{' '})
-	return strings.TrimSpace(string(b)), nil
 }
 
 // Resolves uses the host's resolver (net.DefaultResolver), which is the

@@ -304,6 +304,13 @@ func (t *Task) Undo(ctx context.Context, rec json.RawMessage, note func(string))
 	return Undo(ctx, t.Env, t.Type, rec, note)
 }
 
+// Reversible implements executor.Reversible: only a step type with an
+// undoer, and a record to undo from, changed anything.
+func (t *Task) Reversible(rec json.RawMessage) bool {
+	_, ok := undoers[t.Type]
+	return ok && len(rec) > 0
+}
+
 // Finalize implements executor.Task.
 func (t *Task) Finalize(ctx context.Context, rec json.RawMessage) error {
 	return Finalize(ctx, t.Env, t.Type, rec)
