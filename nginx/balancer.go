@@ -250,10 +250,14 @@ func (b *Balancer) Check(ctx context.Context, servers []string) error {
 	} else if _, _, ok := masterOf(procs); !ok {
 		errs = append(errs, fmt.Errorf("%s: no nginx master process found", b.o.Runtime))
 	}
+	t := time.Now()
 	if err := b.o.Runtime.Test(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", b.o.Runtime, err))
-	} else if src != nil {
-		markPassed(b.path, b.o.Runtime.String(), src)
+	} else {
+		b.o.Log.Debug().Str("op", "preflight").Str("upstream", b.o.Upstream).Dur("took", time.Since(t)).Msg("nginx: config test passed")
+		if src != nil {
+			markPassed(b.path, b.o.Runtime.String(), src)
+		}
 	}
 	return errors.Join(errs...)
 }

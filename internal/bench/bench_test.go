@@ -39,16 +39,19 @@ func TestAnalyze(t *testing.T) {
 		{Time: at(4000), Type: "step", Step: "step.restore.app2", Status: "done", Elapsed: 0.4},
 	}
 	log := "7:16AM DBG nginx: config test passed op=mark_down server=app2:3000 took=100.5 upstream=apps\n" +
+		"7:16AM INF nginx: reloaded, new workers live old_workers=[1] op=mark_down took=120 upstream=apps\n" +
 		"7:16AM INF nginx: reloaded, new workers live old_workers=[1] op=restore took=50 upstream=apps\n"
 	b := analyze(events, t0, at(4300), log)
 	want := ApplyBreakdown{Wall: 4300 * time.Millisecond, Startup: 500 * time.Millisecond, Finish: 300 * time.Millisecond,
 		DrainWait: 489 * time.Millisecond, Deploy: 2 * time.Second, Health: 400 * time.Millisecond,
-		NginxTest: 100500 * time.Microsecond, NginxReload: 50 * time.Millisecond}
+		NginxTest: 100500 * time.Microsecond, NginxReload: 170 * time.Millisecond}
 	want.Waiting = want.DrainWait + want.Deploy + want.Health
 	want.Overhead = want.Wall - want.Waiting
+	want.Nginx = want.NginxTest + 50*time.Millisecond // the restore's reload; the drain's is in DrainWait
+	want.Own = want.Overhead - want.Nginx
 	if b.Wall != want.Wall || b.Startup != want.Startup || b.Finish != want.Finish || b.DrainWait != want.DrainWait ||
 		b.Deploy != want.Deploy || b.Health != want.Health || b.Waiting != want.Waiting || b.Overhead != want.Overhead ||
-		b.NginxTest != want.NginxTest || b.NginxReload != want.NginxReload {
+		b.NginxTest != want.NginxTest || b.NginxReload != want.NginxReload || b.Nginx != want.Nginx || b.Own != want.Own {
 		t.Errorf("analyze:\n got %+v\nwant %+v", b, want)
 	}
 	if b.Steps["restore"] != 400*time.Millisecond {
@@ -87,7 +90,7 @@ func fakeResult(proc, scen string, failed, transport, non2xx int) Result {
 		r.Total.ByKind["502"] = non2xx
 	}
 	if proc == PlanApply {
-		r.Apply = &ApplyBreakdown{Wall: 10 * time.Second, Waiting: 9 * time.Second, Overhead: time.Second}
+		r.Apply = &ApplyBreakdown{Wall: 10 * time.Second, Waiting: 9 * time.Second, Overhead: time.Second, Nginx: 300 * time.Millisecond, Own: 700 * time.Millisecond}
 	}
 	return r
 }

@@ -88,8 +88,9 @@ type event struct {
 
 // ApplyBreakdown splits plan-apply's wall time into waiting (on nginx's old
 // workers to drain, on the Docker engine to stop the old container and start
-// the new one, on the new version to pass its health check) and the rest,
-// which is the tool's own overhead.
+// the new one, on the new version to pass its health check), nginx's own
+// fixed costs (`nginx -t`, and each reload, which nginx makes last at least
+// 100 ms), and the rest, which is the tool's own overhead.
 type ApplyBreakdown struct {
 	Wall time.Duration `json:"wall_ns"`
 	// Startup is from exec to the first step starting: process start, HCL
@@ -110,10 +111,21 @@ type ApplyBreakdown struct {
 	// Waiting = DrainWait + Deploy + Health; Overhead = Wall - Waiting.
 	Waiting  time.Duration `json:"waiting_ns"`
 	Overhead time.Duration `json:"overhead_ns"`
-	// From the operator log (-log-level debug): time in `nginx -t`, and in
-	// reloads until the new worker generation was confirmed.
+	// From the operator log (-log-level debug): time in `nginx -t` (the
+	// preflight's and each change's), and in reloads until the new worker
+	// generation was confirmed (all of them; a drain's is also inside its
+	// DrainWait).
 	NginxTest   time.Duration `json:"nginx_test_ns"`
 	NginxReload time.Duration `json:"nginx_reload_ns"`
+	// Nginx is the part of Overhead that is nginx's work, not the tool's:
+	// NginxTest plus the reloads outside drains (restores, weights).
+	Nginx time.Duration `json:"nginx_ns"`
+	// Own = Overhead - Nginx: start-up, preflight's Docker inspections,
+	// journal and lock, the gaps between steps, finalize. What Nonstop
+	// itself adds.
+	Own time.Duration `json:"own_ns"`
+	// CPU is the plan process's user + system CPU time.
+	CPU time.Duration `json:"cpu_ns"`
 	// Events are the apply's step events, for plots and evidence.
 	Events []event `json:"-"`
 }
@@ -193,6 +205,9 @@ func (p *procRun) planApply(ctx context.Context, res *Result) error {
 	err = cmd.Wait()
 	ended := time.Now()
 	b := analyze(events, began, ended, stderr.String())
+	if cmd.ProcessState != nil {
+		b.CPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	}
 	res.Apply = &b
 	res.Reloads = strings.Count(stderr.String(), "nginx: reloaded, new workers live")
 	if err != nil || p.c.KeepOutput {
@@ -201,11 +216,10 @@ func (p *procRun) planApply(ctx context.Context, res *Result) error {
 	if err != nil {
 		return fmt.Errorf("plan apply: %w", err)
 	}
-	p.logf("plan apply: wall %s, waiting %s (drain %s, deploy %s, health %s), overhead %s (startup %s, finish %s, nginx -t %s, reloads %s)",
-		b.Wall.Round(time.Millisecond), b.Waiting.Round(time.Millisecond), b.DrainWait.Round(time.Millisecond),
-		b.Deploy.Round(time.Millisecond), b.Health.Round(time.Millisecond), b.Overhead.Round(time.Millisecond),
-		b.Startup.Round(time.Millisecond), b.Finish.Round(time.Millisecond), b.NginxTest.Round(time.Millisecond),
-		b.NginxReload.Round(time.Millisecond))
+	ms := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
+	p.logf("plan apply: wall %s, waiting %s (drain %s, deploy %s, health %s), nginx %s (nginx -t %s, reloads %s), own %s (startup %s, finish %s; CPU %s)",
+		ms(b.Wall), ms(b.Waiting), ms(b.DrainWait), ms(b.Deploy), ms(b.Health), ms(b.Nginx), ms(b.NginxTest),
+		ms(b.NginxReload), ms(b.Own), ms(b.Startup), ms(b.Finish), ms(b.CPU))
 	return nil
 }
 
@@ -260,8 +274,13 @@ func analyze(events []event, began, ended time.Time, log string) ApplyBreakdown 
 			b.NginxTest += d
 		case strings.Contains(line, "reloaded, new workers live"):
 			b.NginxReload += d
+			if !strings.Contains(line, "op=mark_down") {
+				b.Nginx += d // a drain's reload is inside its DrainWait
+			}
 		}
 	}
+	b.Nginx += b.NginxTest
+	b.Own = b.Overhead - b.Nginx
 	return b
 }
 
