@@ -188,6 +188,10 @@ type DrainReport struct {
 	TimedOut bool          `json:"timed_out,omitempty"`
 	// Remaining are the old-generation processes still alive at the timeout.
 	Remaining []Process `json:"remaining,omitempty"`
+	// Conns are the connections the Remaining processes still held at the
+	// timeout, where the runtime can tell (ConnLister): what the user needs
+	// to know to find the long-lived client.
+	Conns []Conn `json:"conns,omitempty"`
 }
 
 // String names the balancer for messages.
@@ -728,8 +732,19 @@ func (b *Balancer) WaitDrained(ctx context.Context, c Change, timeout time.Durat
 			return DrainReport{Took: time.Since(from), Remaining: remaining}, ctx.Err()
 		case <-deadline:
 			r := DrainReport{Took: time.Since(from), TimedOut: true, Remaining: remaining}
+			if cl, ok := b.o.Runtime.(ConnLister); ok {
+				pids := make([]int, len(remaining))
+				for i, p := range remaining {
+					pids[i] = p.PID
+				}
+				r.Conns, _ = cl.Connections(ctx, pids)
+			}
+			conns := make([]string, len(r.Conns))
+			for i, c := range r.Conns {
+				conns[i] = c.String()
+			}
 			b.o.Log.Warn().Str("upstream", c.Upstream).Str("server", c.Server).Dur("took", r.Took).
-				Int("remaining", len(remaining)).Msg("nginx: old workers still running at the drain timeout (long-lived connections?)")
+				Int("remaining", len(remaining)).Strs("connections", conns).Msg("nginx: old workers still running at the drain timeout (long-lived connections?)")
 			return r, nil
 		case <-tick.C:
 		}

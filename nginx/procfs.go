@@ -2,9 +2,13 @@ package nginx
 
 import (
 	"bytes"
+	"context"
+	"encoding/hex"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -129,4 +133,172 @@ func procInCgroup(pid int, id string) bool {
 	}
 	b, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "cgroup"))
 	return err == nil && bytes.Contains(b, []byte(id))
+}
+
+// Conn is one established TCP connection held by an nginx process: after a
+// reload, what keeps an old worker alive (a WebSocket, a stream, a slow
+// upload). Addresses are as the process's network namespace sees them.
+type Conn struct {
+	PID    int    `json:"pid"`
+	Local  string `json:"local"`
+	Remote string `json:"remote"`
+	// Inbound: a client's connection to a port nginx listens on; otherwise
+	// nginx's own connection to an upstream server.
+	Inbound bool `json:"inbound,omitempty"`
+	// RemoteName is the container that has the remote address, when the
+	// runtime could tell.
+	RemoteName string `json:"remote_name,omitempty"`
+}
+
+// String reads "local ↔ remote".
+func (c Conn) String() string { return c.Local + " ↔ " + c.Remote }
+
+// Summary says what holds a set of connections, for a drain warning:
+// "2 client connection(s) (from 172.18.0.1) and 2 to upstreams (app2
+// 172.18.0.3:3000 ×2)".
+func Summary(conns []Conn) string {
+	var clients, ups []string
+	nClients := 0
+	count := map[string]int{}
+	for _, c := range conns {
+		if c.Inbound {
+			nClients++
+			host, _, _ := net.SplitHostPort(c.Remote)
+			if count["client "+host] == 0 {
+				clients = append(clients, host)
+			}
+			count["client "+host]++
+			continue
+		}
+		r := c.Remote
+		if c.RemoteName != "" {
+			r = c.RemoteName + " " + c.Remote
+		}
+		if count[r] == 0 {
+			ups = append(ups, r)
+		}
+		count[r]++
+	}
+	sort.Strings(clients)
+	sort.Strings(ups)
+	var parts []string
+	if nClients > 0 {
+		parts = append(parts, fmt.Sprintf("%d client connection(s) (from %s)", nClients, strings.Join(clients, ", ")))
+	}
+	if n := len(conns) - nClients; n > 0 {
+		for i, u := range ups {
+			if count[u] > 1 {
+				ups[i] = fmt.Sprintf("%s ×%d", u, count[u])
+			}
+		}
+		parts = append(parts, fmt.Sprintf("%d connection(s) to upstreams (%s)", n, strings.Join(ups, ", ")))
+	}
+	return strings.Join(parts, " and ")
+}
+
+// procListenPorts returns the local ports of pid's listening TCP sockets:
+// for the nginx master, the ports it accepts clients on.
+func procListenPorts(pid int) map[string]bool {
+	ports := map[string]bool{}
+	for _, c := range procSockets(pid, "0A") { // 0A: LISTEN
+		_, port, _ := net.SplitHostPort(c.Local)
+		ports[port] = true
+	}
+	return ports
+}
+
+// ConnLister is implemented by Runtimes that can say which connections a
+// process holds (through /proc); a drain that times out names them.
+type ConnLister interface {
+	Connections(ctx context.Context, pids []int) ([]Conn, error)
+}
+
+// procConns lists the established TCP connections of pid: the sockets among
+// its open files, looked up in its network namespace's TCP tables.
+func procConns(pid int) ([]Conn, error) {
+	if _, err := os.Stat(filepath.Join(procRoot, strconv.Itoa(pid), "fd")); err != nil {
+		return nil, err
+	}
+	return procSockets(pid, "01"), nil // 01: ESTABLISHED
+}
+
+// procSockets lists pid's TCP sockets in the given state (/proc/net/tcp's
+// hex code).
+func procSockets(pid int, state string) []Conn {
+	dir := filepath.Join(procRoot, strconv.Itoa(pid))
+	fds, err := os.ReadDir(filepath.Join(dir, "fd"))
+	if err != nil {
+		return nil
+	}
+	inodes := map[string]bool{}
+	for _, fd := range fds {
+		l, err := os.Readlink(filepath.Join(dir, "fd", fd.Name()))
+		if err == nil && strings.HasPrefix(l, "socket:[") && strings.HasSuffix(l, "]") {
+			inodes[l[len("socket:["):len(l)-1]] = true
+		}
+	}
+	var conns []Conn
+	for _, table := range []string{"tcp", "tcp6"} {
+		b, err := os.ReadFile(filepath.Join(dir, "net", table))
+		if err != nil {
+			continue // no IPv6 in this namespace
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			f := strings.Fields(line)
+			// sl local rem st tx:rx tr:when retrnsmt uid timeout inode
+			if len(f) < 10 || f[3] != state || !inodes[f[9]] {
+				continue
+			}
+			local, err1 := hexAddr(f[1])
+			remote, err2 := hexAddr(f[2])
+			if err1 == nil && err2 == nil {
+				conns = append(conns, Conn{PID: pid, Local: local, Remote: remote})
+			}
+		}
+	}
+	return conns
+}
+
+// hexAddr decodes /proc/net/tcp's "0100007F:1F90": the address as 32-bit
+// words in host (little-endian) order, then the port in hex.
+func hexAddr(s string) (string, error) {
+	h, p, ok := strings.Cut(s, ":")
+	if !ok || (len(h) != 8 && len(h) != 32) {
+		return "", fmt.Errorf("bad address %q", s)
+	}
+	raw, err := hex.DecodeString(h)
+	if err != nil {
+		return "", err
+	}
+	port, err := strconv.ParseUint(p, 16, 16)
+	if err != nil {
+		return "", err
+	}
+	ip := make(net.IP, len(raw))
+	for i := 0; i < len(raw); i += 4 {
+		ip[i], ip[i+1], ip[i+2], ip[i+3] = raw[i+3], raw[i+2], raw[i+1], raw[i]
+	}
+	if v4 := ip.To4(); v4 != nil {
+		ip = v4
+	}
+	return net.JoinHostPort(ip.String(), strconv.FormatUint(port, 10)), nil
+}
+
+// connsOf is Connections for a set of PIDs, skipping processes that
+// exited; a connection to a port the master listens on is Inbound.
+func connsOf(master int, pids []int) []Conn {
+	listen := procListenPorts(master)
+	var all []Conn
+	for _, pid := range pids {
+		cs, err := procConns(pid)
+		if err != nil {
+			continue
+		}
+		for _, c := range cs {
+			_, port, _ := net.SplitHostPort(c.Local)
+			c.Inbound = listen[port]
+			all = append(all, c)
+		}
+	}
+	return all
 }

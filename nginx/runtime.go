@@ -206,6 +206,15 @@ func (h *hostRuntime) Processes(ctx context.Context) ([]Process, error) {
 	return procs, nil
 }
 
+// Connections implements ConnLister through /proc.
+func (h *hostRuntime) Connections(ctx context.Context, pids []int) ([]Conn, error) {
+	master, err := h.masterPID()
+	if err != nil {
+		return nil, err
+	}
+	return connsOf(master, pids), nil
+}
+
 // Resolves uses the host's resolver (net.DefaultResolver), which is the
 // resolver a host nginx's getaddrinfo uses too.
 func (h *hostRuntime) Resolves(ctx context.Context, host string) error {

@@ -355,3 +355,52 @@ func hasName(aliases, dnsNames []string, name string) bool {
 	}
 	return false
 }
+
+// Connections implements ConnLister where /proc shows the container's
+// processes (see Processes); elsewhere it says it cannot. Upstream
+// addresses are named after the containers that have them on nginx's
+// networks.
+func (r *containerRuntime) Connections(ctx context.Context, pids []int) ([]Conn, error) {
+	procs, ok := r.procProcesses(ctx)
+	if !ok {
+		return nil, fmt.Errorf("%s: the connections of its processes are not visible from this machine", r)
+	}
+	conns := connsOf(procs[0].PID, pids)
+	names := r.ipNames(ctx)
+	for i, c := range conns {
+		if host, _, err := net.SplitHostPort(c.Remote); err == nil && !c.Inbound {
+			conns[i].RemoteName = names[host]
+		}
+	}
+	return conns, nil
+}
+
+// ipNames maps the IP addresses of the containers on nginx's networks to
+// their names, best effort.
+func (r *containerRuntime) ipNames(ctx context.Context) map[string]string {
+	names := map[string]string{}
+	ins, err := r.cli.ContainerInspect(ctx, r.container)
+	if err != nil || ins.NetworkSettings == nil {
+		return names
+	}
+	for _, ep := range ins.NetworkSettings.Networks {
+		if ep == nil || ep.NetworkID == "" {
+			continue
+		}
+		list, err := r.cli.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(filters.Arg("network", ep.NetworkID))})
+		if err != nil {
+			continue
+		}
+		for _, c := range list {
+			if c.NetworkSettings == nil || len(c.Names) == 0 {
+				continue
+			}
+			for _, e := range c.NetworkSettings.Networks {
+				if e != nil && e.IPAddress != "" {
+					names[e.IPAddress] = strings.TrimPrefix(c.Names[0], "/")
+				}
+			}
+		}
+	}
+	return names
+}

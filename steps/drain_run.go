@@ -83,8 +83,12 @@ func (s *DrainSpec) Apply(ctx context.Context, env *Env, note func(string)) (jso
 		for _, p := range rep.Remaining {
 			pids = append(pids, fmt.Sprint(p.PID))
 		}
-		note(fmt.Sprintf("warning: drain_timeout %s reached with %d old nginx worker(s) still holding connections (pid %s); long-lived connections to %s will be cut when it is replaced",
-			s.DrainTimeout.Value, len(rep.Remaining), strings.Join(pids, ", "), s.Server.Value))
+		held := "connections"
+		if len(rep.Conns) > 0 {
+			held = nginx.Summary(rep.Conns)
+		}
+		note(fmt.Sprintf("warning: drain_timeout %s reached; %d old nginx worker(s) (pid %s) still hold %s. Long-lived requests (WebSocket, streaming) to %s that are still open are cut when it is replaced",
+			s.DrainTimeout.Value, len(rep.Remaining), strings.Join(pids, ", "), held, s.Server.Value))
 	} else {
 		note(fmt.Sprintf("drained %s in %s", s.Server.Value, rep.Took.Round(1e6)))
 	}
