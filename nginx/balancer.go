@@ -29,6 +29,11 @@ type Membership interface {
 	MarkDown(ctx context.Context, server string) (Change, error)
 	Restore(ctx context.Context, server string) (Change, error)
 	SetWeight(ctx context.Context, server string, weight int) (Change, error)
+	// Detour sends a server's requests to addr (IP:port) instead, in one
+	// step, and EndDetour stops that: what moves a single replica between
+	// two containers that answer to the same name (start-first deploys).
+	Detour(ctx context.Context, server, addr string) (Change, error)
+	EndDetour(ctx context.Context, server, addr string, wasDown bool) (Change, error)
 	Undo(ctx context.Context, c Change) error
 	WaitDrained(ctx context.Context, c Change, timeout time.Duration) (DrainReport, error)
 	// Refresh makes nginx take up the world as it is now without changing
@@ -88,6 +93,11 @@ const (
 	OpMarkDown  = "mark_down"
 	OpRestore   = "restore"
 	OpSetWeight = "set_weight"
+	// OpDetour marks a server down and adds a line sending its share to
+	// Change.Addr (see AddDetour); OpEndDetour removes that line and puts
+	// the server's down back as it was.
+	OpDetour    = "detour"
+	OpEndDetour = "end_detour"
 )
 
 // ErrReloadUnconfirmed is wrapped when nginx accepted the signal but no new
@@ -154,7 +164,8 @@ type Change struct {
 	Backend  string `json:"backend,omitempty"`
 	Upstream string `json:"upstream"`
 	Server   string `json:"server"`
-	// Op is one of OpMarkDown, OpRestore, OpSetWeight.
+	// Op is one of OpMarkDown, OpRestore, OpSetWeight, OpDetour,
+	// OpEndDetour.
 	Op string `json:"op"`
 	// PrevDown and PrevWeight are the server's state before the change (the
 	// semantic inverse, used when the line was edited by someone else since).
@@ -162,6 +173,8 @@ type Change struct {
 	PrevWeight int  `json:"prev_weight"`
 	// Weight is the weight set by OpSetWeight (0: removed).
 	Weight int `json:"weight,omitempty"`
+	// Addr is the IP:port of a detour (OpDetour, OpEndDetour).
+	Addr string `json:"addr,omitempty"`
 	// Noop means the server was already in the requested state: nothing was
 	// written or reloaded, and there is nothing to undo or drain.
 	Noop bool `json:"noop,omitempty"`
@@ -350,7 +363,7 @@ func (b *Balancer) Resolves(ctx context.Context, server string) error {
 // workers: call WaitDrained with the returned Change before stopping the
 // server. Already down: a Noop Change.
 func (b *Balancer) MarkDown(ctx context.Context, server string) (Change, error) {
-	return b.change(ctx, OpMarkDown, server, 0)
+	return b.change(ctx, Change{Op: OpMarkDown, Server: server})
 }
 
 // Restore removes `down` from the server's line and reloads, putting the
@@ -358,23 +371,38 @@ func (b *Balancer) MarkDown(ctx context.Context, server string) (Change, error) 
 // resolves where nginx runs and refuses, writing nothing, if it does not.
 // Not down: a Noop Change.
 func (b *Balancer) Restore(ctx context.Context, server string) (Change, error) {
-	return b.change(ctx, OpRestore, server, 0)
+	return b.change(ctx, Change{Op: OpRestore, Server: server})
 }
 
 // SetWeight sets the server's `weight=` (0 removes it, meaning nginx's
 // default 1) and reloads: the primitive of canary and blue/green shifts.
 func (b *Balancer) SetWeight(ctx context.Context, server string, weight int) (Change, error) {
-	return b.change(ctx, OpSetWeight, server, weight)
+	return b.change(ctx, Change{Op: OpSetWeight, Server: server, Weight: weight})
 }
 
-func (b *Balancer) change(ctx context.Context, op, server string, weight int) (Change, error) {
+// Detour implements Membership: in one reload, the server is marked down
+// and a line for addr (IP:port) takes its place (see AddDetour), so nginx
+// sends the server's requests to addr whatever its name resolves to. Wait
+// with WaitDrained for the requests the server had.
+func (b *Balancer) Detour(ctx context.Context, server, addr string) (Change, error) {
+	return b.change(ctx, Change{Op: OpDetour, Server: server, Addr: addr})
+}
+
+// EndDetour implements Membership: in one reload, the line for addr goes
+// and the server's down is set to wasDown (the detour's Change.PrevDown),
+// after checking that the server's host resolves if it comes back up.
+func (b *Balancer) EndDetour(ctx context.Context, server, addr string, wasDown bool) (Change, error) {
+	return b.change(ctx, Change{Op: OpEndDetour, Server: server, Addr: addr, PrevDown: wasDown})
+}
+
+// change makes the edit that want describes (Op, Server and the op's own
+// fields): a minimal edit, `nginx -t`, reload, confirmed.
+func (b *Balancer) change(ctx context.Context, want Change) (Change, error) {
 	if err := b.valid(); err != nil {
 		return Change{}, err
 	}
-	c := Change{Backend: BackendReload, Upstream: b.o.Upstream, Server: server, Op: op, Config: b.path}
-	if op == OpSetWeight {
-		c.Weight = weight
-	}
+	op, server := want.Op, want.Server
+	c := Change{Backend: BackendReload, Upstream: b.o.Upstream, Server: server, Op: op, Config: b.path, Weight: want.Weight, Addr: want.Addr}
 	unlock := lock(b.path, b.o.Runtime.String())
 	defer unlock()
 
@@ -394,7 +422,13 @@ func (b *Balancer) change(ctx context.Context, op, server string, weight int) (C
 	case OpRestore:
 		out, err = setDown(b.path, src, b.o.Upstream, server, false)
 	case OpSetWeight:
-		out, err = setWeight(b.path, src, b.o.Upstream, server, weight)
+		out, err = setWeight(b.path, src, b.o.Upstream, server, want.Weight)
+	case OpDetour:
+		out, err = addDetour(b.path, src, b.o.Upstream, server, want.Addr)
+	case OpEndDetour:
+		out, err = endDetour(b.path, src, b.o.Upstream, server, want.Addr, want.PrevDown)
+	default:
+		err = fmt.Errorf("nginx: unknown operation %q", op)
 	}
 	if err != nil {
 		return c, err
@@ -405,7 +439,7 @@ func (b *Balancer) change(ctx context.Context, op, server string, weight int) (C
 		log.Info().Msg("nginx: server already in the requested state; nothing to do")
 		return c, nil
 	}
-	if op == OpRestore {
+	if op == OpRestore || op == OpEndDetour && s.Down && !want.PrevDown {
 		if err := b.resolves(ctx, s); err != nil {
 			return c, err
 		}
@@ -475,7 +509,7 @@ func (b *Balancer) Undo(ctx context.Context, c Change) error {
 		return fmt.Errorf("nginx: change was made by the %q backend, this is the %q backend", c.Backend, BackendReload)
 	}
 	switch c.Op {
-	case OpMarkDown, OpRestore, OpSetWeight:
+	case OpMarkDown, OpRestore, OpSetWeight, OpDetour, OpEndDetour:
 	default:
 		return fmt.Errorf("nginx: cannot undo unknown operation %q", c.Op)
 	}
@@ -499,6 +533,10 @@ func (b *Balancer) Undo(ctx context.Context, c Change) error {
 	raw := string(src[s.start:s.end])
 	var out []byte
 	switch {
+	case c.Op == OpDetour:
+		out, err = endDetour(b.path, src, b.o.Upstream, c.Server, c.Addr, c.PrevDown)
+	case c.Op == OpEndDetour:
+		out, err = addDetour(b.path, src, b.o.Upstream, c.Server, c.Addr)
 	case c.After != "" && raw == c.After && validBefore(c):
 		out = splice(src, s.start, s.end, c.Before)
 	case c.Before != "" && raw == c.Before:

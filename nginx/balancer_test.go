@@ -551,3 +551,71 @@ func TestBalancerSkipsRetestOfPassedConfig(t *testing.T) {
 		t.Fatalf("the refused edit was not reverted:\n%s", got)
 	}
 }
+
+// A detour and its end are one reload each; undoing either puts the file
+// back byte for byte, from the Change alone (as from a journal).
+func TestBalancerDetour(t *testing.T) {
+	ctx := context.Background()
+	b, rt, path := setup(t, testConf, true)
+	rt.drain()
+	c, err := b.Detour(ctx, "app1:3000", "10.1.2.3:3000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	detoured := readFile(t, path)
+	if !strings.Contains(detoured, "server app1:3000 down;\n        server 10.1.2.3:3000; # nonstop: detour of app1:3000\n") || rt.reloads != 1 {
+		t.Fatalf("after Detour (%d reloads):\n%s", rt.reloads, detoured)
+	}
+	if c.Op != OpDetour || c.Addr != "10.1.2.3:3000" || c.PrevDown || len(c.OldWorkers) != 1 {
+		t.Fatalf("change %+v", c)
+	}
+	if err := b.Undo(ctx, roundTrip(t, c)); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, path); got != testConf || rt.reloads != 2 {
+		t.Fatalf("undo of the detour (%d reloads):\n%s", rt.reloads, got)
+	}
+	if _, err := b.Detour(ctx, "app1:3000", "10.1.2.3:3000"); err != nil {
+		t.Fatal(err)
+	}
+	e, err := b.EndDetour(ctx, "app1:3000", "10.1.2.3:3000", c.PrevDown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, path); got != testConf {
+		t.Fatalf("after EndDetour:\n%s", got)
+	}
+	if err := b.Undo(ctx, roundTrip(t, e)); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, path); got != detoured {
+		t.Fatalf("undo of EndDetour:\n%s", got)
+	}
+	// Ending a detour puts a server back: its host must resolve.
+	rt.resolves["app1"] = false
+	if _, err := b.EndDetour(ctx, "app1:3000", "10.1.2.3:3000", false); !errors.Is(err, ErrUnresolvable) {
+		t.Fatalf("EndDetour with app1 unresolvable: %v", err)
+	}
+	if got := readFile(t, path); got != detoured {
+		t.Fatalf("a refused EndDetour changed the file:\n%s", got)
+	}
+	// A tampered journal cannot smuggle a directive through Addr.
+	bad := c
+	bad.Addr = "10.1.2.3:3000; include /etc/passwd"
+	if err := b.Undo(ctx, bad); !errors.Is(err, ErrInvalidName) {
+		t.Fatalf("undo with a hostile Addr: %v", err)
+	}
+}
+
+func roundTrip(t *testing.T, c Change) Change {
+	t.Helper()
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out Change
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

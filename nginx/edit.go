@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"strconv"
 	"strings"
 )
@@ -351,6 +352,126 @@ func validName(kind, name string) error {
 		if ch <= ' ' || ch == 0x7f || strings.IndexByte(`;{}"'#\$`, ch) >= 0 {
 			return fmt.Errorf("%w: %s name %q contains %s", ErrInvalidName, kind, name, quoteChar(ch))
 		}
+	}
+	return nil
+}
+
+// detourLine is the line AddDetour inserts after a server's line at offset
+// at: a server with addr, marked as Nonstop's by a comment when nothing but
+// spacing or a comment follows on the line (a comment would swallow
+// anything else), so EndDetour removes exactly it. server and addr are
+// valid names (validName), so no byte of them can end the comment or the
+// directive.
+func detourLine(src []byte, at int, indent, server, addr string) string {
+	line := "\n" + indent + "server " + addr + ";"
+	rest := src[at:]
+	if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+		rest = rest[:i]
+	}
+	if rest = bytes.TrimLeft(rest, " \t\r"); len(rest) == 0 || rest[0] == '#' {
+		line += " # nonstop: detour of " + server
+	}
+	return line
+}
+
+// AddDetour returns src with the server's line marked `down` and, right
+// after it, a line `server ADDR; # nonstop: detour of SERVER` with the same
+// indentation: nginx sends that server's share of requests to addr, whatever
+// the server's name resolves to. It is how a start-first deploy moves a
+// single replica's traffic between two containers that answer to the same
+// name without ever sending requests to one that is stopping. addr must be
+// an IP literal with a port (no name resolution involved). EndDetour is the
+// inverse; EndDetour(AddDetour(x)) == x when the server was not down.
+func AddDetour(src []byte, upstream, server, addr string) ([]byte, error) {
+	return addDetour("", src, upstream, server, addr)
+}
+
+// EndDetour removes the line AddDetour inserted after the server's line and
+// sets the server's `down` to wasDown. Without a detour line it only sets
+// `down`. A detour line that was edited since is an error (it is not
+// guessed at).
+func EndDetour(src []byte, upstream, server, addr string, wasDown bool) ([]byte, error) {
+	return endDetour("", src, upstream, server, addr, wasDown)
+}
+
+func addDetour(file string, src []byte, upstream, server, addr string) ([]byte, error) {
+	if err := validDetourAddr(addr); err != nil {
+		return nil, err
+	}
+	_, s, err := locate(file, src, upstream, server)
+	if err != nil {
+		return nil, err
+	}
+	if hasDetour(src, s, server, addr) {
+		return bytes.Clone(src), nil
+	}
+	// Insert the line first (it is after the token that `down` follows),
+	// then `down`.
+	out := splice(src, s.end, s.end, detourLine(src, s.end, lineIndent(src, s.start), server, addr))
+	if !s.Down {
+		out = insertAfterLast(out, s, "down")
+	}
+	return out, nil
+}
+
+func endDetour(file string, src []byte, upstream, server, addr string, wasDown bool) ([]byte, error) {
+	if err := validDetourAddr(addr); err != nil {
+		return nil, err
+	}
+	_, s, err := locate(file, src, upstream, server)
+	if err != nil {
+		return nil, err
+	}
+	out := src
+	if n := detourLen(src, s, server, addr); n > 0 {
+		out = splice(src, s.end, s.end+n, "")
+	}
+	return setDown(file, out, upstream, server, wasDown)
+}
+
+// hasDetour reports whether the detour line follows s's line.
+func hasDetour(src []byte, s *Server, server, addr string) bool {
+	return detourLen(src, s, server, addr) > 0
+}
+
+// detourLen is the length of the detour line that follows s's line, with
+// or without its comment, or 0.
+func detourLen(src []byte, s *Server, server, addr string) int {
+	plain := "\n" + lineIndent(src, s.start) + "server " + addr + ";"
+	if !bytes.HasPrefix(src[s.end:], []byte(plain)) {
+		return 0
+	}
+	if c := " # nonstop: detour of " + server; bytes.HasPrefix(src[s.end+len(plain):], []byte(c)) {
+		return len(plain) + len(c)
+	}
+	return len(plain)
+}
+
+// lineIndent is the run of spaces and tabs before offset at on its line
+// ("" when something else precedes it there).
+func lineIndent(src []byte, at int) string {
+	i := at
+	for i > 0 && (src[i-1] == ' ' || src[i-1] == '\t') {
+		i--
+	}
+	if i > 0 && src[i-1] != '\n' {
+		return ""
+	}
+	return string(src[i:at])
+}
+
+// validDetourAddr accepts IP:port only: a detour must not depend on name
+// resolution, and nothing else can reach the config.
+func validDetourAddr(addr string) error {
+	if err := validName("detour", addr); err != nil {
+		return err
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || net.ParseIP(host) == nil || port == "" {
+		return fmt.Errorf("%w: detour address %q must be IP:port", ErrInvalidName, addr)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("%w: detour address %q has no valid port", ErrInvalidName, addr)
 	}
 	return nil
 }

@@ -320,3 +320,48 @@ func flatten(c *Config) []flatDirective {
 	walk("", c.root)
 	return out
 }
+
+func TestDetour(t *testing.T) {
+	const src = "http {\n    upstream apps {\n        server app1:3000; # primary\n\tserver app2:3000 down;\n    }\n}\n"
+	out, err := AddDetour([]byte(src), "apps", "app1:3000", "172.18.0.5:3000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = "http {\n    upstream apps {\n        server app1:3000 down;\n        server 172.18.0.5:3000; # nonstop: detour of app1:3000 # primary\n\tserver app2:3000 down;\n    }\n}\n"
+	if string(out) != want {
+		t.Fatalf("AddDetour:\n got %q\nwant %q", out, want)
+	}
+	cfg, err := ParseConfig("", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := cfg.Upstream("apps")
+	if s, ok := u.Server("172.18.0.5:3000"); !ok || s.Down {
+		t.Fatalf("detour line: %+v %v", s, ok)
+	}
+	again, err := AddDetour(out, "apps", "app1:3000", "172.18.0.5:3000")
+	if err != nil || string(again) != want {
+		t.Fatalf("AddDetour twice: %v\n%q", err, again)
+	}
+	back, err := EndDetour(out, "apps", "app1:3000", "172.18.0.5:3000", false)
+	if err != nil || string(back) != src {
+		t.Fatalf("EndDetour: %v\n got %q\nwant %q", err, back, src)
+	}
+	// An already down server stays down; its detour comes and goes.
+	d2, err := AddDetour([]byte(src), "apps", "app2:3000", "[fd00::5]:3000")
+	if err != nil || !strings.Contains(string(d2), "\tserver app2:3000 down;\n\tserver [fd00::5]:3000; # nonstop: detour of app2:3000\n") {
+		t.Fatalf("AddDetour of a down server: %v\n%q", err, d2)
+	}
+	if back, err := EndDetour(d2, "apps", "app2:3000", "[fd00::5]:3000", true); err != nil || string(back) != src {
+		t.Fatalf("EndDetour of a down server: %v\n%q", err, back)
+	}
+	// Without its line, EndDetour only sets down.
+	if back, err := EndDetour([]byte(src), "apps", "app2:3000", "172.18.0.5:3000", false); err != nil || strings.Contains(string(back), "app2:3000 down") {
+		t.Fatalf("EndDetour without a detour line: %v\n%q", err, back)
+	}
+	for _, addr := range []string{"app3:3000", "172.18.0.5", "172.18.0.5:0", "172.18.0.5:70000", "1.2.3.4:80;", "1.2.3.4:80 backup", ""} {
+		if _, err := AddDetour([]byte(src), "apps", "app1:3000", addr); !errors.Is(err, ErrInvalidName) {
+			t.Errorf("AddDetour to %q: %v, want ErrInvalidName", addr, err)
+		}
+	}
+}

@@ -132,3 +132,48 @@ func FuzzSetDown(f *testing.F) {
 		})
 	})
 }
+
+// FuzzDetour: a detour adds exactly one server line for addr and marks the
+// server down, and ending it gives back the input byte for byte.
+func FuzzDetour(f *testing.F) {
+	if seed, err := os.ReadFile("../plans/proxy/nginx.conf"); err == nil {
+		f.Add(seed, "apps", "app1:3000", "172.18.0.5:3000")
+		f.Add(seed, "apps", "app2:3000", "[::1]:3000")
+	}
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(s), "u", "a:1", "10.0.0.1:1")
+	}
+	f.Fuzz(func(t *testing.T, data []byte, upstream, server, addr string) {
+		out, err := AddDetour(data, upstream, server, addr)
+		if err != nil {
+			return
+		}
+		cfg, err := ParseConfig("out", out)
+		if err != nil {
+			t.Fatalf("output does not parse: %v\n%q", err, out)
+		}
+		u, ok := cfg.Upstream(upstream)
+		if !ok {
+			t.Fatal("upstream gone")
+		}
+		if s, ok := u.Server(server); !ok || !s.Down {
+			t.Fatalf("server %q not down after the detour", server)
+		}
+		in, _ := ParseConfig("in", data)
+		iu, _ := in.Upstream(upstream)
+		if len(u.Servers) != len(iu.Servers)+1 && !bytes.Equal(out, data) {
+			t.Fatalf("%d servers after the detour, %d before", len(u.Servers), len(iu.Servers))
+		}
+		was := false
+		if s, ok := iu.Server(server); ok {
+			was = s.Down
+		}
+		back, err := EndDetour(out, upstream, server, addr, was)
+		if err != nil {
+			t.Fatalf("EndDetour: %v", err)
+		}
+		if !bytes.Equal(back, data) && !bytes.Equal(out, data) {
+			t.Fatalf("round trip:\n in %q\nout %q\nback %q", data, out, back)
+		}
+	})
+}

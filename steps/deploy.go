@@ -29,11 +29,20 @@ type DeploySpec struct {
 	Env dsl.StringMap
 	// Pull is "missing" (default: pull only when the image is not present),
 	// "always" or "never".
-	Pull   dsl.String
-	Engine *dsl.Docker
+	Pull dsl.String
+	// Strategy is "stop-first" (default: the old container stops, then the
+	// new one starts; it must have been drained) or "start-first" (the new
+	// one starts next to the old one, which keeps serving until a switch
+	// step moves the traffic: for a single replica).
+	Strategy dsl.String
+	Engine   *dsl.Docker
 }
 
-var deploySchema = &hcl.BodySchema{Attributes: attrs("container!", "image!", "env", "pull", "engine")}
+// StartFirst reports whether the deploy leaves the old container running
+// for a switch step.
+func (s *DeploySpec) StartFirst() bool { return s.Strategy.Value == "start-first" }
+
+var deploySchema = &hcl.BodySchema{Attributes: attrs("container!", "image!", "env", "pull", "strategy", "engine")}
 
 // Name implements Type.
 func (Deploy) Name() string { return "deploy" }
@@ -54,6 +63,7 @@ func (Deploy) Decode(body hcl.Body, dc *dsl.DecodeContext) (dsl.Spec, hcl.Diagno
 		Image:     r.String("image"),
 		Env:       r.StringMap("env"),
 		Pull:      r.OneOf("pull", "missing", "missing", "always", "never"),
+		Strategy:  r.OneOf("strategy", "stop-first", "stop-first", "start-first"),
 		Engine:    r.Docker("engine"),
 	}
 	if s.Image.Set && (s.Image.Value == "" || strings.ContainsAny(s.Image.Value, " \t\n")) {
@@ -89,6 +99,9 @@ func (s *DeploySpec) Describe() []dsl.Attribute {
 	d.add("env", dsl.FormatValue(s.Env.Value), s.Env.Set, s.Env.Sensitive)
 	if s.Pull.Set {
 		d.str("pull", s.Pull)
+	}
+	if s.Strategy.Set {
+		d.str("strategy", s.Strategy)
 	}
 	if s.Engine != nil {
 		d.add("engine", "docker."+s.Engine.Name, true, false)

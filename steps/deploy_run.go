@@ -7,6 +7,7 @@ import (
 
 	"github.com/docker/docker/client"
 
+	"github.com/nonstop-deploy/nonstop/dsl"
 	"github.com/nonstop-deploy/nonstop/internal/dockerx"
 )
 
@@ -61,16 +62,18 @@ func init() {
 	}
 }
 
-func (s *DeploySpec) engine(env *Env) (*client.Client, EngineRef, error) {
-	ref := engineRef(s.Engine)
-	cli, err := env.Engine(ref.Host)
+// engineFor is the client of the engine a step's `engine` (or the plan's
+// only docker block) names, and the reference its records keep.
+func (e *Env) engineFor(d *dsl.Docker) (*client.Client, EngineRef, error) {
+	ref := engineRef(d)
+	cli, err := e.Engine(ref.Host)
 	return cli, ref, err
 }
 
 // Preflight implements Runnable: the container exists and the image is
 // there (or can be pulled), before anything changes.
 func (s *DeploySpec) Preflight(ctx context.Context, env *Env) []error {
-	cli, ref, err := s.engine(env)
+	cli, ref, err := env.engineFor(s.Engine)
 	if err != nil {
 		return []error{err}
 	}
@@ -94,7 +97,7 @@ func (s *DeploySpec) Preflight(ctx context.Context, env *Env) []error {
 
 // Apply implements Runnable.
 func (s *DeploySpec) Apply(ctx context.Context, env *Env, note func(string)) (json.RawMessage, error) {
-	cli, ref, err := s.engine(env)
+	cli, ref, err := env.engineFor(s.Engine)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +108,7 @@ func (s *DeploySpec) Apply(ctx context.Context, env *Env, note func(string)) (js
 	if err := dockerx.ImageAvailable(ctx, cli, s.Image.Value, note); err != nil {
 		return nil, err
 	}
-	r, err := dockerx.Replace(ctx, cli, old, dockerx.Spec{Image: s.Image.Value, Env: s.Env.Value,
+	r, err := dockerx.Replace(ctx, cli, old, dockerx.Spec{Image: s.Image.Value, Env: s.Env.Value, StartFirst: s.StartFirst(),
 		Checkpoint: func(r dockerx.Replacement) error {
 			return checkpoint(ctx, mustJSON(deployRecord{Engine: ref, Replacement: r, Image: shown(s.Image)}))
 		}})
@@ -115,7 +118,11 @@ func (s *DeploySpec) Apply(ctx context.Context, env *Env, note func(string)) (js
 		}
 		return nil, err
 	}
-	note(fmt.Sprintf("%s recreated from %s (old container kept as %s until the apply succeeds)", r.Name, shown(s.Image), r.BackupName))
+	if r.StartFirst {
+		note(fmt.Sprintf("%s started from %s next to the old container, now %s, which keeps serving until the switch", r.Name, shown(s.Image), r.BackupName))
+	} else {
+		note(fmt.Sprintf("%s recreated from %s (old container kept as %s until the apply succeeds)", r.Name, shown(s.Image), r.BackupName))
+	}
 	return mustJSON(deployRecord{Engine: ref, Replacement: r, Image: shown(s.Image)}), nil
 }
 
@@ -123,7 +130,7 @@ func (s *DeploySpec) Apply(ctx context.Context, env *Env, note func(string)) (js
 // and env (see dockerx.Current), so that deploying it again would recreate
 // it for nothing. why says what differs, naming no values.
 func (s *DeploySpec) UpToDate(ctx context.Context, env *Env) (bool, string, error) {
-	cli, ref, err := s.engine(env)
+	cli, ref, err := env.engineFor(s.Engine)
 	if err != nil {
 		return false, "", err
 	}

@@ -17,8 +17,12 @@ import (
 //     "naive recreate", which lost nearly every request);
 //   - a drain with no restore of the same server after it: the server would
 //     stay out of rotation after a successful apply.
+//
+// and as errors the plans that cannot work: a start-first deploy that no
+// switch completes (the old container would run on, and the apply could
+// not remove it), or a switch with no start-first deploy before it.
 func Lint(p *dsl.Plan, g *executor.Graph) hcl.Diagnostics {
-	if len(p.Nginx) == 0 || g == nil {
+	if g == nil {
 		return nil
 	}
 	var diags hcl.Diagnostics
@@ -55,6 +59,28 @@ func Lint(p *dsl.Plan, g *executor.Graph) hcl.Diagnostics {
 	for i, s := range g.Steps {
 		switch sp := s.Spec.(type) {
 		case *DeploySpec:
+			if sp.StartFirst() {
+				switched := false
+				for d := range descendants(i) {
+					if sw, ok := g.Steps[d].Spec.(*SwitchSpec); ok && sw.Container.Value == sp.Container.Value {
+						switched = true
+						break
+					}
+				}
+				if !switched {
+					diags = append(diags, &hcl.Diagnostic{
+						Severity: hcl.DiagError,
+						Summary:  "Start-first deploy without a switch",
+						Detail: fmt.Sprintf("%s starts the new %q next to the old one, but no switch step after it moves the traffic and stops the old one: it would run on next to the new one. Add a switch step for container %q that depends on this deploy's health check.",
+							s.Addr, sp.Container.Value, sp.Container.Value),
+						Subject: sp.Strategy.Range.Ptr(),
+					})
+				}
+				continue
+			}
+			if len(p.Nginx) == 0 {
+				continue
+			}
 			drained := false
 			for a := range ancestors(i) {
 				if _, ok := g.Steps[a].Spec.(*DrainSpec); ok {
@@ -68,6 +94,23 @@ func Lint(p *dsl.Plan, g *executor.Graph) hcl.Diagnostics {
 					Summary:  "Deploy without a drain before it",
 					Detail: fmt.Sprintf("%s replaces container %q, but no drain step runs before it. If nginx sends it traffic, requests fail while it is replaced, and nginx keeps its old address until the next reload. Add a drain step for its server and make this deploy depend on it (or use a rollout block).",
 						s.Addr, sp.Container.Value),
+					Subject: s.DeclRange.Ptr(),
+				})
+			}
+		case *SwitchSpec:
+			deployed := false
+			for a := range ancestors(i) {
+				if d, ok := g.Steps[a].Spec.(*DeploySpec); ok && d.StartFirst() && d.Container.Value == sp.Container.Value {
+					deployed = true
+					break
+				}
+			}
+			if !deployed {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Switch without a start-first deploy before it",
+					Detail: fmt.Sprintf("%s moves %s's traffic from the old container of %q to the new one, but no deploy of %q with strategy = \"start-first\" runs before it, so there is no old container running next to a new one. Make it depend on that deploy (after its health check).",
+						s.Addr, sp.Server.Value, sp.Container.Value, sp.Container.Value),
 					Subject: s.DeclRange.Ptr(),
 				})
 			}

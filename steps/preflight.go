@@ -102,6 +102,8 @@ func engineOf(spec dsl.Spec) (string, bool) {
 		return engineRef(sp.Engine).Host, true
 	case *HealthCheckSpec:
 		return engineRef(sp.Engine).Host, true
+	case *SwitchSpec:
+		return engineRef(sp.Engine).Host, true
 	}
 	return "", false
 }
@@ -115,6 +117,8 @@ func membershipOf(spec dsl.Spec) (*dsl.Nginx, string) {
 	case *RestoreSpec:
 		return sp.Nginx, sp.Server.Value
 	case *WeightSpec:
+		return sp.Nginx, sp.Server.Value
+	case *SwitchSpec:
 		return sp.Nginx, sp.Server.Value
 	}
 	return nil, ""
@@ -176,7 +180,7 @@ func outages(ctx context.Context, b nginx.Membership, t NginxTarget, o *order) [
 		var why string
 		switch {
 		case len(members) == 1:
-			why = "it is the upstream's only server: draining it means no server answers until it is back (nginx answers 502). Zero-downtime needs a second replica: add one to the upstream (and roll both, one at a time)"
+			why = "it is the upstream's only server: draining it means no server answers until it is back (nginx answers 502). Either deploy it start-first instead (strategy = \"start-first\" on the deploy and a switch step after its health check, no drain: the new container starts next to the old one and takes over), or add a second replica to the upstream and roll them one at a time"
 		case len(out) > 1:
 			var others []string
 			for step, s := range out {
@@ -290,10 +294,19 @@ func (o *order) overlap(a, b window) bool {
 func Skips(ctx context.Context, env *Env, g *executor.Graph) []string {
 	upToDate := make([]string, len(g.Steps))
 	for i, s := range g.Steps {
-		if sp, ok := s.Spec.(*DeploySpec); ok {
-			if ok, why, err := sp.UpToDate(ctx, env); err == nil && ok {
-				upToDate[i] = why
-			}
+		var u interface {
+			UpToDate(context.Context, *Env) (bool, string, error)
+		}
+		switch sp := s.Spec.(type) {
+		case *DeploySpec:
+			u = sp
+		case *SwitchSpec:
+			u = sp
+		default:
+			continue
+		}
+		if ok, why, err := u.UpToDate(ctx, env); err == nil && ok {
+			upToDate[i] = why
 		}
 	}
 	members := map[NginxTarget][]nginx.Member{}
@@ -372,6 +385,20 @@ func skips(g *executor.Graph, upToDate []string, inRotation func(NginxTarget, st
 		for _, k := range between {
 			if skip[k] == "" {
 				skip[k] = "it checks a deploy that is skipped"
+			}
+		}
+	}
+	// A switch has nothing to do before the apply (no old container runs
+	// next to its container), but it will after a start-first deploy: it
+	// is skipped only when every deploy before it is.
+	for i, s := range g.Steps {
+		if _, ok := s.Spec.(*SwitchSpec); !ok || skip[i] == "" {
+			continue
+		}
+		for a, sa := range g.Steps {
+			if _, ok := sa.Spec.(*DeploySpec); ok && o.before(a, i) && skip[a] == "" {
+				skip[i] = ""
+				break
 			}
 		}
 	}

@@ -234,6 +234,53 @@ step "deploy" "a" {
   image      = "img"
   depends_on = [step.drain.a]
 }`, []string{"Drain without a restore after it"}},
+		{"start-first with its switch", `
+step "deploy" "a" {
+  container = "a"
+  image     = "img"
+  strategy  = "start-first"
+}
+step "health_check" "a" {
+  container  = "a"
+  tcp { port = 3000 }
+  depends_on = [step.deploy.a]
+}
+step "switch" "a" {
+  nginx      = nginx.lb
+  server     = "a:3000"
+  container  = "a"
+  depends_on = [step.health_check.a]
+}`, nil},
+		{"start-first without a switch", `
+step "deploy" "a" {
+  container = "a"
+  image     = "img"
+  strategy  = "start-first"
+}`, []string{"error: Start-first deploy without a switch"}},
+		{"switch of another container", `
+step "deploy" "a" {
+  container = "a"
+  image     = "img"
+  strategy  = "start-first"
+}
+step "switch" "a" {
+  nginx      = nginx.lb
+  server     = "a:3000"
+  container  = "b"
+  depends_on = [step.deploy.a]
+}`, []string{"error: Start-first deploy without a switch", "error: Switch without a start-first deploy before it"}},
+		{"switch before its deploy", `
+step "switch" "a" {
+  nginx      = nginx.lb
+  server     = "a:3000"
+  container  = "a"
+}
+step "deploy" "a" {
+  container  = "a"
+  image      = "img"
+  strategy   = "start-first"
+  depends_on = [step.switch.a]
+}`, []string{"error: Switch without a start-first deploy before it", "error: Start-first deploy without a switch"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, diags := load(t, tc.body)
@@ -246,10 +293,14 @@ step "deploy" "a" {
 			}
 			var got []string
 			for _, d := range Lint(p, g) {
-				if d.Severity != hcl.DiagWarning || d.Subject == nil {
-					t.Errorf("%s: want a located warning", d.Summary)
+				if d.Subject == nil {
+					t.Errorf("%s: want a located diagnostic", d.Summary)
 				}
-				got = append(got, d.Summary)
+				if d.Severity == hcl.DiagError {
+					got = append(got, "error: "+d.Summary)
+				} else {
+					got = append(got, d.Summary)
+				}
 			}
 			if strings.Join(got, "|") != strings.Join(tc.want, "|") {
 				t.Errorf("lint %q, want %q", got, tc.want)

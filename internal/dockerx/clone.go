@@ -44,6 +44,12 @@ type Spec struct {
 	// Replace cut short by the death of its process can be undone by
 	// another one (Recover).
 	Checkpoint func(Replacement) error
+	// StartFirst starts the new container next to the old one and leaves
+	// the old one running (renamed, with its network aliases, so the
+	// service name resolves to both): the only zero-downtime way to
+	// replace a single replica. Retire stops the old one later, once nginx
+	// knows the new one (the switch step).
+	StartFirst bool
 }
 
 // BackupName is the name Replace gives the old container while the plan runs:

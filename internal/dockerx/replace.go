@@ -41,6 +41,9 @@ type Replacement struct {
 	// OldRunning says whether the old container ran before, so Undo starts it
 	// again only if it did.
 	OldRunning bool `json:"old_running"`
+	// StartFirst: the old container was left running next to the new one
+	// (Spec.StartFirst), for Retire to stop.
+	StartFirst bool `json:"start_first,omitempty"`
 }
 
 // Replace swaps old for a clone of it (see CloneConfig) with s's image and
@@ -151,19 +154,8 @@ func Replace(ctx context.Context, cli client.APIClient, old container.InspectRes
 			return fail(fmt.Sprintf("cannot attach the new container to network %s", netName), err)
 		}
 	}
-	if r.OldRunning {
-		timeout := defaultStopTimeout
-		if cur.Config.StopTimeout != nil {
-			timeout = *cur.Config.StopTimeout
-		}
-		// The engine sends the container's own StopSignal; Signal is only
-		// sent on API >= 1.42 and is the same value there. The stop is not
-		// abandoned when ctx ends: the engine would go on stopping old while
-		// the undo decides whether to start it again. It is bounded by the
-		// grace period instead.
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(max(timeout, 0))*time.Second+time.Minute)
-		err := cli.ContainerStop(sctx, r.OldID, container.StopOptions{Signal: cur.Config.StopSignal, Timeout: &timeout})
-		cancel()
+	if r.OldRunning && !s.StartFirst {
+		err := StopGracefully(ctx, cli, cur)
 		if err == nil {
 			err = ctx.Err() // cancelled meanwhile: do not go on to start
 		}
@@ -171,10 +163,31 @@ func Replace(ctx context.Context, cli client.APIClient, old container.InspectRes
 			return fail("cannot stop the old container", err)
 		}
 	}
+	r.StartFirst = s.StartFirst && r.OldRunning
 	if err := cli.ContainerStart(ctx, r.NewID, container.StartOptions{}); err != nil {
 		return fail("cannot start the new container", err)
 	}
 	return r, nil
+}
+
+// StopGracefully stops c the way `docker stop` would: its own stop signal,
+// then SIGKILL after its StopTimeout (the engine's 10s when unset). The
+// engine sends the container's StopSignal itself; Signal is only sent on
+// API >= 1.42 and is the same value there. The stop is not abandoned when
+// ctx ends (the engine would go on stopping while the caller decides
+// what to do next); it is bounded by the grace period instead.
+func StopGracefully(ctx context.Context, cli client.APIClient, c container.InspectResponse) error {
+	timeout := defaultStopTimeout
+	var signal string
+	if c.Config != nil {
+		if c.Config.StopTimeout != nil {
+			timeout = *c.Config.StopTimeout
+		}
+		signal = c.Config.StopSignal
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(max(timeout, 0))*time.Second+time.Minute)
+	defer cancel()
+	return cli.ContainerStop(sctx, c.ID, container.StopOptions{Signal: signal, Timeout: &timeout})
 }
 
 // Undo reverts a Replacement: it force-removes the new container, renames the
@@ -236,7 +249,7 @@ func Undo(ctx context.Context, cli client.APIClient, r Replacement) error {
 		// It served before the deploy: let it listen again before the
 		// undo of the drain puts it back, or nginx counts it failed (and
 		// sends it nothing for fail_timeout).
-		waitListening(ctx, cli, r.OldID, ListenWait)
+		WaitListening(ctx, cli, r.OldID, ListenWait)
 	}
 	return nil
 }
@@ -245,11 +258,11 @@ func Undo(ctx context.Context, cli client.APIClient, r Replacement) error {
 // accept connections on its exposed TCP ports.
 var ListenWait = 20 * time.Second
 
-// waitListening waits until the container accepts TCP connections on every
+// WaitListening waits until the container accepts TCP connections on every
 // port it exposes, at its address on each of its networks' first one, for
 // at most max; it gives up early if the container stops or has no address
 // or port. Best effort: the container is running either way.
-func waitListening(ctx context.Context, cli client.APIClient, id string, max time.Duration) {
+func WaitListening(ctx context.Context, cli client.APIClient, id string, max time.Duration) {
 	ctx, cancel := context.WithTimeout(ctx, max)
 	defer cancel()
 	c, err := cli.ContainerInspect(ctx, id)

@@ -88,7 +88,7 @@ rollout "apps" {
 			}
 		}()
 		refused(t, "single", rollout(`"app1:3000"`, `"solo"`), nil,
-			"preflight found", `draining "app1:3000" would leave upstream "solo"`, "only server", "second replica")
+			"preflight found", `draining "app1:3000" would leave upstream "solo"`, "only server", "second replica", "start-first")
 	})
 
 	// Issue #5 item 13: hostile values never reach nginx's config. Each

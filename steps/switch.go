@@ -1,0 +1,72 @@
+package steps
+
+import (
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/nonstop-deploy/nonstop/dsl"
+)
+
+// Switch completes a start-first deploy: the new container runs next to the
+// old one, both answering to the server's name, and nginx still sends every
+// request to the old one (it resolved the name at its last reload). The
+// switch reloads nginx so that it sends requests to both, stops the old
+// container gracefully (its requests in flight finish; new connections are
+// refused and nginx passes those requests to the new one, since nothing was
+// sent), and reloads again so that nginx resolves the name to the new one
+// alone. No moment without a server: the way to replace a single replica.
+type Switch struct{}
+
+func init() { register(Switch{}) }
+
+// SwitchSpec is a decoded switch step.
+type SwitchSpec struct {
+	Nginx  *dsl.Nginx
+	Server dsl.String
+	// Container is the start-first deploy's container (its name, ID or
+	// compose service); the old one is found through the label the deploy
+	// put on the new one (dockerx.ReplacesLabel).
+	Container dsl.String
+	Engine    *dsl.Docker
+}
+
+var switchSchema = &hcl.BodySchema{Attributes: attrs("nginx!", "server!", "container!", "engine")}
+
+// Name implements Type.
+func (Switch) Name() string { return "switch" }
+
+// Summary implements Type.
+func (Switch) Summary() string {
+	return "move a server's traffic from the old container to the new one of a start-first deploy"
+}
+
+// Schema implements dsl.StepType.
+func (Switch) Schema() *hcl.BodySchema { return switchSchema }
+
+// Decode implements dsl.StepType.
+func (Switch) Decode(body hcl.Body, dc *dsl.DecodeContext) (dsl.Spec, hcl.Diagnostics) {
+	r := dc.Read(body, switchSchema)
+	s := &SwitchSpec{Nginx: r.Nginx("nginx"), Server: r.String("server"), Container: r.String("container"), Engine: r.Docker("engine")}
+	r.Report(checkServer(s.Server)...)
+	return s, r.Diags()
+}
+
+// DefaultTimeout bounds a switch whose step sets no timeout: two reloads and
+// the old container's graceful stop (its own stop timeout, 10s by default).
+func (s *SwitchSpec) DefaultTimeout() time.Duration { return 2*reloadBudget + 2*time.Minute }
+
+// Describe implements dsl.Spec.
+func (s *SwitchSpec) Describe() []dsl.Attribute {
+	var d describer
+	if s.Nginx != nil {
+		d.add("nginx", "nginx."+s.Nginx.Name, true, false)
+		d.str("upstream", s.Nginx.Upstream)
+	}
+	d.str("server", s.Server)
+	d.str("container", s.Container)
+	if s.Engine != nil {
+		d.add("engine", "docker."+s.Engine.Name, true, false)
+	}
+	return d
+}
