@@ -29,6 +29,21 @@ type Task interface {
 	Finalize(ctx context.Context, rec Record) error
 }
 
+// Fuser is implemented by Tasks that can do their work together with that
+// of a step waiting for them alone, as one action: a restore and the next
+// drain on the same nginx become one reload instead of two. Fuse returns
+// nil when it cannot fuse with next; the walk then runs them one after the
+// other as usual.
+type Fuser interface {
+	Fuse(next Task) FusedApply
+}
+
+// FusedApply runs two fused steps. It calls firstDone exactly once, with
+// the first step's outcome as soon as that is known (the second may go on,
+// e.g. waiting for its drain), and returns the second's. When the first
+// fails, the second must have changed nothing, and says so in its error.
+type FusedApply func(ctx context.Context, noteFirst, noteSecond func(string), firstDone func(Record, error)) (Record, error)
+
 // Reversible is implemented by Tasks that can tell whether a completed
 // Apply left anything to undo (a health check never does). When a rollback
 // is cut short, the steps that report false are left out of what is "still
@@ -197,13 +212,73 @@ func Run(ctx context.Context, g *Graph, tasks []Task, o Options) *Outcome {
 	var completed []int // completion order
 	running := 0
 	failed := false
+	started := make([]bool, n) // a fused second step starts with its first
 
-	start := func(i int) {
+	begin := func(i int) {
 		running++
+		started[i] = true
 		setStatus(i, Running, "")
 		if o.Journal != nil {
 			_ = o.Journal.Append(Entry{Kind: KindIntent, Step: g.Steps[i].Addr})
 		}
+	}
+	timeoutErr := func(err error, sctx context.Context, d time.Duration) error {
+		if err != nil && errors.Is(sctx.Err(), context.DeadlineExceeded) && walkCtx.Err() == nil {
+			return fmt.Errorf("%w (the step's timeout of %s passed)", err, d)
+		}
+		return err
+	}
+	// fuse starts i together with the step u that waits for i alone, when
+	// i's task can do both as one action.
+	fuse := func(i int) bool {
+		f, ok := tasks[i].(Fuser)
+		if !ok {
+			return false
+		}
+		for _, u := range g.users[i] {
+			if pending[u] != 1 || started[u] {
+				continue
+			}
+			fa := f.Fuse(tasks[u])
+			if fa == nil {
+				continue
+			}
+			begin(i)
+			begin(u)
+			go func() {
+				var d time.Duration
+				if o.Timeout != nil {
+					d = o.Timeout(i) + o.Timeout(u)
+				}
+				sctx, cancel := walkCtx, context.CancelFunc(func() {})
+				if d > 0 {
+					sctx, cancel = context.WithTimeout(walkCtx, d)
+				}
+				defer cancel()
+				t0, t1 := time.Now(), time.Time{}
+				sent := false
+				rec, err := fa(sctx, noteFn(i), noteFn(u), func(rec Record, err error) {
+					if !sent {
+						sent, t1 = true, time.Now()
+						results <- result{i: i, rec: rec, err: timeoutErr(err, sctx, d), dur: t1.Sub(t0)}
+					}
+				})
+				if !sent {
+					t1 = time.Now()
+					results <- result{i: i, err: errors.New("the step ended without an outcome"), dur: t1.Sub(t0)}
+				}
+				results <- result{i: u, rec: rec, err: timeoutErr(err, sctx, d), dur: time.Since(t1)}
+			}()
+			return true
+		}
+		return false
+	}
+
+	start := func(i int) {
+		if fuse(i) {
+			return
+		}
+		begin(i)
 		go func() {
 			sctx, cancel := walkCtx, context.CancelFunc(func() {})
 			if o.Timeout != nil {
@@ -214,10 +289,11 @@ func Run(ctx context.Context, g *Graph, tasks []Task, o Options) *Outcome {
 			defer cancel()
 			t0 := time.Now()
 			rec, err := tasks[i].Apply(sctx, noteFn(i))
-			if err != nil && errors.Is(sctx.Err(), context.DeadlineExceeded) && walkCtx.Err() == nil {
-				err = fmt.Errorf("%w (the step's timeout of %s passed)", err, o.Timeout(i))
+			var d time.Duration
+			if o.Timeout != nil {
+				d = o.Timeout(i)
 			}
-			results <- result{i: i, rec: rec, err: err, dur: time.Since(t0)}
+			results <- result{i: i, rec: rec, err: timeoutErr(err, sctx, d), dur: time.Since(t0)}
 		}()
 	}
 
@@ -252,7 +328,7 @@ func Run(ctx context.Context, g *Graph, tasks []Task, o Options) *Outcome {
 			setStatus(r.i, Done, "")
 			for _, u := range g.users[r.i] {
 				pending[u]--
-				if pending[u] == 0 {
+				if pending[u] == 0 && !started[u] {
 					ready = append(ready, u)
 				}
 			}

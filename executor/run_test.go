@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -25,8 +26,11 @@ type fakeTask struct {
 	block   bool // wait for ctx
 	// irreversible: Reversible says a completed Apply left nothing to undo.
 	irreversible bool
-	running      *atomic.Int32
-	peak         *atomic.Int32
+	// fuses: Fuse accepts any next fakeTask; it applies both, logging
+	// "fused a+b", and the first's fail fails both.
+	fuses   bool
+	running *atomic.Int32
+	peak    *atomic.Int32
 }
 
 type eventLog struct {
@@ -69,6 +73,25 @@ func (t *fakeTask) Undo(ctx context.Context, rec Record, note func(string)) erro
 }
 
 func (t *fakeTask) Reversible(rec Record) bool { return !t.irreversible }
+
+func (t *fakeTask) Fuse(next Task) FusedApply {
+	n, ok := next.(*fakeTask)
+	if !t.fuses || !ok {
+		return nil
+	}
+	return func(ctx context.Context, noteFirst, noteSecond func(string), firstDone func(Record, error)) (Record, error) {
+		t.log.add("fused " + t.name + "+" + n.name)
+		if t.fail != nil {
+			firstDone(nil, t.fail)
+			return nil, errors.New("not started: the step it was fused with failed")
+		}
+		firstDone(json.RawMessage(fmt.Sprintf("%q", t.name)), nil)
+		if n.fail != nil {
+			return nil, n.fail
+		}
+		return json.RawMessage(fmt.Sprintf("%q", n.name)), nil
+	}
+}
 
 func (t *fakeTask) Finalize(ctx context.Context, rec Record) error {
 	t.log.add("finalize " + t.name)
@@ -304,5 +327,57 @@ func TestLock(t *testing.T) {
 	}
 	if _, err := Acquire(dir, LockInfo{ID: "four"}); err != nil {
 		t.Fatalf("acquire after unlock: %v", err)
+	}
+}
+
+// A task that fuses with the one step waiting for it alone runs both as
+// one action; each keeps its own status, record, undo and finalize.
+func TestRunFusesWithSoleWaiter(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		deps     map[string][]string
+		failA    bool
+		wantFuse bool
+		wantCode int
+	}{
+		{"fused", map[string][]string{"b": {"a"}, "c": {"b"}}, false, true, ExitApplied},
+		{"waits for another step too", map[string][]string{"b": {"a", "x"}, "c": {"b"}, "x": {"c0"}, "a": {}, "c0": {}}, false, false, ExitApplied},
+		{"first fails", map[string][]string{"b": {"a"}, "c": {"b"}}, true, true, ExitNoChange},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			names := map[string]bool{"a": true, "b": true, "c": true}
+			for k, v := range tc.deps {
+				names[k] = true
+				for _, d := range v {
+					names[d] = true
+				}
+			}
+			order := slices.Sorted(maps.Keys(names))
+			g := graphOf(t, tc.deps, order)
+			log := &eventLog{}
+			out := Run(context.Background(), g, tasksFor(g, log, func(ft *fakeTask) {
+				ft.fuses = ft.name == "a"
+				if tc.failA && ft.name == "a" {
+					ft.fail = errors.New("boom")
+				}
+			}), Options{Rollback: true})
+			fused := slices.Contains(log.evs, "fused a+b")
+			if fused != tc.wantFuse || out.Code != tc.wantCode {
+				t.Fatalf("fused %v (want %v), code %d (want %d), events %v", fused, tc.wantFuse, out.Code, tc.wantCode, log.evs)
+			}
+			idx := slices.Index(order, "b")
+			switch {
+			case tc.failA && out.Status[idx] != Cancelled:
+				t.Errorf("b: %s, want cancelled", out.Status[idx])
+			case !tc.failA && out.Status[idx] != Done:
+				t.Errorf("b: %s, want done", out.Status[idx])
+			}
+			if !tc.failA && (!slices.Contains(log.evs, "finalize a") || !slices.Contains(log.evs, "finalize b") || !slices.Contains(log.evs, "apply c")) {
+				t.Errorf("events %v", log.evs)
+			}
+			if tc.wantFuse && slices.Contains(log.evs, "apply b") {
+				t.Errorf("b ran again on its own: %v", log.evs)
+			}
+		})
 	}
 }

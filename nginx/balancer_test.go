@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -618,4 +619,79 @@ func roundTrip(t *testing.T, c Change) Change {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// A hand-off is one reload for two edits, and each of its Changes is undone
+// on its own.
+func TestBalancerHandoff(t *testing.T) {
+	ctx := context.Background()
+	b, rt, path := setup(t, testConf, true)
+	rt.drain()
+	if _, err := b.MarkDown(ctx, "app1:3000"); err != nil {
+		t.Fatal(err)
+	}
+	rt.drain()
+	afterDrain, reloads := readFile(t, path), rt.reloads
+	in, out, err := b.Handoff(ctx, "app1:3000", "app2:3000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "events {}\nhttp {\n    upstream apps {\n        server app1:3000;\n        server app2:3000 weight=2 down;\n    }\n}\n"
+	if got := readFile(t, path); got != want || rt.reloads != reloads+1 {
+		t.Fatalf("after the hand-off (%d reloads, want %d):\n%s", rt.reloads, reloads+1, got)
+	}
+	if in.Op != OpRestore || out.Op != OpMarkDown || in.Noop || out.Noop || len(out.OldWorkers) == 0 ||
+		!slices.Equal(in.OldWorkers, out.OldWorkers) || !in.ReloadedAt.Equal(out.ReloadedAt) {
+		t.Fatalf("changes:\n in  %+v\n out %+v", in, out)
+	}
+	if err := b.Undo(ctx, roundTrip(t, out)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Undo(ctx, roundTrip(t, in)); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, path); got != afterDrain {
+		t.Fatalf("after undoing both:\n%s\nwant\n%s", got, afterDrain)
+	}
+	// in already up: only out changes.
+	b2, _, path2 := setup(t, testConf, false)
+	in, out, err = b2.Handoff(ctx, "app1:3000", "app2:3000")
+	if err != nil || !in.Noop || out.Noop || !strings.Contains(readFile(t, path2), "app2:3000 weight=2 down;") {
+		t.Fatalf("hand-off with in already up: %v %+v %+v", err, in, out)
+	}
+	// in does not resolve: refused, nothing written.
+	b3, rt3, path3 := setup(t, testConf, false)
+	if _, err := b3.MarkDown(ctx, "app1:3000"); err != nil {
+		t.Fatal(err)
+	}
+	before := readFile(t, path3)
+	rt3.resolves["app1"] = false
+	if _, _, err := b3.Handoff(ctx, "app1:3000", "app2:3000"); !errors.Is(err, ErrUnresolvable) || readFile(t, path3) != before {
+		t.Fatalf("hand-off to an unresolvable server: %v", err)
+	}
+	if _, _, err := b3.Handoff(ctx, "app1:3000", "app1:3000"); err == nil {
+		t.Fatal("hand-off of a server to itself accepted")
+	}
+}
+
+// WaitOldWorkers waits for every worker that is shutting down, whichever
+// reload made it old.
+func TestBalancerWaitOldWorkers(t *testing.T) {
+	ctx := context.Background()
+	b, rt, _ := setup(t, testConf, false)
+	rt.drain()
+	if rep, err := b.WaitOldWorkers(ctx, "app1:3000", time.Second); err != nil || rep.TimedOut {
+		t.Fatalf("no old workers: %+v %v", rep, err)
+	}
+	if _, err := b.MarkDown(ctx, "app1:3000"); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := b.WaitOldWorkers(ctx, "app1:3000", 50*time.Millisecond)
+	if err != nil || !rep.TimedOut || len(rep.Remaining) != 1 {
+		t.Fatalf("an old worker left: %+v %v", rep, err)
+	}
+	go func() { time.Sleep(30 * time.Millisecond); rt.drain() }()
+	if rep, err := b.WaitOldWorkers(ctx, "app1:3000", 5*time.Second); err != nil || rep.TimedOut {
+		t.Fatalf("after the old worker exits: %+v %v", rep, err)
+	}
 }

@@ -65,8 +65,20 @@ func (s *DrainSpec) Apply(ctx context.Context, env *Env, note func(string)) (jso
 		}
 		return nil, err
 	}
+	return s.wait(ctx, b, t, ch, note)
+}
+
+// wait is the rest of a drain once the server is marked down (ch): wait
+// for the requests the old workers still hold.
+func (s *DrainSpec) wait(ctx context.Context, b nginx.Membership, t NginxTarget, ch nginx.Change, note func(string)) (json.RawMessage, error) {
 	rec := mustJSON(drainRecord{Nginx: t, Change: ch})
 	if ch.Noop {
+		// Already down (by hand, or by an apply that died before its
+		// drain was over): requests to it may still be on the workers
+		// that are shutting down.
+		if _, err := b.WaitOldWorkers(ctx, s.Server.Value, s.DrainTimeout.Value); err != nil {
+			return nil, fmt.Errorf("waiting for %s's requests: %w", s.Server.Value, err)
+		}
 		note(fmt.Sprintf("%s was already down", s.Server.Value))
 		return rec, nil
 	}

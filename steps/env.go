@@ -291,12 +291,8 @@ type checkpointKey struct{}
 
 // checkpoint records rec through the running Task's Checkpoint, if any.
 func checkpoint(ctx context.Context, rec json.RawMessage) error {
-	if fn, ok := ctx.Value(checkpointKey{}).(func(json.RawMessage) error); ok && fn != nil {
-		if err := fn(rec); err != nil {
-			return fmt.Errorf("recording the step's checkpoint in the journal: %w", err)
-		}
-	}
-	return nil
+	fn, _ := ctx.Value(checkpointKey{}).(func(json.RawMessage) error)
+	return record(fn, rec)
 }
 
 // Undo implements executor.Task.

@@ -47,11 +47,17 @@ func init() {
 			}
 			return fmt.Errorf("taking %s out of upstream %q again: %w", rec.Change.Server, rec.Nginx.Upstream, err)
 		}
-		if !ch.Noop {
-			d := parseDurationOr(rec.DrainTimeout, 30e9)
-			if _, err := b.WaitDrained(ctx, ch, d); err != nil {
-				return fmt.Errorf("draining %s: %w", rec.Change.Server, err)
-			}
+		d := parseDurationOr(rec.DrainTimeout, 30e9)
+		if ch.Noop {
+			// Already down: an earlier undo marked it and was cut short
+			// (a second Ctrl-C, a killed process) before its requests
+			// were done. They are on the workers still shutting down.
+			_, err = b.WaitOldWorkers(ctx, rec.Change.Server, d)
+		} else {
+			_, err = b.WaitDrained(ctx, ch, d)
+		}
+		if err != nil {
+			return fmt.Errorf("draining %s: %w", rec.Change.Server, err)
 		}
 		note(fmt.Sprintf("%s out of upstream %q again", rec.Change.Server, rec.Nginx.Upstream))
 		return nil

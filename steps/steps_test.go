@@ -317,3 +317,64 @@ step "deploy" "a" {
 		}
 	}
 }
+
+// A restore fuses with a drain of another server of the same upstream, and
+// with nothing else.
+func TestFuseConditions(t *testing.T) {
+	p, diags := load(t, `
+nginx "other" {
+  container = "nginx"
+  config    = "other.conf"
+  upstream  = "apps"
+}
+step "restore" "a" {
+  nginx  = nginx.lb
+  server = "a:3000"
+}
+step "drain" "b" {
+  nginx  = nginx.lb
+  server = "b:3000"
+}
+step "drain" "a" {
+  nginx  = nginx.lb
+  server = "a:3000"
+}
+step "drain" "other" {
+  nginx  = nginx.other
+  server = "b:3000"
+}
+step "deploy" "b" {
+  container = "b"
+  image     = "img"
+}`)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	task := map[string]*Task{}
+	for _, s := range p.Steps {
+		task[s.Addr] = &Task{Type: s.Type, Spec: s.Spec.(Runnable)}
+	}
+	restore := task["step.restore.a"]
+	for _, tc := range []struct {
+		next string
+		skip bool
+		want bool
+	}{
+		{"step.drain.b", false, true},
+		{"step.drain.b", true, false},      // skipped: nothing to do
+		{"step.drain.a", false, false},     // the same server
+		{"step.drain.other", false, false}, // another nginx config
+		{"step.deploy.b", false, false},    // not a drain
+	} {
+		next := *task[tc.next]
+		if tc.skip {
+			next.Skip = "up to date"
+		}
+		if got := restore.Fuse(&next) != nil; got != tc.want {
+			t.Errorf("restore.a fuses with %s (skip %v): %v, want %v", tc.next, tc.skip, got, tc.want)
+		}
+	}
+	if task["step.drain.b"].Fuse(restore) != nil {
+		t.Error("a drain fused with a restore after it")
+	}
+}

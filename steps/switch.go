@@ -11,11 +11,13 @@ import (
 // Switch completes a start-first deploy: the new container runs next to the
 // old one, both answering to the server's name, and nginx still sends every
 // request to the old one (it resolved the name at its last reload). The
-// switch reloads nginx so that it sends requests to both, stops the old
-// container gracefully (its requests in flight finish; new connections are
-// refused and nginx passes those requests to the new one, since nothing was
-// sent), and reloads again so that nginx resolves the name to the new one
-// alone. No moment without a server: the way to replace a single replica.
+// switch detours the server to the new container's address (one reload:
+// the server line marked down and a temporary `server NEW_IP:PORT;` line
+// after it), waits for the requests the old one had, stops it gracefully,
+// and ends the detour (one reload: the file as it was, the name now
+// resolving to the new container alone). No request ever reaches a
+// container that is stopping, and there is no moment without a server: the
+// way to replace a single replica.
 type Switch struct{}
 
 func init() { register(Switch{}) }
@@ -52,9 +54,17 @@ func (Switch) Decode(body hcl.Body, dc *dsl.DecodeContext) (dsl.Spec, hcl.Diagno
 	return s, r.Diags()
 }
 
-// DefaultTimeout bounds a switch whose step sets no timeout: two reloads and
-// the old container's graceful stop (its own stop timeout, 10s by default).
-func (s *SwitchSpec) DefaultTimeout() time.Duration { return 2*reloadBudget + 2*time.Minute }
+// DefaultTimeout bounds a switch whose step sets no timeout: two reloads,
+// the wait for the old container's requests (the nginx block's
+// drain_timeout) and its graceful stop (its own stop timeout, 10s by
+// default; 2 minutes are allowed).
+func (s *SwitchSpec) DefaultTimeout() time.Duration {
+	d := 2*reloadBudget + 2*time.Minute
+	if s.Nginx != nil {
+		d += s.Nginx.DrainTimeout.Value
+	}
+	return d
+}
 
 // Describe implements dsl.Spec.
 func (s *SwitchSpec) Describe() []dsl.Attribute {

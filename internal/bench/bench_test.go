@@ -40,11 +40,12 @@ func TestAnalyze(t *testing.T) {
 	}
 	log := "7:16AM DBG nginx: config test passed op=mark_down server=app2:3000 took=100.5 upstream=apps\n" +
 		"7:16AM INF nginx: reloaded, new workers live old_workers=[1] op=mark_down took=120 upstream=apps\n" +
+		"7:16AM INF nginx: reloaded, new workers live old_workers=[1] op=restore+mark_down took=0.5 upstream=apps\n" +
 		"7:16AM INF nginx: reloaded, new workers live old_workers=[1] op=restore took=50 upstream=apps\n"
 	b := analyze(events, t0, at(4300), log)
 	want := ApplyBreakdown{Wall: 4300 * time.Millisecond, Startup: 500 * time.Millisecond, Finish: 300 * time.Millisecond,
 		DrainWait: 489 * time.Millisecond, Deploy: 2 * time.Second, Health: 400 * time.Millisecond,
-		NginxTest: 100500 * time.Microsecond, NginxReload: 170 * time.Millisecond}
+		NginxTest: 100500 * time.Microsecond, NginxReload: 170500 * time.Microsecond}
 	want.Waiting = want.DrainWait + want.Deploy + want.Health
 	want.Overhead = want.Wall - want.Waiting
 	want.Nginx = want.NginxTest + 50*time.Millisecond // the restore's reload; the drain's is in DrainWait

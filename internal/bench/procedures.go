@@ -133,6 +133,7 @@ type ApplyBreakdown struct {
 var (
 	drainedRE = regexp.MustCompile(`^drained \S+ in (\S+)$`)
 	tookRE    = regexp.MustCompile(`took=([0-9.]+)`)
+	opRE      = regexp.MustCompile(`\bop=(\S+)`)
 	stepRE    = regexp.MustCompile(`^step\.([a-z_]+)\.(.+)$|^rollout\.[^[]+\["([^"]+)"\]\.([a-z_]+)$`)
 )
 
@@ -274,8 +275,8 @@ func analyze(events []event, began, ended time.Time, log string) ApplyBreakdown 
 			b.NginxTest += d
 		case strings.Contains(line, "reloaded, new workers live"):
 			b.NginxReload += d
-			if !strings.Contains(line, "op=mark_down") {
-				b.Nginx += d // a drain's reload is inside its DrainWait
+			if m := opRE.FindStringSubmatch(line); m == nil || !strings.Contains(m[1], "mark_down") {
+				b.Nginx += d // a drain's reload (alone or with a restore) is inside its DrainWait
 			}
 		}
 	}
@@ -394,7 +395,9 @@ func (p *procRun) naiveRecreate(ctx context.Context, res *Result) error {
 }
 
 func (p *procRun) reloadControl(ctx context.Context, res *Result) error {
-	n := 2 * len(p.t.Apps) // plan-apply: one reload per drain and per restore
+	// plan-apply: one reload per drain, each restore handed off with the
+	// next drain in the same reload, the last restore on its own.
+	n := len(p.t.Apps) + 1
 	for i := 1; i <= n; i++ {
 		p.load.Mark("reload " + strconv.Itoa(i))
 		if err := p.reload(ctx); err != nil {

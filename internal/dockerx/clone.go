@@ -47,8 +47,8 @@ type Spec struct {
 	// StartFirst starts the new container next to the old one and leaves
 	// the old one running (renamed, with its network aliases, so the
 	// service name resolves to both): the only zero-downtime way to
-	// replace a single replica. Retire stops the old one later, once nginx
-	// knows the new one (the switch step).
+	// replace a single replica. The switch step stops the old one later, once
+	// nginx sends its requests to the new one (StopGracefully).
 	StartFirst bool
 }
 

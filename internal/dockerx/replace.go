@@ -42,7 +42,7 @@ type Replacement struct {
 	// again only if it did.
 	OldRunning bool `json:"old_running"`
 	// StartFirst: the old container was left running next to the new one
-	// (Spec.StartFirst), for Retire to stop.
+	// (Spec.StartFirst), for the switch step to stop.
 	StartFirst bool `json:"start_first,omitempty"`
 }
 

@@ -108,6 +108,7 @@ type Result struct {
 func Apply(ctx context.Context, p *dsl.Plan, g *executor.Graph, o Options) (*Result, error) {
 	dir := StateDir(p, o.StateDir)
 	id := newApplyID()
+	t0 := time.Now()
 	host, _ := os.Hostname()
 	hash := planHash(p)
 	lock, err := executor.Acquire(dir, executor.LockInfo{ID: id, PID: os.Getpid(), Host: host, Started: time.Now().UTC(), Plan: p.Path, PlanHash: hash})
@@ -126,6 +127,7 @@ func Apply(ctx context.Context, p *dsl.Plan, g *executor.Graph, o Options) (*Res
 		return nil, u
 	}
 
+	tLock := time.Now()
 	env := steps.NewEnv(o.Log)
 	defer env.Close()
 	if errs := steps.Preflight(ctx, env, p, g); len(errs) > 0 {
@@ -134,7 +136,9 @@ func Apply(ctx context.Context, p *dsl.Plan, g *executor.Graph, o Options) (*Res
 	if o.DryRun {
 		return nil, nil
 	}
+	tPre := time.Now()
 	skips := steps.Skips(ctx, env, g)
+	o.Log.Debug().Dur("lock", tLock.Sub(t0)).Dur("preflight", tPre.Sub(tLock)).Dur("skips", time.Since(tPre)).Msg("apply: checked")
 	if nothingToDo(skips) {
 		return nothing(g, skips, o.Events), nil
 	}
@@ -146,10 +150,12 @@ func Apply(ctx context.Context, p *dsl.Plan, g *executor.Graph, o Options) (*Res
 	for _, s := range g.Steps {
 		types[s.Addr] = s.Type
 	}
+	tJ := time.Now()
 	j, err := executor.CreateJournal(dir, id, types)
 	if err != nil {
 		return nil, err
 	}
+	o.Log.Debug().Dur("journal", time.Since(tJ)).Msg("apply: journal created")
 	defer j.Close()
 	tasks := make([]executor.Task, len(g.Steps))
 	for i, s := range g.Steps {
