@@ -21,6 +21,8 @@ type LockInfo struct {
 	PlanHash string    `json:"plan_hash"`
 }
 
+// String names the holder the way refusals show it: apply id, pid, host
+// and start time, what a user needs to find the process.
 func (l LockInfo) String() string {
 	return fmt.Sprintf("apply %s (pid %d on %s, started %s)", l.ID, l.PID, l.Host, l.Started.Local().Format(time.RFC3339))
 }
@@ -45,6 +47,8 @@ type LockError struct {
 	Stale  bool
 }
 
+// Error says who holds the lock and, when the holder is dead, that the lock
+// is stale and how to remove it.
 func (e *LockError) Error() string {
 	if e.Stale {
 		return fmt.Sprintf("a lock was left by %s, which is no longer running. Check `plan status` (and `plan rollback` if an apply was interrupted), then remove it with `plan unlock %s`", e.Holder, e.Holder.ID)

@@ -533,14 +533,20 @@ var errCannotCheck = errors.New("cannot check name resolution")
 // cannotCheck marks err as "could not find out" without adding text.
 type cannotCheck struct{ err error }
 
-func (e cannotCheck) Error() string   { return e.err.Error() }
+// Error is the cause's message, unchanged.
+func (e cannotCheck) Error() string { return e.err.Error() }
+
+// Unwrap matches errCannotCheck and the cause.
 func (e cannotCheck) Unwrap() []error { return []error{errCannotCheck, e.err} }
 
 // unresolvableError is a refusal because a host does not resolve: it
 // matches ErrUnresolvable without repeating its text.
 type unresolvableError struct{ err error }
 
+// Error is the refusal's message, unchanged.
 func (e *unresolvableError) Error() string { return e.err.Error() }
+
+// Unwrap matches ErrUnresolvable and the cause.
 func (e *unresolvableError) Unwrap() []error {
 	return []error{ErrUnresolvable, e.err}
 }

@@ -29,10 +29,12 @@ type applyCommand struct {
 	live bool
 }
 
+// Synopsis implements cli.Command.
 func (c *applyCommand) Synopsis() string {
 	return "Run a plan against Docker and nginx, rolling back on failure"
 }
 
+// Help implements cli.Command.
 func (c *applyCommand) Help() string {
 	return strings.TrimSpace(`
 Usage: plan apply [-auto-approve] [-dry-run] [-parallelism N] [-json] [-var name=value] [-var-file FILE] PATH
@@ -84,6 +86,7 @@ Examples:
 `)
 }
 
+// Run implements cli.Command.
 func (c *applyCommand) Run(args []string) int {
 	m := c.meta
 	fs := m.flagSet("apply", true)

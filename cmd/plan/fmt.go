@@ -18,8 +18,10 @@ import (
 
 type fmtCommand struct{ meta *meta }
 
+// Synopsis implements cli.Command.
 func (c *fmtCommand) Synopsis() string { return "Rewrite plan files in the canonical format" }
 
+// Help implements cli.Command.
 func (c *fmtCommand) Help() string {
 	return strings.TrimSpace(`
 Usage: plan fmt [-check] [-diff] [-list=false] [-write=false] [-recursive] [PATH ...]
@@ -45,6 +47,7 @@ Examples:
 `)
 }
 
+// Run implements cli.Command.
 func (c *fmtCommand) Run(args []string) int {
 	m := c.meta
 	fset := m.flagSet("fmt", false)

@@ -11,8 +11,10 @@ import (
 
 type graphCommand struct{ meta *meta }
 
+// Synopsis implements cli.Command.
 func (c *graphCommand) Synopsis() string { return "Print the step graph (DOT or Mermaid)" }
 
+// Help implements cli.Command.
 func (c *graphCommand) Help() string {
 	return strings.TrimSpace(`
 Usage: plan graph [-format dot|mermaid] [-var name=value] [-var-file FILE] PATH
@@ -36,6 +38,7 @@ Examples:
 `)
 }
 
+// Run implements cli.Command.
 func (c *graphCommand) Run(args []string) int {
 	return c.meta.renderCommand("graph", args, "dot", render.GraphFormats, "dot or mermaid",
 		func(w io.Writer, p *dsl.Plan, g *executor.Graph, format string) error {

@@ -114,8 +114,13 @@ Shell completion: plan -autocomplete-install
 
 type versionCommand struct{ meta *meta }
 
+// Synopsis implements cli.Command.
 func (c *versionCommand) Synopsis() string { return "Print the version" }
-func (c *versionCommand) Help() string     { return "Usage: plan version\n\n  Prints the version of plan." }
+
+// Help implements cli.Command.
+func (c *versionCommand) Help() string { return "Usage: plan version\n\n  Prints the version of plan." }
+
+// Run implements cli.Command.
 func (c *versionCommand) Run([]string) int {
 	fmt.Fprintf(c.meta.stdout, "plan %s\n", version)
 	return 0

@@ -39,7 +39,10 @@ type meta struct {
 // varFlags collects repeated -var name=value flags.
 type varFlags []dsl.VarFlag
 
+// String implements flag.Value.
 func (v *varFlags) String() string { return "" }
+
+// Set implements flag.Value.
 func (v *varFlags) Set(s string) error {
 	f, err := dsl.ParseVarFlag(s)
 	if err != nil {
@@ -51,7 +54,10 @@ func (v *varFlags) Set(s string) error {
 
 type stringList []string
 
-func (s *stringList) String() string     { return strings.Join(*s, ",") }
+// String implements flag.Value.
+func (s *stringList) String() string { return strings.Join(*s, ",") }
+
+// Set implements flag.Value.
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 // flagSet returns a flag set that reports errors on stderr and never exits.

@@ -11,8 +11,10 @@ import (
 
 type showCommand struct{ meta *meta }
 
+// Synopsis implements cli.Command.
 func (c *showCommand) Synopsis() string { return "Show what apply would do, in order, for review" }
 
+// Help implements cli.Command.
 func (c *showCommand) Help() string {
 	return strings.TrimSpace(`
 Usage: plan show [-format text|markdown|json] [-var name=value] [-var-file FILE] PATH
@@ -37,6 +39,7 @@ Examples:
 `)
 }
 
+// Run implements cli.Command.
 func (c *showCommand) Run(args []string) int {
 	return c.meta.renderCommand("show", args, "text", render.ShowFormats, "text, markdown or json",
 		func(w io.Writer, p *dsl.Plan, g *executor.Graph, format string) error {

@@ -32,10 +32,12 @@ func stateDirFor(path, override string) string {
 
 type rollbackCommand struct{ meta *meta }
 
+// Synopsis implements cli.Command.
 func (c *rollbackCommand) Synopsis() string {
 	return "Undo what an interrupted or failed apply left in place"
 }
 
+// Help implements cli.Command.
 func (c *rollbackCommand) Help() string {
 	return strings.TrimSpace(`
 Usage: plan rollback [-state-dir DIR] [-var name=value] [-var-file FILE] PATH
@@ -58,6 +60,7 @@ Example:
 `)
 }
 
+// Run implements cli.Command.
 func (c *rollbackCommand) Run(args []string) int {
 	m := c.meta
 	fs := m.flagSet("rollback", true)
@@ -109,8 +112,10 @@ func (c *rollbackCommand) Run(args []string) int {
 
 type statusCommand struct{ meta *meta }
 
+// Synopsis implements cli.Command.
 func (c *statusCommand) Synopsis() string { return "Show the lock holder and the last apply" }
 
+// Help implements cli.Command.
 func (c *statusCommand) Help() string {
 	return strings.TrimSpace(`
 Usage: plan status [-state-dir DIR] PATH
@@ -126,6 +131,7 @@ Example:
 `)
 }
 
+// Run implements cli.Command.
 func (c *statusCommand) Run(args []string) int {
 	m := c.meta
 	fs := m.flagSet("status", false)
@@ -181,8 +187,10 @@ func (c *statusCommand) Run(args []string) int {
 
 type unlockCommand struct{ meta *meta }
 
+// Synopsis implements cli.Command.
 func (c *unlockCommand) Synopsis() string { return "Remove a lock left by a dead process" }
 
+// Help implements cli.Command.
 func (c *unlockCommand) Help() string {
 	return strings.TrimSpace(`
 Usage: plan unlock [-state-dir DIR] ID PATH
@@ -197,6 +205,7 @@ Example:
 `)
 }
 
+// Run implements cli.Command.
 func (c *unlockCommand) Run(args []string) int {
 	m := c.meta
 	fs := m.flagSet("unlock", false)

@@ -8,10 +8,12 @@ import (
 
 type validateCommand struct{ meta *meta }
 
+// Synopsis implements cli.Command.
 func (c *validateCommand) Synopsis() string {
 	return "Check a plan for errors, without touching Docker or nginx"
 }
 
+// Help implements cli.Command.
 func (c *validateCommand) Help() string {
 	return strings.TrimSpace(`
 Usage: plan validate [-json] [-var name=value] [-var-file FILE] PATH
@@ -37,6 +39,7 @@ Examples:
 `)
 }
 
+// Run implements cli.Command.
 func (c *validateCommand) Run(args []string) int {
 	m := c.meta
 	fs := m.flagSet("validate", true)

@@ -418,6 +418,7 @@ type prefixed struct {
 	prefix string
 }
 
+// Write implements io.Writer, prefixing each line.
 func (p prefixed) Write(b []byte) (int, error) {
 	_, err := io.WriteString(p.w, p.prefix+strings.TrimRight(string(b), "\n")+"\n")
 	return len(b), err

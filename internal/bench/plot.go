@@ -26,6 +26,7 @@ var (
 // intTicks are the default ticks labelled without decimals.
 type intTicks struct{}
 
+// Ticks implements plot.Ticker with whole numbers only: request counts.
 func (intTicks) Ticks(min, max float64) []plot.Tick {
 	ts := plot.DefaultTicks{}.Ticks(min, max)
 	for i := range ts {
@@ -39,6 +40,7 @@ func (intTicks) Ticks(min, max float64) []plot.Tick {
 // secondTicks mark every 5 seconds (every 10 past a minute).
 type secondTicks struct{}
 
+// Ticks implements plot.Ticker with whole seconds.
 func (secondTicks) Ticks(min, max float64) []plot.Tick {
 	step := 5.0
 	if max-min > 60 {

@@ -461,6 +461,7 @@ type procRuntime struct {
 	master int
 }
 
+// Processes implements nginx.Runtime from /proc, for the primitives table.
 func (r procRuntime) Processes(ctx context.Context) ([]nginx.Process, error) {
 	kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", r.master, r.master))
 	if err != nil {

@@ -66,5 +66,8 @@ func Connect(host string) (*client.Client, error) {
 // silent wraps an error for errors.Is/As without adding its text.
 type silent struct{ err error }
 
+// Error is empty: the surrounding message already says it in plain words.
 func (s silent) Error() string { return "" }
+
+// Unwrap keeps the cause matchable with errors.Is.
 func (s silent) Unwrap() error { return s.err }

@@ -154,6 +154,7 @@ type capped struct {
 	dropped int
 }
 
+// Write implements io.Writer, keeping at most the cap and counting the rest.
 func (c *capped) Write(p []byte) (int, error) {
 	room := c.max - c.buf.Len()
 	if room >= len(p) {
@@ -167,6 +168,7 @@ func (c *capped) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// String is what was kept, marked as cut when output was dropped.
 func (c *capped) String() string {
 	if c.dropped == 0 {
 		return c.buf.String()

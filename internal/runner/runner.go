@@ -51,6 +51,8 @@ func StateDir(p *dsl.Plan, override string) string {
 // PreflightError lists everything preflight found; nothing was changed.
 type PreflightError struct{ Problems []error }
 
+// Error lists every problem preflight found, one per line, so a plan can
+// be fixed in one go.
 func (e *PreflightError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "preflight found %d problem(s); nothing was changed:", len(e.Problems))
@@ -67,6 +69,8 @@ type UnfinishedError struct {
 	Holder  executor.LockInfo
 }
 
+// Error names the unfinished apply (id, pid, host, time), what it left in
+// place, and that `plan rollback` undoes it.
 func (e *UnfinishedError) Error() string {
 	s := e.Summary
 	who := executor.LockInfo{ID: s.ApplyID, PID: s.PID, Host: s.Host, Started: s.Started}
