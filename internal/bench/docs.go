@@ -69,6 +69,20 @@ func (g group) list(f func(Result) int) string {
 	return strings.Join(s, ", ")
 }
 
+// extent is the smallest and largest of f over the runs.
+func (g group) extent(f func(Result) time.Duration) (lo, hi time.Duration) {
+	for i, r := range g.runs {
+		d := f(r)
+		if i == 0 || d < lo {
+			lo = d
+		}
+		if i == 0 || d > hi {
+			hi = d
+		}
+	}
+	return lo, hi
+}
+
 func (g group) median(f func(Result) time.Duration) time.Duration {
 	var ds []time.Duration
 	for _, r := range g.runs {
@@ -204,8 +218,19 @@ func Verdicts(s *Suite) []Verdict {
 		} else {
 			before := pa.median(func(r Result) time.Duration { return r.BeforeLoad.P99 })
 			during := pa.median(func(r Result) time.Duration { return r.During.P99 })
+			// Every procedure's run starts with the same load on a fresh
+			// topology: their "before" windows measure the same thing, and
+			// pooled they show how much that baseline itself varies.
+			var all group
+			for _, g := range gs {
+				all.runs = append(all.runs, g.runs...)
+			}
+			pooled := all.median(func(r Result) time.Duration { return r.BeforeLoad.P99 })
+			lo, hi := all.extent(func(r Result) time.Duration { return r.BeforeLoad.P99 })
 			vs = append(vs, Verdict{"p99 during ≤ 2× before", name, during <= 2*before,
-				fmt.Sprintf("p99 %s before, %s during (%.1f×)", msString(before), msString(during), float64(during)/float64(max(before, 1)))})
+				fmt.Sprintf("p99 %s before, %s during (%.1f×); before over all %d runs of this scenario: median %s (%.1f×), %s to %s",
+					msString(before), msString(during), float64(during)/float64(max(before, 1)),
+					len(all.runs), msString(pooled), float64(during)/float64(max(pooled, 1)), msString(lo), msString(hi))})
 		}
 		own := pa.median(func(r Result) time.Duration {
 			if r.Apply == nil {

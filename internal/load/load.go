@@ -31,6 +31,7 @@ package load
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -40,6 +41,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -251,7 +253,7 @@ func Start(ctx context.Context, o Options) (*Run, error) {
 		// as many as can be waiting out a timeout, bounded.
 		maxWorkers = max(maxWorkers, min(uint64(o.Rate)*uint64(o.Timeout/time.Second+1), 5000))
 	}
-	atk := vegeta.NewAttacker(
+	opts := []func(*vegeta.Attacker){
 		vegeta.Workers(uint64(o.Workers)),
 		vegeta.MaxWorkers(maxWorkers),
 		vegeta.KeepAlive(o.KeepAlive),
@@ -260,7 +262,11 @@ func Start(ctx context.Context, o Options) (*Run, error) {
 		vegeta.HTTP2(false),
 		vegeta.Redirects(vegeta.NoFollow),
 		vegeta.Proxy(func(*http.Request) (*url.URL, error) { return nil, nil }),
-	)
+	}
+	if ip := net.ParseIP(u.Hostname()); !o.KeepAlive && ip != nil && ip.To4() != nil && ip.IsLoopback() {
+		opts = append(opts, vegeta.Client(rotatingClient(o)))
+	}
+	atk := vegeta.NewAttacker(opts...)
 	tgt := vegeta.Target{Method: o.Method, URL: o.URL, Body: o.Body, Header: o.Header.Clone()}
 	r := &Run{
 		o:        o,
@@ -538,4 +544,35 @@ func CheckLocal(ctx context.Context, host string) error {
 		}
 	}
 	return nil
+}
+
+// rotatingClient is the attacker's client without keep-alive to a loopback
+// address: each connection comes from the next of 65,000 source addresses
+// in 127.1.0.0/16. A new connection per request at thousands per second
+// leaves each closed one in TIME_WAIT for a minute on this side, and one
+// source address has only ~28,000 ports: a few seconds of load, and the
+// next procedure of a benchmark, would fail with "bind: address already in
+// use", a failure of the load generator and not of what is measured. It
+// mirrors the options Start gives vegeta otherwise: no proxy, no HTTP/2,
+// no redirects, the timeout.
+func rotatingClient(o Options) *http.Client {
+	var n atomic.Uint32
+	d := &net.Dialer{Timeout: o.Timeout, KeepAlive: -1}
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		k := n.Add(1)%65000 + 1
+		dd := *d
+		dd.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 1, byte(k>>8), byte(k))}
+		return dd.DialContext(ctx, network, addr)
+	}
+	return &http.Client{
+		Timeout: o.Timeout,
+		Transport: &http.Transport{
+			Proxy:               nil,
+			DialContext:         dial,
+			DisableKeepAlives:   true,
+			MaxIdleConnsPerHost: max(o.Workers, 16),
+			TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{},
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }

@@ -21,10 +21,11 @@ type server struct {
 	mu              sync.Mutex
 	codes           map[int]int
 	bodies          map[string]int
+	sources         map[string]int // remote host -> connections
 }
 
 func newServer(t *testing.T, h func(n int64, w http.ResponseWriter, r *http.Request) int) *server {
-	s := &server{codes: map[int]int{}, bodies: map[string]int{}}
+	s := &server{codes: map[int]int{}, bodies: map[string]int{}, sources: map[string]int{}}
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := s.requests.Add(1)
 		b, _ := io.ReadAll(r.Body)
@@ -36,9 +37,13 @@ func newServer(t *testing.T, h func(n int64, w http.ResponseWriter, r *http.Requ
 		}
 		s.mu.Unlock()
 	}))
-	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+	s.Config.ConnState = func(c net.Conn, st http.ConnState) {
 		if st == http.StateNew {
 			s.conns.Add(1)
+			host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+			s.mu.Lock()
+			s.sources[host]++
+			s.mu.Unlock()
 		}
 	}
 	s.Start()
@@ -124,6 +129,17 @@ func TestKeepAliveHonoured(t *testing.T) {
 		}
 		if !ka && conns != int64(rep.Requests) {
 			t.Errorf("keep-alive off: %d connections for %d requests, want one each", conns, rep.Requests)
+		}
+		// Without keep-alive, each connection to loopback comes from its
+		// own source address, so TIME_WAIT cannot exhaust the ports.
+		s.mu.Lock()
+		n, rotated := len(s.sources), true
+		for src := range s.sources {
+			rotated = rotated && strings.HasPrefix(src, "127.1.")
+		}
+		s.mu.Unlock()
+		if !ka && (!rotated || int64(n) != conns) {
+			t.Errorf("keep-alive off: %d connections from %d source addresses (all in 127.1.0.0/16: %v), want one each", conns, n, rotated)
 		}
 	}
 }
