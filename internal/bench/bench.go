@@ -50,6 +50,14 @@ const (
 // Procedures in the order they run.
 var Procedures = []string{PlanApply, SeedRunbook, NaiveRecreate, ReloadControl}
 
+// BenchSysctls are set in the nginx container of every benchmark topology
+// (see seedtopo.Options.NginxSysctls): without tcp_tw_reuse, a closed-loop
+// load exhausts nginx's ports to the apps some 3.5 s in and runs at the
+// TIME_WAIT expiry rate from then on (measured: 29,000-33,500 sockets in
+// TIME_WAIT in nginx's namespace, throughput from 8,500 down to 1,000
+// requests/s), so the "before" and "during" windows would be two regimes.
+var BenchSysctls = map[string]string{"net.ipv4.tcp_tw_reuse": "1"}
+
 // Topology is a topology size.
 type Topology struct {
 	Name     string // "seed", "4-replicas"
@@ -300,7 +308,7 @@ func Run(ctx context.Context, c Config, topo Topology, sc Scenario, proc string)
 	}
 	sctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	t, err := seedtopo.Start(sctx, c.Docker, seedtopo.Options{Replicas: topo.Replicas, Log: prefixed{c.Log, "  "}})
+	t, err := seedtopo.Start(sctx, c.Docker, seedtopo.Options{Replicas: topo.Replicas, Log: prefixed{c.Log, "  "}, NginxSysctls: BenchSysctls})
 	if err != nil {
 		return res, err
 	}

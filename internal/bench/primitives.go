@@ -32,7 +32,7 @@ type Primitive struct {
 // evidence for where its overhead comes from.
 func Primitives(ctx context.Context, c Config, n int) ([]Primitive, error) {
 	c.defaults()
-	t, err := seedtopo.Start(ctx, c.Docker, seedtopo.Options{Log: prefixed{c.Log, "  "}})
+	t, err := seedtopo.Start(ctx, c.Docker, seedtopo.Options{Log: prefixed{c.Log, "  "}, NginxSysctls: BenchSysctls})
 	if err != nil {
 		return nil, err
 	}

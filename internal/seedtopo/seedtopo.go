@@ -84,6 +84,14 @@ type Options struct {
 	// run --stop-timeout), whole seconds: how long `docker stop` waits
 	// after SIGTERM before SIGKILL. Zero keeps the engine's default (10s).
 	StopTimeout time.Duration
+	// NginxSysctls are set in the nginx container's network namespace
+	// (container mode only). The benchmark sets net.ipv4.tcp_tw_reuse=1:
+	// the seed's nginx.conf has no upstream keepalive, so under thousands
+	// of requests a second nginx leaves a connection per request to the
+	// apps in TIME_WAIT and runs out of ephemeral ports within seconds,
+	// which throttles the load to the TIME_WAIT expiry rate (a property of
+	// the load generator's pace, not of what is measured).
+	NginxSysctls map[string]string
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
 	// Timeout bounds the wait for every app to answer through nginx; default 60s.
@@ -258,7 +266,7 @@ func (t *Topology) start(ctx context.Context, o Options) error {
 	if o.HostNginx {
 		err = t.startHostNginx(ctx)
 	} else {
-		err = t.startNginxContainer(ctx)
+		err = t.startNginxContainer(ctx, o)
 	}
 	if err != nil {
 		return err
@@ -460,7 +468,7 @@ func (t *Topology) services() []string {
 	return s
 }
 
-func (t *Topology) startNginxContainer(ctx context.Context) error {
+func (t *Topology) startNginxContainer(ctx context.Context, o Options) error {
 	if err := os.WriteFile(t.ConfigPath, []byte(containerConf(t.services())), 0o644); err != nil {
 		return fmt.Errorf("seedtopo: %w", err)
 	}
@@ -472,6 +480,7 @@ func (t *Topology) startNginxContainer(ctx context.Context) error {
 		NetworkMode:  container.NetworkMode(t.Network),
 		Binds:        []string{t.ConfigPath + ":/etc/nginx/nginx.conf:rw"},
 		PortBindings: nat.PortMap{port: {{HostIP: "127.0.0.1", HostPort: ""}}},
+		Sysctls:      o.NginxSysctls,
 	}
 	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
 		t.Network: {Aliases: []string{"nginx"}},
