@@ -19,36 +19,8 @@ type deployRecord struct {
 }
 
 func init() {
-	undoers["deploy"] = func(ctx context.Context, env *Env, raw json.RawMessage, note func(string)) error {
-		rec, err := decodeRecord[deployRecord](raw)
-		if err != nil {
-			return err
-		}
-		cli, err := env.Engine(rec.Engine.Host)
-		if err != nil {
-			return err
-		}
-		if err := dockerx.Undo(ctx, cli, rec.Replacement); err != nil {
-			return err
-		}
-		note(fmt.Sprintf("%s is the old container again", rec.Replacement.Name))
-		return nil
-	}
-	recoverers["deploy"] = func(ctx context.Context, env *Env, raw json.RawMessage, note func(string)) error {
-		rec, err := decodeRecord[deployRecord](raw)
-		if err != nil {
-			return err
-		}
-		cli, err := env.Engine(rec.Engine.Host)
-		if err != nil {
-			return err
-		}
-		if err := dockerx.Recover(ctx, cli, rec.Replacement); err != nil {
-			return err
-		}
-		note(fmt.Sprintf("%s is the old container again", rec.Replacement.Name))
-		return nil
-	}
+	undoers["deploy"] = replacementStep(dockerx.Undo)
+	recoverers["deploy"] = replacementStep(dockerx.Recover)
 	finalizers["deploy"] = func(ctx context.Context, env *Env, raw json.RawMessage) error {
 		rec, err := decodeRecord[deployRecord](raw)
 		if err != nil {
@@ -59,6 +31,27 @@ func init() {
 			return err
 		}
 		return dockerx.Finalize(ctx, cli, rec.Replacement)
+	}
+}
+
+// replacementStep is the undo (dockerx.Undo) or the recovery of a deploy
+// cut short (dockerx.Recover) from its record: both put the old container
+// back.
+func replacementStep(fn func(context.Context, client.APIClient, dockerx.Replacement) error) func(context.Context, *Env, json.RawMessage, func(string)) error {
+	return func(ctx context.Context, env *Env, raw json.RawMessage, note func(string)) error {
+		rec, err := decodeRecord[deployRecord](raw)
+		if err != nil {
+			return err
+		}
+		cli, err := env.Engine(rec.Engine.Host)
+		if err != nil {
+			return err
+		}
+		if err := fn(ctx, cli, rec.Replacement); err != nil {
+			return err
+		}
+		note(fmt.Sprintf("%s is the old container again", rec.Replacement.Name))
+		return nil
 	}
 }
 
