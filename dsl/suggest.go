@@ -1,28 +1,10 @@
 package dsl
 
-import (
-	"fmt"
-
-	"github.com/agext/levenshtein"
-)
-
-// suggest returns the candidate closest to given, or "" when none is close
-// enough to be a plausible typo. The threshold follows HCL's own
-// nameSuggestion so suggestions feel the same across the tool.
-func suggest(given string, candidates []string) string {
-	best, bestDist := "", 3
-	for _, c := range candidates {
-		if d := levenshtein.Distance(given, c, nil); d < bestDist {
-			best, bestDist = c, d
-		}
-	}
-	return best
-}
+import "github.com/nonstop-deploy/nonstop/internal/suggest"
 
 // didYouMean renders a suggestion as a sentence to append to a detail, or "".
+// The threshold is the whole tool's (internal/suggest), so a typo gets the
+// same answer in a plan as in an nginx upstream or a container name.
 func didYouMean(given string, candidates []string) string {
-	if s := suggest(given, candidates); s != "" {
-		return fmt.Sprintf(" Did you mean %q?", s)
-	}
-	return ""
+	return suggest.DidYouMean(given, candidates)
 }

@@ -19,8 +19,8 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
 
-	"github.com/nonstop-deploy/nonstop/internal/testenv"
-	"github.com/nonstop-deploy/nonstop/internal/testimage"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/testenv"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/testimage"
 )
 
 // backendConf is an nginx that answers its name; /slow sends 3 KB at 1 KB/s.

@@ -8,6 +8,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
+
+	"github.com/nonstop-deploy/nonstop/internal/suggest"
 )
 
 // ErrNoUpstream is wrapped by edit errors when the file has no upstream of
@@ -275,7 +277,7 @@ func (e *lookupError) Unwrap() error { return e.sentinel }
 // of known names when it is short.
 func hint(name string, known []string, what string) string {
 	var out string
-	if s := closest(name, known); s != "" {
+	if s := suggest.Closest(name, known); s != "" {
 		out += fmt.Sprintf("; did you mean %q?", s)
 	}
 	switch {
@@ -293,49 +295,6 @@ func quoteAll(ss []string) []string {
 		out[i] = strconv.Quote(s)
 	}
 	return out
-}
-
-// closest returns the known name nearest to name by edit distance, if it is
-// close enough to be a plausible typo.
-func closest(name string, known []string) string {
-	best, bestD := "", math.MaxInt
-	for _, k := range known {
-		if k == name {
-			continue
-		}
-		d := levenshtein(strings.ToLower(name), strings.ToLower(k))
-		if d < bestD {
-			best, bestD = k, d
-		}
-	}
-	limit := max(2, len(name)/3)
-	if best == "" || bestD > limit {
-		return ""
-	}
-	return best
-}
-
-func levenshtein(a, b string) int {
-	if len(a) > 256 || len(b) > 256 { // names are short; bound the work
-		return math.MaxInt
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // validName rejects names that cannot be an nginx upstream name or server

@@ -22,7 +22,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/nonstop-deploy/nonstop/internal/testenv"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/testenv"
 )
 
 // backend is an upstream server for integration tests: GET / answers its

@@ -28,7 +28,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/nonstop-deploy/nonstop/internal/dockerx"
-	"github.com/nonstop-deploy/nonstop/internal/seedtopo"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/seedtopo"
 )
 
 func main() {

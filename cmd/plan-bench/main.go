@@ -37,9 +37,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nonstop-deploy/nonstop/internal/bench"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/bench"
 	"github.com/nonstop-deploy/nonstop/internal/dockerx"
-	"github.com/nonstop-deploy/nonstop/internal/testimage"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/testimage"
 )
 
 func main() {

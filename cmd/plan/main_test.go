@@ -1,19 +1,15 @@
 package main
 
 import (
+	goldenfile "github.com/nonstop-deploy/nonstop/internal/testkit/golden"
+
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
-
-// update rewrites golden files from the current output:
-//
-//	go test ./cmd/plan -update
-var update = flag.Bool("update", false, "rewrite testdata golden files")
 
 // plan runs the CLI in-process, as `plan ARGS...` would.
 func plan(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -23,21 +19,10 @@ func plan(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	return code, out.String(), errOut.String()
 }
 
+// golden compares got with the golden file at path (-update rewrites it).
 func golden(t *testing.T, path string, got []byte) {
 	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test ./cmd/plan -update creates it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (go test ./cmd/plan -update rewrites it after review)\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
+	goldenfile.Assert(t, path, got)
 }
 
 const (

@@ -7,7 +7,7 @@ import (
 
 	"github.com/docker/docker/api/types/versions"
 
-	"github.com/nonstop-deploy/nonstop/internal/testenv"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/testenv"
 )
 
 func TestConnectUnreachable(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
+
+	"github.com/nonstop-deploy/nonstop/internal/suggest"
 )
 
 // Compose's labels, by which FindContainer resolves a service name to its
@@ -88,7 +90,7 @@ func FindContainer(ctx context.Context, cli client.APIClient, ref, project strin
 	if err != nil {
 		return container.InspectResponse{}, fmt.Errorf("%s (listing containers for suggestions failed: %v)", what, err)
 	}
-	if s := suggest(ref, project, all); len(s) > 0 {
+	if s := suggestions(ref, project, all); len(s) > 0 {
 		return container.InspectResponse{}, fmt.Errorf("%s; did you mean %s?", what, strings.Join(s, ", "))
 	}
 	return container.InspectResponse{}, fmt.Errorf("%s (%d containers on this engine, none with a similar name)", what, len(all))
@@ -113,9 +115,9 @@ func summaryName(s container.Summary) string {
 	return shortID(s.ID)
 }
 
-// suggest returns the container names and compose services (as "service X in
+// suggestions returns the container names and compose services (as "service X in
 // project P") close to ref, best first, at most five.
-func suggest(ref, project string, all []container.Summary) []string {
+func suggestions(ref, project string, all []container.Summary) []string {
 	type cand struct {
 		text string
 		dist int
@@ -167,37 +169,16 @@ func suggest(ref, project string, all []container.Summary) []string {
 }
 
 // closeTo says whether name is a plausible intent for ref: a small edit
-// distance (a third of the length, at least 2), or one containing the other
+// distance (internal/suggest's threshold), or one containing the other
 // (compose's "project-app-1" for "app").
 func closeTo(ref, name string) (int, bool) {
-	a, b := strings.ToLower(ref), strings.ToLower(name)
-	d := levenshtein(a, b)
-	if d <= max(2, len(a)/3) {
+	if d, ok := suggest.Close(ref, name); ok {
 		return d, true
 	}
+	d := suggest.Distance(ref, name)
+	a, b := strings.ToLower(ref), strings.ToLower(name)
 	if len(a) >= 3 && (strings.Contains(b, a) || strings.Contains(a, b) && len(b) >= 3) {
 		return d, true
 	}
 	return 0, false
-}
-
-func levenshtein(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }

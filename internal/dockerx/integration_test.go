@@ -19,8 +19,8 @@ import (
 	"github.com/docker/go-connections/nat"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/nonstop-deploy/nonstop/internal/testenv"
-	"github.com/nonstop-deploy/nonstop/internal/testimage"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/testenv"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/testimage"
 )
 
 // testLabel marks every container and network a test creates, with a value

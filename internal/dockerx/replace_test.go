@@ -376,17 +376,6 @@ func TestImageAvailableFake(t *testing.T) {
 	}
 }
 
-func TestLevenshtein(t *testing.T) {
-	for _, tt := range []struct {
-		a, b string
-		d    int
-	}{{"", "", 0}, {"app", "app", 0}, {"ngnix", "nginx", 2}, {"kitten", "sitting", 3}, {"", "abc", 3}} {
-		if d := levenshtein(tt.a, tt.b); d != tt.d {
-			t.Errorf("levenshtein(%q, %q) = %d, want %d", tt.a, tt.b, d, tt.d)
-		}
-	}
-}
-
 // The old container is stopped with its own grace period, or the engine's
 // default 10s, and its own signal.
 func TestReplaceStopOptions(t *testing.T) {

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nonstop-deploy/nonstop/internal/bench"
-	"github.com/nonstop-deploy/nonstop/internal/testenv"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/bench"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/testenv"
 )
 
 // transportTolerance is how many more transport errors plan-apply may show

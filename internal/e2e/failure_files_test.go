@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/nonstop-deploy/nonstop/executor"
-	"github.com/nonstop-deploy/nonstop/internal/seedtopo"
-	"github.com/nonstop-deploy/nonstop/internal/testenv"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/seedtopo"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/testenv"
 )
 
 // tree maps every file under root (but the skipped top-level folders) to

@@ -29,7 +29,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/nonstop-deploy/nonstop/executor"
-	"github.com/nonstop-deploy/nonstop/internal/seedtopo"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/seedtopo"
 )
 
 // seedPlanOptions shapes the rolling update that seedPlanText writes: the

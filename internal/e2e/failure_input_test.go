@@ -10,7 +10,7 @@ import (
 
 	"github.com/docker/docker/client"
 
-	"github.com/nonstop-deploy/nonstop/internal/seedtopo"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/seedtopo"
 )
 
 // refusedPlans runs the subtests of plans that must be refused before

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/nonstop-deploy/nonstop/executor"
-	"github.com/nonstop-deploy/nonstop/internal/seedtopo"
-	"github.com/nonstop-deploy/nonstop/internal/testenv"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/seedtopo"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/testenv"
 )
 
 // Plans refused before any change (hostile values, outages, an engine that

@@ -11,8 +11,8 @@ import (
 
 	"github.com/docker/docker/client"
 
-	"github.com/nonstop-deploy/nonstop/internal/seedtopo"
-	"github.com/nonstop-deploy/nonstop/internal/testenv"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/seedtopo"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/testenv"
 )
 
 // shuttingDown counts the nginx container's workers titled "is shutting

@@ -10,8 +10,8 @@ import (
 
 	"github.com/docker/docker/client"
 
-	"github.com/nonstop-deploy/nonstop/internal/seedtopo"
-	"github.com/nonstop-deploy/nonstop/internal/testenv"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/seedtopo"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/testenv"
 )
 
 // checkClean fails a subtest at once if an earlier one left the shared

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nonstop-deploy/nonstop/internal/seedtopo"
-	"github.com/nonstop-deploy/nonstop/internal/testenv"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/seedtopo"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/testenv"
 )
 
 // hostPlan is the rolling update for nginx on the host: nginx is found by

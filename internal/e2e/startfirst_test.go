@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nonstop-deploy/nonstop/internal/seedtopo"
-	"github.com/nonstop-deploy/nonstop/internal/testenv"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/seedtopo"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/testenv"
 )
 
 // startFirstPlan writes the repository's plans/single-replica.hcl (app1,

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nonstop-deploy/nonstop/internal/seedtopo"
-	"github.com/nonstop-deploy/nonstop/internal/testenv"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/seedtopo"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/testenv"
 )
 
 // A health check through nginx, against the real topology: one that nginx

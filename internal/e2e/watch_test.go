@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nonstop-deploy/nonstop/internal/seedtopo"
-	"github.com/nonstop-deploy/nonstop/internal/testenv"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/seedtopo"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/testenv"
 )
 
 var watchLine = regexp.MustCompile(`watch (\S+): (\d+) requests, (\d+) failed`)

@@ -1,10 +1,10 @@
 package render_test
 
 import (
+	goldenfile "github.com/nonstop-deploy/nonstop/internal/testkit/golden"
+
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,28 +17,10 @@ import (
 	"github.com/nonstop-deploy/nonstop/steps"
 )
 
-// update rewrites the golden files from the current output:
-//
-//	go test ./internal/render -update
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
-
-// golden compares got with testdata/NAME, or rewrites it with -update.
+// golden compares got with testdata/NAME (-update rewrites it).
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./internal/render -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test ./internal/render -update rewrites it after review)\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
+	goldenfile.Assert(t, filepath.Join("testdata", name), got)
 }
 
 // goldenPlans are the plans whose review output is pinned: the example

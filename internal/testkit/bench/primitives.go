@@ -13,7 +13,7 @@ import (
 
 	"github.com/nonstop-deploy/nonstop/internal/dockerx"
 	"github.com/nonstop-deploy/nonstop/internal/load"
-	"github.com/nonstop-deploy/nonstop/internal/seedtopo"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/seedtopo"
 	"github.com/nonstop-deploy/nonstop/nginx"
 )
 

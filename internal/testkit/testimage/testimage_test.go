@@ -16,7 +16,7 @@ import (
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/docker/go-connections/nat"
 
-	"github.com/nonstop-deploy/nonstop/internal/testenv"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/testenv"
 )
 
 func TestParseLdd(t *testing.T) {

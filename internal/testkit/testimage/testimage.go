@@ -5,7 +5,7 @@
 // CLI, the classic builder) and tagged by a hash of their content, so a build
 // happens once per content and later calls only inspect the tag:
 //
-//   - App: the test app (internal/testapp, the `bithavoc/hello-world-env`
+//   - App: the test app (internal/testkit/testapp, the `bithavoc/hello-world-env`
 //     equivalent with fault knobs), tag nonstop-testapp:<12 hex>.
 //   - Nginx: the host's Debian nginx with the libraries it links, tag
 //     nonstop-nginx:<12 hex>.

@@ -47,7 +47,7 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/docker/go-connections/nat"
 
-	"github.com/nonstop-deploy/nonstop/internal/testimage"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/testimage"
 )
 
 // LabelKey marks every container and network seedtopo (and the tests using

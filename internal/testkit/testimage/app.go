@@ -15,7 +15,7 @@ import (
 	"github.com/docker/docker/client"
 )
 
-// modulePath is this repository's module; App builds ./internal/testapp in it.
+// modulePath is this repository's module; App builds ./internal/testkit/testapp in it.
 const modulePath = "github.com/nonstop-deploy/nonstop"
 
 var (
@@ -24,7 +24,7 @@ var (
 )
 
 // App builds (once; reused when the tag exists) the test app image: `go build`
-// of ./internal/testapp with CGO_ENABLED=0 for the engine's architecture,
+// of ./internal/testkit/testapp with CGO_ENABLED=0 for the engine's architecture,
 // FROM scratch, ENTRYPOINT the binary, EXPOSE 3000. The tag is
 // "nonstop-testapp:<first 12 hex of sha256 of the binary>". It needs the Go
 // toolchain and this module's source (found from this file's compile-time
@@ -71,7 +71,7 @@ func App(ctx context.Context, cli client.APIClient) (ref string, err error) {
 	return ref, nil
 }
 
-// buildApp compiles ./internal/testapp as a static linux binary for the
+// buildApp compiles ./internal/testkit/testapp as a static linux binary for the
 // engine's architecture and returns its bytes. -trimpath and -buildvcs=false
 // make the bytes depend only on the source and the toolchain, so the tag is
 // stable across checkouts and commits.
@@ -91,11 +91,11 @@ func buildApp(ctx context.Context, cli client.APIClient) ([]byte, error) {
 	defer os.RemoveAll(tmp)
 	out := filepath.Join(tmp, "testapp")
 	cmd := exec.CommandContext(ctx, goTool(), "build", "-trimpath", "-buildvcs=false",
-		"-ldflags=-s -w", "-o", out, "./internal/testapp")
+		"-ldflags=-s -w", "-o", out, "./internal/testkit/testapp")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build ./internal/testapp in %s: %w\n%s", root, err, b)
+		return nil, fmt.Errorf("go build ./internal/testkit/testapp in %s: %w\n%s", root, err, b)
 	}
 	return os.ReadFile(out)
 }
@@ -113,7 +113,7 @@ func goTool() string {
 func moduleRoot(ctx context.Context) (string, error) {
 	// This file's path as compiled; absolute unless built with -trimpath.
 	if _, self, _, ok := runtime.Caller(0); ok && filepath.IsAbs(self) {
-		root := filepath.Dir(filepath.Dir(filepath.Dir(self))) // internal/testimage/app.go
+		root := filepath.Dir(filepath.Dir(filepath.Dir(filepath.Dir(self)))) // internal/testkit/testimage/app.go
 		if isModule(filepath.Join(root, "go.mod")) {
 			return root, nil
 		}

@@ -7,7 +7,7 @@
 // `Hi there, I love ! app1,v1`. Any method is answered the same way; a request
 // body is read and discarded.
 //
-// It is built into a FROM scratch image by internal/testimage (tests cannot
+// It is built into a FROM scratch image by internal/testkit/testimage (tests cannot
 // pull images) and adds knobs, all optional, to simulate faulty releases:
 //
 //	PORT=3000          port to listen on (all interfaces)

@@ -1,6 +1,6 @@
 // Package bench measures failed requests while a rollout runs, for
 // cmd/plan-bench and the CI test internal/e2e/bench_test.go: it starts a
-// fresh seed topology (internal/seedtopo: nginx in a container in front of
+// fresh seed topology (internal/testkit/seedtopo: nginx in a container in front of
 // N test apps), drives HTTP load through nginx (internal/load), runs one
 // procedure against the topology and reports what the load saw before,
 // during and after it.
@@ -30,7 +30,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/nonstop-deploy/nonstop/internal/load"
-	"github.com/nonstop-deploy/nonstop/internal/seedtopo"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/seedtopo"
 )
 
 // Procedure names.
