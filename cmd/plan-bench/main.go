@@ -37,8 +37,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nonstop-deploy/nonstop/internal/testkit/bench"
 	"github.com/nonstop-deploy/nonstop/internal/dockerx"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/bench"
 	"github.com/nonstop-deploy/nonstop/internal/testkit/testimage"
 )
 
