@@ -1,3 +1,4 @@
+// This file holds `plan graph`: the step DAG as dot or Mermaid.
 package main
 
 import (

@@ -1,3 +1,4 @@
+// This file holds `plan show`: what apply will do, in order, for review.
 package main
 
 import (

@@ -1,3 +1,5 @@
+// This file holds `plan apply -watch`: steady traffic through the load
+// balancer while the steps run, failures counted, gated and summarised.
 package main
 
 import (

@@ -1,3 +1,6 @@
+// This file holds the clone of a container's configuration for its
+// replacement: networks and aliases, ports, mounts, labels, restart policy and
+// command carried over, with the plan's image and env on top.
 package dockerx
 
 import (

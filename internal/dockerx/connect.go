@@ -1,3 +1,5 @@
+// This file holds Connect: a client for one engine, negotiated and pinged,
+// with its errors worded for the user.
 package dockerx
 
 import (

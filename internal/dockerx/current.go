@@ -1,3 +1,5 @@
+// This file holds Current: the container that stands for a name now,
+// whatever an interrupted replacement left.
 package dockerx
 
 import (

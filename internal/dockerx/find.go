@@ -1,3 +1,5 @@
+// This file resolves a plan's container reference (a name or a compose
+// service) to one container, and suggests what was meant when none matches.
 package dockerx
 
 import (

@@ -1,3 +1,5 @@
+// This file holds ImageAvailable: an image is present, or pulled, before
+// anything is changed.
 package dockerx
 
 import (

@@ -1,3 +1,5 @@
+// This file holds the probes a health check uses: a container's address, its
+// HEALTHCHECK status, and a command run in it with bounded output.
 package dockerx
 
 import (

@@ -1,3 +1,5 @@
+// This file holds the replacement of a container (stop and rename the old,
+// start the new), its undo, its finalize and its recovery after a crash.
 package dockerx
 
 import (

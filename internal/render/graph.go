@@ -1,3 +1,4 @@
+// This file renders the step DAG for `plan graph`: Graphviz dot and Mermaid.
 package render
 
 import (

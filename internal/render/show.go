@@ -1,3 +1,5 @@
+// This file renders the review of a plan for `plan show`: text, markdown
+// and JSON from one Review value.
 package render
 
 import (

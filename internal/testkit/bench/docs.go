@@ -1,3 +1,5 @@
+// This file writes docs/benchmarks.md's generated part: tables by scenario,
+// the verdicts against the targets, and the plots' file names.
 package bench
 
 import (

@@ -1,3 +1,5 @@
+// This file draws a run's requests per second and failures as a PNG
+// (gonum/plot).
 package bench
 
 import (

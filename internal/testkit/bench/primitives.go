@@ -1,3 +1,5 @@
+// This file measures nginx's and the engine's fixed costs (nginx -t, reload,
+// container create/start) that every procedure pays.
 package bench
 
 import (

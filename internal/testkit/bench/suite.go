@@ -1,3 +1,5 @@
+// This file holds a benchmark suite's settings, the machine it ran on, and
+// its tables.
 package bench
 
 import (

@@ -1,3 +1,5 @@
+// This file removes what a topology started, and sweeps what killed test
+// processes left behind (by label, and host nginx by its pid file).
 package seedtopo
 
 import (

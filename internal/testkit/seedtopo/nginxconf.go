@@ -1,3 +1,4 @@
+// This file writes the seed's nginx.conf for the container and the host form.
 package seedtopo
 
 import (

@@ -1,3 +1,5 @@
+// This file holds the test app's HTTP handler and its fault knobs, read from
+// the environment.
 package main
 
 import (

@@ -1,3 +1,5 @@
+// This file builds the test app's FROM scratch image: a static build of
+// ./internal/testkit/testapp sent to the engine as a tar context.
 package testimage
 
 import (

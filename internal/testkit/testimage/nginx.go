@@ -1,3 +1,5 @@
+// This file builds the offline nginx image from Debian's binary, the
+// libraries ldd lists, and the files nginx needs at start.
 package testimage
 
 import (
