@@ -3,13 +3,22 @@
 # in CI (CI=true).
 
 GO ?= go
+# The lint gate's version, pinned: `make lint` builds exactly this one.
+GOLANGCI_LINT_VERSION ?= v2.15.0
+GOLANGCI_LINT ?= $(shell $(GO) env GOPATH)/bin/golangci-lint
 
-.PHONY: test demo build bench fuzz
+.PHONY: test lint demo build bench fuzz
 
-## test: every test, with the race detector, against the real engine and nginx
-test:
+## test: the lint gate, then every test, with the race detector, against the real engine and nginx
+test: lint
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 25m ./...
+
+## lint: golangci-lint (pinned above; installed on first use) with .golangci.yml
+lint:
+	@$(GOLANGCI_LINT) version 2>/dev/null | grep -q "version $(GOLANGCI_LINT_VERSION:v%=%) " || \
+		$(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	$(GOLANGCI_LINT) run ./...
 
 ## demo: the seed's rolling update, live, on this machine (Docker + nginx)
 demo:

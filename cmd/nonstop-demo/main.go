@@ -48,7 +48,7 @@ func run(keep bool, version string) error {
 	if err != nil {
 		return err
 	}
-	defer cli.Close()
+	defer func() { _ = cli.Close() }()
 	nginxImage, err := nginxImage(ctx, cli)
 	if err != nil {
 		return err
@@ -111,7 +111,7 @@ func run(keep bool, version string) error {
 				continue
 			}
 			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode/100 != 2 {
 				failed.Add(1)
 			}
@@ -139,7 +139,7 @@ func run(keep bool, version string) error {
 			return err
 		}
 		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		fmt.Println("    " + strings.TrimSpace(string(b)))
 	}
 	fmt.Printf("==> %d requests through nginx during the apply, %d failed\n", requests.Load(), failed.Load())

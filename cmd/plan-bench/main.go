@@ -221,7 +221,7 @@ func measure(o options, root string, stderr io.Writer) (*bench.Suite, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer cli.Close()
+	defer func() { _ = cli.Close() }()
 	began := time.Now()
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(stderr, "%s  plan-bench: %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
@@ -237,7 +237,7 @@ func measure(o options, root string, stderr io.Writer) (*bench.Suite, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }()
 	bin, label := o.planBin, o.planLabel
 	if label == "" {
 		label = "./cmd/plan of the working tree at " + gitHead(root)

@@ -43,7 +43,7 @@ func ImageAvailable(ctx context.Context, cli client.APIClient, ref string, progr
 	if err != nil {
 		return notPulled(err)
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }()
 	// The pull reports progress, and its failure, as a stream of JSON
 	// messages; the HTTP status is 200 either way.
 	last := map[string]string{} // layer ID -> last status reported

@@ -292,7 +292,7 @@ func WaitListening(ctx context.Context, cli client.APIClient, id string, max tim
 		for {
 			conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ip, port))
 			if err == nil {
-				conn.Close()
+				_ = conn.Close() // a probe: the connection carried nothing
 				break
 			}
 			if ctx.Err() != nil {
@@ -385,7 +385,7 @@ func Recover(ctx context.Context, cli client.APIClient, r Replacement) error {
 		waitC, errC := cli.ContainerWait(wctx, r.OldID, container.WaitConditionNotRunning)
 		select {
 		case <-waitC:
-		case <-errC: // timed out (it is not being stopped) or gone: Undo looks again
+		case <-errC: //nolint:errcheck // timed out (it is not being stopped) or gone: Undo looks again
 		}
 		cancel()
 		if ctx.Err() != nil {

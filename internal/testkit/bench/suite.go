@@ -64,7 +64,7 @@ func DescribeMachine(ctx context.Context, cli client.APIClient) Machine {
 	}
 	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
 		var kb int64
-		fmt.Sscanf(strings.SplitN(string(b), "\n", 2)[0], "MemTotal: %d kB", &kb)
+		_, _ = fmt.Sscanf(strings.SplitN(string(b), "\n", 2)[0], "MemTotal: %d kB", &kb)
 		m.Memory = fmt.Sprintf("%.0f GiB", float64(kb)/(1<<20))
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
@@ -102,7 +102,7 @@ func Table(s *Suite) string {
 			r.Total.Requests, r.Total.Failed, r.Total.Non2xx, r.Total.TransportErrors, kinds,
 			msString(r.BeforeLoad.P99), msString(r.During.P99), msString(r.During.Max), r.Wall.Seconds())
 	}
-	tw.Flush()
+	_ = tw.Flush()
 	return b.String()
 }
 

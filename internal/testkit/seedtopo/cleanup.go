@@ -210,7 +210,7 @@ func (t *Topology) containerLogs(ctx context.Context, id string) string {
 	if err != nil {
 		return "(logs: " + err.Error() + ")"
 	}
-	defer r.Close()
+	defer func() { _ = r.Close() }()
 	var b bytes.Buffer
 	_, _ = stdcopy.StdCopy(&b, &b, r)
 	return b.String()

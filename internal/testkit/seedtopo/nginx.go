@@ -103,7 +103,7 @@ func (t *Topology) startHostNginx(ctx context.Context) error {
 		cmd := exec.CommandContext(ctx, t.NginxBinary, "-p", t.Dir, "-c", t.ConfigPath)
 		cmd.Stdout, cmd.Stderr = errFile, errFile
 		err = cmd.Run()
-		errFile.Close()
+		_ = errFile.Close()
 		if err == nil {
 			t.URL = "http://" + listen + "/"
 			return nil

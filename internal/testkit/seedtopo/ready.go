@@ -22,7 +22,7 @@ import (
 // error from it ends the wait (e.g. the container exited).
 func (t *Topology) poll(ctx context.Context, c *http.Client, url string, apps []App, check func() error) (map[string]bool, string) {
 	answered := map[string]bool{}
-	last := "none"
+	var last string
 	lastCheck := time.Now()
 	for {
 		body, status, err := getURL(ctx, c, url)
@@ -132,7 +132,7 @@ func getURL(ctx context.Context, c *http.Client, url string) (string, int, error
 	if err != nil {
 		return "", 0, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return string(b), resp.StatusCode, fmt.Errorf("GET %s: reading body: %w", url, err)

@@ -453,7 +453,7 @@ func freePort() (int, error) {
 		if err != nil {
 			continue
 		}
-		l.Close()
+		_ = l.Close()
 		return port, nil
 	}
 	return 0, fmt.Errorf("seedtopo: no free port in 20000-31999")

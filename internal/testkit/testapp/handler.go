@@ -102,7 +102,7 @@ func newHandler(c config) http.Handler {
 		}
 		if r.URL.Path == "/healthz" {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			io.WriteString(w, "ok")
+			_, _ = io.WriteString(w, "ok")
 			return
 		}
 		// The original's exact format: no trailing newline, Content-Type sniffed

@@ -90,7 +90,7 @@ func buildApp(ctx context.Context, cli client.APIClient) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }()
 	out := filepath.Join(tmp, "testapp")
 	cmd := exec.CommandContext(ctx, goTool(), "build", "-trimpath", "-buildvcs=false",
 		"-ldflags=-s -w", "-o", out, "./internal/testkit/testapp")
@@ -102,13 +102,12 @@ func buildApp(ctx context.Context, cli client.APIClient) ([]byte, error) {
 	return os.ReadFile(out)
 }
 
-// goTool is the go command: the one on PATH (go test puts its own first),
-// else the toolchain this binary was built with.
+// goTool is the go command on PATH (go test puts its own first).
 func goTool() string {
 	if p, err := exec.LookPath("go"); err == nil {
 		return p
 	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
+	return "go" // not on PATH: exec reports it
 }
 
 // moduleRoot finds the directory of this module's go.mod.

@@ -120,7 +120,7 @@ func buildImage(ctx context.Context, cli client.APIClient, ref string, buildCont
 	if err != nil {
 		return fmt.Errorf("build %s: %w", ref, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var out bytes.Buffer
 	if err := jsonmessage.DisplayJSONMessagesStream(resp.Body, &out, 0, false, nil); err != nil {
 		return fmt.Errorf("build %s: %w\nbuild output:\n%s", ref, err, tail(out.String(), 2000))

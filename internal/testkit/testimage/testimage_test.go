@@ -167,7 +167,7 @@ func TestAppImage(t *testing.T) {
 	}
 	t.Logf("cached App() in %s", time.Since(start).Round(time.Millisecond))
 
-	ins, _, err := cli.ImageInspectWithRaw(ctx, refs[0])
+	ins, err := cli.ImageInspect(ctx, refs[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +244,7 @@ func TestNginxImage(t *testing.T) {
 	}
 	t.Logf("cached Nginx() in %s", time.Since(start).Round(time.Millisecond))
 
-	ins, _, err := cli.ImageInspectWithRaw(ctx, ref)
+	ins, err := cli.ImageInspect(ctx, ref)
 	if err != nil {
 		t.Fatal(err)
 	}
