@@ -17,8 +17,6 @@ import (
 // rename and a start.
 type Deploy struct{}
 
-func init() { register(Deploy{}) }
-
 // DeploySpec is a decoded deploy step.
 type DeploySpec struct {
 	// Container is the container to replace: a name, an ID, or a Docker
@@ -52,11 +50,11 @@ func (Deploy) Summary() string {
 	return "recreate a container with a new image and env, keeping the old one for rollback"
 }
 
-// Schema implements dsl.StepType.
+// Schema implements Type.
 func (Deploy) Schema() *hcl.BodySchema { return deploySchema }
 
-// Decode implements dsl.StepType.
-func (Deploy) Decode(body hcl.Body, dc *dsl.DecodeContext) (dsl.Spec, hcl.Diagnostics) {
+// Decode implements Type.
+func (Deploy) Decode(body hcl.Body, dc *dsl.DecodeContext) (Spec, hcl.Diagnostics) {
 	r := dc.Read(body, deploySchema)
 	s := &DeploySpec{
 		Container: r.String("container"),

@@ -16,43 +16,42 @@ type drainRecord struct {
 	Change nginx.Change `json:"change"`
 }
 
-func init() {
-	undoers["drain"] = func(ctx context.Context, env *Env, raw json.RawMessage, note func(string)) error {
-		rec, err := decodeRecord[drainRecord](raw)
-		if err != nil {
-			return err
-		}
-		b, err := env.Balancer(rec.Nginx)
-		if err != nil {
-			return err
-		}
-		if !rec.Change.Noop {
-			if err := b.Undo(ctx, rec.Change); err != nil {
-				return fmt.Errorf("putting %s back into upstream %q: %w", rec.Change.Server, rec.Nginx.Upstream, err)
-			}
-			note(fmt.Sprintf("%s back in upstream %q", rec.Change.Server, rec.Nginx.Upstream))
-		}
-		if env.takeStale(rec.Nginx) {
-			// See the restore's undo: nginx may still send requests to
-			// an address that is gone.
-			if err := b.Refresh(ctx); err != nil {
-				env.markStale(rec.Nginx)
-				return fmt.Errorf("reloading nginx so that it resolves %s again: %w", rec.Change.Server, err)
-			}
-			note("nginx reloaded: it resolves every upstream host again")
-		}
-		return nil
+// Undo implements Type: the server back in the upstream as it was.
+func (Drain) Undo(ctx context.Context, env *Env, raw json.RawMessage, note func(string)) error {
+	rec, err := decodeRecord[drainRecord](raw)
+	if err != nil {
+		return err
 	}
+	b, err := env.Balancer(ctx, rec.Nginx)
+	if err != nil {
+		return err
+	}
+	if !rec.Change.Noop {
+		if err := b.Undo(ctx, rec.Change); err != nil {
+			return fmt.Errorf("putting %s back into upstream %q: %w", rec.Change.Server, rec.Nginx.Upstream, err)
+		}
+		note(fmt.Sprintf("%s back in upstream %q", rec.Change.Server, rec.Nginx.Upstream))
+	}
+	if env.takeStale(rec.Nginx) {
+		// See the restore's undo: nginx may still send requests to
+		// an address that is gone.
+		if err := b.Refresh(ctx); err != nil {
+			env.markStale(rec.Nginx)
+			return fmt.Errorf("reloading nginx so that it resolves %s again: %w", rec.Change.Server, err)
+		}
+		note("nginx reloaded: it resolves every upstream host again")
+	}
+	return nil
 }
 
-// Preflight implements Runnable; the nginx checks are grouped per upstream
+// Preflight implements Spec; the nginx checks are grouped per upstream
 // by PreflightPlan, so a drain has nothing of its own to check.
 func (s *DrainSpec) Preflight(ctx context.Context, env *Env) []error { return nil }
 
-// Apply implements Runnable.
+// Apply implements Spec.
 func (s *DrainSpec) Apply(ctx context.Context, env *Env, note func(string)) (json.RawMessage, error) {
 	t := nginxTarget(s.Nginx)
-	b, err := env.Balancer(t)
+	b, err := env.Balancer(ctx, t)
 	if err != nil {
 		return nil, err
 	}

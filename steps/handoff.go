@@ -32,7 +32,7 @@ func (t *Task) Fuse(next executor.Task) executor.FusedApply {
 		return nil
 	}
 	return func(ctx context.Context, noteRestore, noteDrain func(string), restored func(executor.Record, error)) (executor.Record, error) {
-		b, err := t.Env.Balancer(target)
+		b, err := t.Env.Balancer(ctx, target)
 		if err != nil {
 			restored(nil, err)
 			return nil, fmt.Errorf("not started: %w", err)

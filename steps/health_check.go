@@ -16,8 +16,6 @@ import (
 // server back before it answers.
 type HealthCheck struct{}
 
-func init() { register(HealthCheck{}) }
-
 // DefaultHealthTimeout bounds a health check whose step sets no timeout.
 const DefaultHealthTimeout = 60 * time.Second
 
@@ -97,11 +95,11 @@ func (HealthCheck) Summary() string {
 	return "wait until a container answers http, tcp, its HEALTHCHECK or a command"
 }
 
-// Schema implements dsl.StepType.
+// Schema implements Type.
 func (HealthCheck) Schema() *hcl.BodySchema { return healthSchema }
 
-// Decode implements dsl.StepType.
-func (HealthCheck) Decode(body hcl.Body, dc *dsl.DecodeContext) (dsl.Spec, hcl.Diagnostics) {
+// Decode implements Type.
+func (HealthCheck) Decode(body hcl.Body, dc *dsl.DecodeContext) (Spec, hcl.Diagnostics) {
 	r := dc.Read(body, healthSchema)
 	s := &HealthCheckSpec{
 		Container:        r.String("container"),

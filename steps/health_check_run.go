@@ -17,16 +17,16 @@ import (
 	"github.com/nonstop-deploy/nonstop/internal/dockerx"
 )
 
-// Preflight implements Runnable. The container may be replaced by an
+// Preflight implements Spec. The container may be replaced by an
 // earlier step, so it is looked up at run time, not here.
 func (s *HealthCheckSpec) Preflight(ctx context.Context, env *Env) []error { return nil }
 
-// Apply implements Runnable: probe every interval until healthy_threshold
+// Apply implements Spec: probe every interval until healthy_threshold
 // consecutive probes pass, or the step's deadline passes. A container that
 // stops running fails the step at once rather than at the deadline.
 func (s *HealthCheckSpec) Apply(ctx context.Context, env *Env, note func(string)) (json.RawMessage, error) {
 	ref := engineRef(s.Engine)
-	cli, err := env.Engine(ref.Host)
+	cli, err := env.Engine(ctx, ref.Host)
 	if err != nil {
 		return nil, err
 	}
@@ -184,3 +184,9 @@ func parseDurationOr(s string, def time.Duration) time.Duration {
 	}
 	return def
 }
+
+// Undo implements Type: a health check changes nothing.
+func (HealthCheck) Undo(context.Context, *Env, json.RawMessage, func(string)) error { return nil }
+
+// ChangesNothing implements ChangesNothing.
+func (*HealthCheckSpec) ChangesNothing() {}

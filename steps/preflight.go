@@ -26,7 +26,7 @@ func Preflight(ctx context.Context, env *Env, p *dsl.Plan, g *executor.Graph) []
 		if ok, seen := down[host]; seen {
 			return !ok
 		}
-		_, err := env.Engine(host)
+		_, err := env.Engine(ctx, host)
 		down[host] = err != nil
 		if err != nil {
 			errs = append(errs, err)
@@ -34,7 +34,7 @@ func Preflight(ctx context.Context, env *Env, p *dsl.Plan, g *executor.Graph) []
 		return err == nil
 	}
 	for _, s := range p.Steps {
-		r, ok := s.Spec.(Runnable)
+		r, ok := s.Spec.(Spec)
 		if !ok {
 			errs = append(errs, fmt.Errorf("%s: step type %q cannot run", s.Addr, s.Type))
 			continue
@@ -71,7 +71,7 @@ func Preflight(ctx context.Context, env *Env, p *dsl.Plan, g *executor.Graph) []
 		if t.Container != "" && !engine(t.Engine.Host) {
 			continue
 		}
-		b, err := env.Balancer(t)
+		b, err := env.Balancer(ctx, t)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("nginx (%s): %w", t.Config, err))
 			continue
@@ -313,7 +313,7 @@ func Skips(ctx context.Context, env *Env, g *executor.Graph) []string {
 	inRotation := func(t NginxTarget, server string) bool {
 		ms, ok := members[t]
 		if !ok {
-			if b, err := env.Balancer(t); err == nil {
+			if b, err := env.Balancer(ctx, t); err == nil {
 				ms, _ = b.Members(ctx)
 			}
 			members[t] = ms

@@ -20,7 +20,7 @@ func TestExamplePlansAreValid(t *testing.T) {
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			p, diags := dsl.Load(f, Registry(), dsl.Options{})
+			p, diags := dsl.Load(f, Builtin(), dsl.Options{})
 			if diags.HasErrors() {
 				t.Fatal(diags)
 			}
@@ -28,7 +28,7 @@ func TestExamplePlansAreValid(t *testing.T) {
 				t.Fatal(gd)
 			}
 			for _, s := range p.Steps {
-				if _, ok := s.Spec.(Runnable); !ok {
+				if _, ok := s.Spec.(Spec); !ok {
 					t.Errorf("%s: %T cannot run", s.Addr, s.Spec)
 				}
 			}
@@ -50,7 +50,7 @@ func load(t *testing.T, body string) (*dsl.Plan, hcl.Diagnostics) {
 	if err := os.WriteFile(f, []byte(header+body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return dsl.Load(f, Registry(), dsl.Options{})
+	return dsl.Load(f, Builtin(), dsl.Options{})
 }
 
 // Each step type decodes its attributes with their defaults, and rejects
@@ -186,7 +186,7 @@ step "health_check" "a" {
 	if err := os.WriteFile(f, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p, diags := dsl.Load(f, Registry(), dsl.Options{})
+	p, diags := dsl.Load(f, Builtin(), dsl.Options{})
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
@@ -310,7 +310,7 @@ step "deploy" "a" {
 	// The example plans are clean.
 	files, _ := filepath.Glob("../plans/*.hcl")
 	for _, f := range files {
-		p, _ := dsl.Load(f, Registry(), dsl.Options{})
+		p, _ := dsl.Load(f, Builtin(), dsl.Options{})
 		g, _ := executor.Build(p)
 		if d := Lint(p, g); len(d) > 0 {
 			t.Errorf("%s: %v", f, d)
@@ -352,7 +352,7 @@ step "deploy" "b" {
 	}
 	task := map[string]*Task{}
 	for _, s := range p.Steps {
-		task[s.Addr] = &Task{Type: s.Type, Spec: s.Spec.(Runnable)}
+		task[s.Addr] = &Task{Type: s.Type, Spec: s.Spec.(Spec)}
 	}
 	restore := task["step.restore.a"]
 	for _, tc := range []struct {

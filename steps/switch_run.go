@@ -37,14 +37,13 @@ type switchRecord struct {
 	Noop bool `json:"noop,omitempty"`
 }
 
-func init() {
-	undoers["switch"] = func(ctx context.Context, env *Env, raw json.RawMessage, note func(string)) error {
-		rec, err := decodeRecord[switchRecord](raw)
-		if err != nil || rec.Noop {
-			return err
-		}
-		return undoSwitch(ctx, env, rec, note)
+// Undo implements Type: the traffic back on the old container.
+func (Switch) Undo(ctx context.Context, env *Env, raw json.RawMessage, note func(string)) error {
+	rec, err := decodeRecord[switchRecord](raw)
+	if err != nil || rec.Noop {
+		return err
 	}
+	return undoSwitch(ctx, env, rec, note)
 }
 
 // move sends server's requests from the container `from` to `to` without a
@@ -78,11 +77,11 @@ func move(ctx context.Context, cli client.APIClient, b nginx.Membership, server,
 // ends stopped. The start-first deploy's undo then removes the new one and
 // renames the old one back, and no request meets a stopping server.
 func undoSwitch(ctx context.Context, env *Env, rec switchRecord, note func(string)) error {
-	cli, err := env.Engine(rec.Engine.Host)
+	cli, err := env.Engine(ctx, rec.Engine.Host)
 	if err != nil {
 		return err
 	}
-	b, err := env.Balancer(rec.Nginx)
+	b, err := env.Balancer(ctx, rec.Nginx)
 	if err != nil {
 		return err
 	}
@@ -151,10 +150,10 @@ func addrOn(ctx context.Context, cli client.APIClient, id string, t NginxTarget,
 	return net.JoinHostPort(ip, port), nil
 }
 
-// Preflight implements Runnable: the container exists (the upstream and its
+// Preflight implements Spec: the container exists (the upstream and its
 // server line are checked with every other nginx step's).
 func (s *SwitchSpec) Preflight(ctx context.Context, env *Env) []error {
-	cli, ref, err := env.engineFor(s.Engine)
+	cli, ref, err := env.engineFor(ctx, s.Engine)
 	if err != nil {
 		return []error{err}
 	}
@@ -164,14 +163,14 @@ func (s *SwitchSpec) Preflight(ctx context.Context, env *Env) []error {
 	return nil
 }
 
-// Apply implements Runnable.
+// Apply implements Spec.
 func (s *SwitchSpec) Apply(ctx context.Context, env *Env, note func(string)) (json.RawMessage, error) {
-	cli, ref, err := env.engineFor(s.Engine)
+	cli, ref, err := env.engineFor(ctx, s.Engine)
 	if err != nil {
 		return nil, err
 	}
 	t := nginxTarget(s.Nginx)
-	b, err := env.Balancer(t)
+	b, err := env.Balancer(ctx, t)
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +222,7 @@ func (s *SwitchSpec) Apply(ctx context.Context, env *Env, note func(string)) (js
 // UpToDate reports whether there is nothing to switch: no old container
 // of a start-first deploy runs next to the container.
 func (s *SwitchSpec) UpToDate(ctx context.Context, env *Env) (bool, string, error) {
-	cli, ref, err := env.engineFor(s.Engine)
+	cli, ref, err := env.engineFor(ctx, s.Engine)
 	if err != nil {
 		return false, "", err
 	}
