@@ -106,3 +106,11 @@ func (s *DeploySpec) Describe() []dsl.Attribute {
 	}
 	return d
 }
+
+// DockerEngine implements EngineUser.
+func (s *DeploySpec) DockerEngine() *dsl.Docker { return s.Engine }
+
+// Replaces implements Replacer.
+func (s *DeploySpec) Replaces() Replacement {
+	return Replacement{Container: s.Container, StartFirst: s.StartFirst(), Strategy: s.Strategy.Range}
+}

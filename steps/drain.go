@@ -63,3 +63,8 @@ func (s *DrainSpec) Describe() []dsl.Attribute {
 	d.add("drain_timeout", s.DrainTimeout.Value.String(), true, false)
 	return d
 }
+
+// Membership implements MembershipChanger.
+func (s *DrainSpec) Membership() Membership {
+	return Membership{Nginx: s.Nginx, Server: s.Server, Effect: TakesOut}
+}

@@ -67,6 +67,11 @@ func (s *DrainSpec) Apply(ctx context.Context, env *Env, note func(string)) (jso
 	return s.wait(ctx, b, t, ch, note)
 }
 
+// takenOut is the drain's record of change ch (handoffTaker).
+func (s *DrainSpec) takenOut(t NginxTarget, ch nginx.Change) json.RawMessage {
+	return mustJSON(drainRecord{Nginx: t, Change: ch})
+}
+
 // wait is the rest of a drain once the server is marked down (ch): wait
 // for the requests the old workers still hold.
 func (s *DrainSpec) wait(ctx context.Context, b nginx.Membership, t NginxTarget, ch nginx.Change, note func(string)) (json.RawMessage, error) {

@@ -207,3 +207,6 @@ func (s *HealthCheckSpec) Describe() []dsl.Attribute {
 	d.add("start_period", s.StartPeriod.Value.String(), s.StartPeriod.Set, false)
 	return d
 }
+
+// DockerEngine implements EngineUser.
+func (s *HealthCheckSpec) DockerEngine() *dsl.Docker { return s.Engine }

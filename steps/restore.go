@@ -77,3 +77,8 @@ func checkServer(s dsl.String) hcl.Diagnostics {
 	}
 	return nil
 }
+
+// Membership implements MembershipChanger.
+func (s *RestoreSpec) Membership() Membership {
+	return Membership{Nginx: s.Nginx, Server: s.Server, Effect: PutsBack}
+}

@@ -78,3 +78,15 @@ func (s *SwitchSpec) Describe() []dsl.Attribute {
 	}
 	return d
 }
+
+// Membership implements MembershipChanger: the server keeps serving,
+// from the new container.
+func (s *SwitchSpec) Membership() Membership {
+	return Membership{Nginx: s.Nginx, Server: s.Server, Effect: Keeps}
+}
+
+// DockerEngine implements EngineUser.
+func (s *SwitchSpec) DockerEngine() *dsl.Docker { return s.Engine }
+
+// Completes implements StartFirstCompleter.
+func (s *SwitchSpec) Completes() dsl.String { return s.Container }

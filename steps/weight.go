@@ -68,3 +68,8 @@ func (s *WeightSpec) Describe() []dsl.Attribute {
 	d.add("weight", fmt.Sprint(s.Weight.Value), true, false)
 	return d
 }
+
+// Membership implements MembershipChanger.
+func (s *WeightSpec) Membership() Membership {
+	return Membership{Nginx: s.Nginx, Server: s.Server, Effect: Keeps}
+}
