@@ -8,6 +8,7 @@ package steps
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -108,4 +109,12 @@ type StartFirstCompleter interface {
 // cannot fuse with next. first and second record each step's checkpoints.
 type Fuser interface {
 	Fuse(env *Env, next Spec, first, second func(json.RawMessage) error) executor.FusedApply
+}
+
+// TimeoutChecker is a Spec that cannot succeed within some timeouts (a
+// health check needs healthy_threshold probes, interval apart): lint asks
+// it about the step's timeout, with the range to point at (the timeout
+// attribute, or the step's block when it uses the default).
+type TimeoutChecker interface {
+	CheckTimeout(timeout time.Duration, set bool, at hcl.Range) hcl.Diagnostics
 }

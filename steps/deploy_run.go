@@ -79,7 +79,7 @@ func (s *DeploySpec) Preflight(ctx context.Context, env *Env) []error {
 	}
 	var errs []error
 	if _, err := dockerx.FindContainer(ctx, cli, s.Container.Value, ref.ComposeProject); err != nil {
-		errs = append(errs, fmt.Errorf("%s: %w", s.Container.Range, err))
+		errs = append(errs, dsl.At(err, "Container not found", s.Container.Range))
 	}
 	if s.Pull.Value != "always" {
 		if _, _, err := cli.ImageInspectWithRaw(ctx, s.Image.Value); err == nil {
@@ -87,26 +87,31 @@ func (s *DeploySpec) Preflight(ctx context.Context, env *Env) []error {
 		}
 	}
 	if s.Pull.Value == "never" {
-		return append(errs, fmt.Errorf("%s: image %q is not present and pull = \"never\"", s.Image.Range, shown(s.Image)))
+		return append(errs, dsl.At(fmt.Errorf("image %q is not present and pull = \"never\"", shown(s.Image)), "Image not present", s.Image.Range))
 	}
 	if err := dockerx.ImageAvailable(ctx, cli, s.Image.Value, func(string) {}); err != nil {
-		errs = append(errs, fmt.Errorf("%s: %w", s.Image.Range, err))
+		errs = append(errs, dsl.At(err, "Image not available", s.Image.Range))
 	}
 	return errs
 }
 
 // Apply implements Spec.
 func (s *DeploySpec) Apply(ctx context.Context, env *Env, note func(string)) (json.RawMessage, error) {
+	rec, err := s.apply(ctx, env, note)
+	return rec, dsl.At(err, "Deploy failed", s.Container.Range)
+}
+
+func (s *DeploySpec) apply(ctx context.Context, env *Env, note func(string)) (json.RawMessage, error) {
 	cli, ref, err := env.engineFor(ctx, s.Engine)
 	if err != nil {
 		return nil, err
 	}
 	old, err := dockerx.FindContainer(ctx, cli, s.Container.Value, ref.ComposeProject)
 	if err != nil {
-		return nil, err
+		return nil, dsl.At(err, "Container not found", s.Container.Range)
 	}
 	if err := dockerx.ImageAvailable(ctx, cli, s.Image.Value, note); err != nil {
-		return nil, err
+		return nil, dsl.At(err, "Image not available", s.Image.Range)
 	}
 	r, err := dockerx.Replace(ctx, cli, old, dockerx.Spec{Image: s.Image.Value, Env: s.Env.Value, StartFirst: s.StartFirst(),
 		Checkpoint: func(r dockerx.Replacement) error {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/nonstop-deploy/nonstop/dsl"
 	"github.com/nonstop-deploy/nonstop/nginx"
 )
 
@@ -50,6 +51,11 @@ func (s *DrainSpec) Preflight(ctx context.Context, env *Env) []error { return ni
 
 // Apply implements Spec.
 func (s *DrainSpec) Apply(ctx context.Context, env *Env, note func(string)) (json.RawMessage, error) {
+	rec, err := s.apply(ctx, env, note)
+	return rec, dsl.At(err, "Drain failed", s.Server.Range)
+}
+
+func (s *DrainSpec) apply(ctx context.Context, env *Env, note func(string)) (json.RawMessage, error) {
 	t := nginxTarget(s.Nginx)
 	b, err := env.Balancer(ctx, t)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/client"
+	"github.com/hashicorp/hcl/v2"
 	"github.com/rs/zerolog"
 
 	"github.com/nonstop-deploy/nonstop/dsl"
@@ -309,6 +310,9 @@ type Task struct {
 	// Skip, when not empty, is why the step has nothing to do: Apply only
 	// notes it, and there is nothing to undo.
 	Skip string
+	// Range is the step's block in the plan: an error without a range of
+	// its own is reported there (dsl.At).
+	Range hcl.Range
 }
 
 // Apply implements executor.Task.
@@ -317,7 +321,16 @@ func (t *Task) Apply(ctx context.Context, note func(string)) (json.RawMessage, e
 		note("skipped: " + t.Skip)
 		return nil, nil
 	}
-	return t.Spec.Apply(context.WithValue(ctx, checkpointKey{}, t.Checkpoint), t.Env, note)
+	rec, err := t.Spec.Apply(context.WithValue(ctx, checkpointKey{}, t.Checkpoint), t.Env, note)
+	return rec, t.at(err, "Step failed")
+}
+
+// at wraps err with the step's range, unless it has a range already.
+func (t *Task) at(err error, summary string) error {
+	if t.Range.Filename == "" {
+		return err
+	}
+	return dsl.At(err, summary, t.Range)
 }
 
 type checkpointKey struct{}
@@ -330,7 +343,7 @@ func checkpoint(ctx context.Context, rec json.RawMessage) error {
 
 // Undo implements executor.Task.
 func (t *Task) Undo(ctx context.Context, rec json.RawMessage, note func(string)) error {
-	return Undo(ctx, t.Env, t.Type, rec, note)
+	return t.at(Undo(ctx, t.Env, t.Type, rec, note), "Undo failed")
 }
 
 // Reversible implements executor.Reversible: a step that changes nothing

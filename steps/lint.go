@@ -56,6 +56,15 @@ func Lint(p *dsl.Plan, g *executor.Graph) hcl.Diagnostics {
 		}
 		return seen
 	}
+	for _, s := range p.Steps {
+		if c, ok := s.Spec.(TimeoutChecker); ok {
+			timeout, at := SpecOf(s).DefaultTimeout(), s.DeclRange
+			if s.Timeout.Set {
+				timeout, at = s.Timeout.Value, s.Timeout.Range
+			}
+			diags = append(diags, c.CheckTimeout(timeout, s.Timeout.Set, at)...)
+		}
+	}
 	for i, s := range g.Steps {
 		if r, ok := s.Spec.(Replacer); ok {
 			rp := r.Replaces()

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/nonstop-deploy/nonstop/dsl"
 	"github.com/nonstop-deploy/nonstop/executor"
 	"github.com/nonstop-deploy/nonstop/nginx"
@@ -24,32 +25,38 @@ import (
 func Preflight(ctx context.Context, env *Env, p *dsl.Plan, g *executor.Graph) []error {
 	var errs []error
 	down := map[string]bool{} // engines that do not answer
-	engine := func(host string) bool {
+	// engine reports whether the engine of docker block d answers; where
+	// is what to point at when d is nil (the environment's engine).
+	engine := func(d *dsl.Docker, where hcl.Range) bool {
+		host := engineRef(d).Host
 		if ok, seen := down[host]; seen {
 			return !ok
 		}
 		_, err := env.Engine(ctx, host)
 		down[host] = err != nil
 		if err != nil {
-			errs = append(errs, err)
+			if d != nil {
+				where = d.DeclRange
+				if d.Host.Set {
+					where = d.Host.Range
+				}
+			}
+			errs = append(errs, dsl.At(err, "Docker engine does not answer", where))
 		}
 		return err == nil
 	}
 	for _, s := range p.Steps {
-		r, ok := s.Spec.(Spec)
-		if !ok {
-			errs = append(errs, fmt.Errorf("%s: step type %q cannot run", s.Addr, s.Type))
-			continue
-		}
-		if h, uses := engineOf(s.Spec); uses && !engine(h) {
+		r := SpecOf(s)
+		if u, uses := r.(EngineUser); uses && !engine(u.DockerEngine(), s.DeclRange) {
 			continue
 		}
 		for _, err := range r.Preflight(ctx, env) {
-			errs = append(errs, fmt.Errorf("%s: %w", s.Addr, err))
+			errs = append(errs, dsl.At(fmt.Errorf("%s: %w", s.Addr, err), "Step cannot run", s.DeclRange))
 		}
 	}
 	// One check per upstream, with every server the plan touches in it.
 	servers := map[NginxTarget]map[string]bool{}
+	blocks := map[NginxTarget]*dsl.Nginx{}
 	for _, s := range p.Steps {
 		m, ok := membershipOf(s.Spec)
 		if !ok {
@@ -58,6 +65,7 @@ func Preflight(ctx context.Context, env *Env, p *dsl.Plan, g *executor.Graph) []
 		t := nginxTarget(m.Nginx)
 		if servers[t] == nil {
 			servers[t] = map[string]bool{}
+			blocks[t] = m.Nginx
 		}
 		servers[t][m.Server.Value] = true
 	}
@@ -70,12 +78,13 @@ func Preflight(ctx context.Context, env *Env, p *dsl.Plan, g *executor.Graph) []
 	})
 	var o *order
 	for _, t := range targets {
-		if t.Container != "" && !engine(t.Engine.Host) {
+		n := blocks[t]
+		if t.Container != "" && !engine(n.Docker, n.DeclRange) {
 			continue
 		}
 		b, err := env.Balancer(ctx, t)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("nginx (%s): %w", t.Config, err))
+			errs = append(errs, dsl.At(fmt.Errorf("nginx (%s): %w", t.Config, err), "Nginx cannot be reached", n.DeclRange))
 			continue
 		}
 		var list []string
@@ -84,25 +93,17 @@ func Preflight(ctx context.Context, env *Env, p *dsl.Plan, g *executor.Graph) []
 		}
 		sort.Strings(list)
 		if err := b.Check(ctx, list); err != nil {
-			errs = append(errs, fmt.Errorf("nginx upstream %q in %s: %w", t.Upstream, t.Config, err))
+			errs = append(errs, dsl.At(fmt.Errorf("nginx upstream %q in %s: %w", t.Upstream, t.Config, err), "Nginx upstream check failed", n.Upstream.Range))
 			continue
 		}
 		if g != nil {
 			if o == nil {
 				o = newOrder(g)
 			}
-			errs = append(errs, outages(ctx, b, t, o)...)
+			errs = append(errs, outages(ctx, b, t, n.Upstream.Range, o)...)
 		}
 	}
 	return errs
-}
-
-// engineOf is the Docker engine a step needs, if any.
-func engineOf(spec dsl.Spec) (string, bool) {
-	if u, ok := spec.(EngineUser); ok {
-		return engineRef(u.DockerEngine()).Host, true
-	}
-	return "", false
 }
 
 // membershipOf is what a step does to upstream membership, if anything.
@@ -121,11 +122,11 @@ func membershipOf(spec dsl.Spec) (Membership, bool) {
 // such as the targets of one rollout batch) that together are all of it.
 // nginx answers 502 for as long as that lasts: an outage, the one thing a
 // plan must not do.
-func outages(ctx context.Context, b nginx.Membership, t NginxTarget, o *order) []error {
+func outages(ctx context.Context, b nginx.Membership, t NginxTarget, upstream hcl.Range, o *order) []error {
 	g := o.g
 	members, err := b.Members(ctx)
 	if err != nil {
-		return []error{fmt.Errorf("nginx upstream %q in %s: %w", t.Upstream, t.Config, err)}
+		return []error{dsl.At(fmt.Errorf("nginx upstream %q in %s: %w", t.Upstream, t.Config, err), "Nginx upstream cannot be read", upstream)}
 	}
 	drains := o.drains(t)
 	if len(drains) == 0 {
@@ -185,8 +186,8 @@ func outages(ctx context.Context, b nginx.Membership, t NginxTarget, o *order) [
 			why = fmt.Sprintf("it is the last server not marked down (%s already down): draining it leaves no server to answer. Put another server back first", strings.Join(alreadyDown, ", "))
 		}
 		reported[key] = true
-		errs = append(errs, fmt.Errorf("%s: draining %q would leave upstream %q in %s with no server to send requests to: %s",
-			g.Steps[d.step].Addr, d.server, t.Upstream, t.Config, why))
+		errs = append(errs, dsl.At(fmt.Errorf("%s: draining %q would leave upstream %q in %s with no server to send requests to: %s",
+			g.Steps[d.step].Addr, d.server, t.Upstream, t.Config, why), "Drain would leave no server", g.Steps[d.step].DeclRange))
 	}
 	return errs
 }

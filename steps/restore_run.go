@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/nonstop-deploy/nonstop/dsl"
 	"github.com/nonstop-deploy/nonstop/nginx"
 )
 
@@ -68,6 +69,11 @@ func (s *RestoreSpec) Preflight(ctx context.Context, env *Env) []error { return 
 
 // Apply implements Spec.
 func (s *RestoreSpec) Apply(ctx context.Context, env *Env, note func(string)) (json.RawMessage, error) {
+	rec, err := s.apply(ctx, env, note)
+	return rec, dsl.At(err, "Restore failed", s.Server.Range)
+}
+
+func (s *RestoreSpec) apply(ctx context.Context, env *Env, note func(string)) (json.RawMessage, error) {
 	t := nginxTarget(s.Nginx)
 	b, err := env.Balancer(ctx, t)
 	if err != nil {

@@ -281,6 +281,28 @@ step "deploy" "a" {
   strategy   = "start-first"
   depends_on = [step.switch.a]
 }`, []string{"error: Switch without a start-first deploy before it", "error: Start-first deploy without a switch"}},
+		{"health check that fits its timeout", `
+step "health_check" "a" {
+  container         = "a"
+  tcp { port = 3000 }
+  interval          = "30s"
+  healthy_threshold = 3
+  timeout           = "61s"
+}`, nil},
+		{"health check longer than its timeout", `
+step "health_check" "a" {
+  container         = "a"
+  tcp { port = 3000 }
+  interval          = "30s"
+  healthy_threshold = 3
+  timeout           = "60s"
+}`, []string{"error: Health check cannot pass within its timeout"}},
+		{"health check longer than the default timeout", `
+step "health_check" "a" {
+  container         = "a"
+  tcp { port = 3000 }
+  healthy_threshold = 61
+}`, []string{"error: Health check cannot pass within its timeout"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, diags := load(t, tc.body)

@@ -12,6 +12,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
 
+	"github.com/nonstop-deploy/nonstop/dsl"
 	"github.com/nonstop-deploy/nonstop/internal/dockerx"
 	"github.com/nonstop-deploy/nonstop/nginx"
 )
@@ -158,13 +159,18 @@ func (s *SwitchSpec) Preflight(ctx context.Context, env *Env) []error {
 		return []error{err}
 	}
 	if _, err := dockerx.FindContainer(ctx, cli, s.Container.Value, ref.ComposeProject); err != nil {
-		return []error{fmt.Errorf("%s: %w", s.Container.Range, err)}
+		return []error{dsl.At(err, "Container not found", s.Container.Range)}
 	}
 	return nil
 }
 
 // Apply implements Spec.
 func (s *SwitchSpec) Apply(ctx context.Context, env *Env, note func(string)) (json.RawMessage, error) {
+	rec, err := s.apply(ctx, env, note)
+	return rec, dsl.At(err, "Switch failed", s.Server.Range)
+}
+
+func (s *SwitchSpec) apply(ctx context.Context, env *Env, note func(string)) (json.RawMessage, error) {
 	cli, ref, err := env.engineFor(ctx, s.Engine)
 	if err != nil {
 		return nil, err
@@ -176,7 +182,7 @@ func (s *SwitchSpec) Apply(ctx context.Context, env *Env, note func(string)) (js
 	}
 	cur, err := dockerx.FindContainer(ctx, cli, s.Container.Value, ref.ComposeProject)
 	if err != nil {
-		return nil, err
+		return nil, dsl.At(err, "Container not found", s.Container.Range)
 	}
 	rec := switchRecord{Engine: ref, Nginx: t, Server: s.Server.Value, Name: trimSlash(cur.Name), NewID: cur.ID,
 		DrainTimeout: s.Nginx.DrainTimeout.Value.String()}

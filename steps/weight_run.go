@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/nonstop-deploy/nonstop/dsl"
 	"github.com/nonstop-deploy/nonstop/nginx"
 )
 
@@ -41,6 +42,11 @@ func (s *WeightSpec) Preflight(ctx context.Context, env *Env) []error { return n
 
 // Apply implements Spec.
 func (s *WeightSpec) Apply(ctx context.Context, env *Env, note func(string)) (json.RawMessage, error) {
+	rec, err := s.apply(ctx, env, note)
+	return rec, dsl.At(err, "Weight change failed", s.Weight.Range)
+}
+
+func (s *WeightSpec) apply(ctx context.Context, env *Env, note func(string)) (json.RawMessage, error) {
 	t := nginxTarget(s.Nginx)
 	b, err := env.Balancer(ctx, t)
 	if err != nil {

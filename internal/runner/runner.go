@@ -166,7 +166,7 @@ func Apply(ctx context.Context, p *dsl.Plan, g *executor.Graph, o Options) (*Res
 	tasks := make([]executor.Task, len(g.Steps))
 	for i, s := range g.Steps {
 		addr := s.Addr
-		tasks[i] = &steps.Task{Env: env, Type: s.Type, Spec: steps.SpecOf(s), Skip: skips[i],
+		tasks[i] = &steps.Task{Env: env, Type: s.Type, Spec: steps.SpecOf(s), Skip: skips[i], Range: s.DeclRange,
 			Checkpoint: func(rec json.RawMessage) error {
 				return j.Append(executor.Entry{Kind: executor.KindCheckpoint, Step: addr, Record: rec})
 			}}
