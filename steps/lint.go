@@ -12,50 +12,30 @@ import (
 // Lint finds plans that are valid but would drop requests, and says so as
 // warnings at validate time, long before apply:
 //
-//   - a deploy that no drain runs before, in a plan that has an nginx: the
-//     container is replaced while nginx still sends it requests (the seed's
-//     "naive recreate", which lost nearly every request);
-//   - a drain with no restore of the same server after it: the server would
-//     stay out of rotation after a successful apply.
+//   - a stop-first replacement (deploy) that no drain runs before, in a
+//     plan that has an nginx: the container is replaced while nginx still
+//     sends it requests (the seed's "naive recreate", which lost nearly
+//     every request);
+//   - a drain with no restore of the same server after it: the server
+//     would stay out of rotation after a successful apply.
 //
 // and as errors the plans that cannot work: a start-first deploy that no
 // switch completes (the old container would run on, and the apply could
-// not remove it), or a switch with no start-first deploy before it.
+// not remove it), a switch with no start-first deploy before it, a step
+// whose timeout it can never meet (TimeoutChecker).
+//
+// It asks capabilities (Replacer, MembershipChanger, StartFirstCompleter),
+// never step types. It is linear in steps + edges for plans that pass: the
+// drain before a deploy is one pass in dependency order, and each pairing
+// (a drain and its restore, a start-first deploy and its switch) is a walk
+// that stops at the first match, a few steps away in the plans people
+// write. A walk that finds nothing marks what it saw as dead for that
+// key, so the walks of one server or container never cover a step twice.
 func Lint(p *dsl.Plan, g *executor.Graph) hcl.Diagnostics {
 	if g == nil {
 		return nil
 	}
 	var diags hcl.Diagnostics
-	ancestors := func(i int) map[int]bool {
-		seen := map[int]bool{}
-		stack := []int{i}
-		for len(stack) > 0 {
-			v := stack[len(stack)-1]
-			stack = stack[:len(stack)-1]
-			for _, d := range g.Deps(v) {
-				if !seen[d] {
-					seen[d] = true
-					stack = append(stack, d)
-				}
-			}
-		}
-		return seen
-	}
-	descendants := func(i int) map[int]bool {
-		seen := map[int]bool{}
-		stack := []int{i}
-		for len(stack) > 0 {
-			v := stack[len(stack)-1]
-			stack = stack[:len(stack)-1]
-			for _, u := range g.Users(v) {
-				if !seen[u] {
-					seen[u] = true
-					stack = append(stack, u)
-				}
-			}
-		}
-		return seen
-	}
 	for _, s := range p.Steps {
 		if c, ok := s.Spec.(TimeoutChecker); ok {
 			timeout, at := SpecOf(s).DefaultTimeout(), s.DeclRange
@@ -65,59 +45,103 @@ func Lint(p *dsl.Plan, g *executor.Graph) hcl.Diagnostics {
 			diags = append(diags, c.CheckTimeout(timeout, s.Timeout.Set, at)...)
 		}
 	}
-	for i, s := range g.Steps {
-		if r, ok := s.Spec.(Replacer); ok {
-			rp := r.Replaces()
-			if rp.StartFirst {
-				switched := false
-				for d := range descendants(i) {
-					if c, ok := g.Steps[d].Spec.(StartFirstCompleter); ok && c.Completes().Value == rp.Container.Value {
-						switched = true
-						break
-					}
-				}
-				if !switched {
-					diags = append(diags, noSwitch(s, rp))
-				}
-			} else if len(p.Nginx) > 0 {
-				drained := false
-				for a := range ancestors(i) {
-					if m, ok := membershipOf(g.Steps[a].Spec); ok && m.Effect == TakesOut {
-						drained = true
-						break
-					}
-				}
-				if !drained {
-					diags = append(diags, noDrain(s, rp))
-				}
-			}
-		}
-		if c, ok := s.Spec.(StartFirstCompleter); ok {
-			deployed := false
-			for a := range ancestors(i) {
-				if r, ok := g.Steps[a].Spec.(Replacer); ok && r.Replaces().StartFirst && r.Replaces().Container.Value == c.Completes().Value {
-					deployed = true
+	n := len(g.Steps)
+	// drained[i]: a step that takes a server out runs before step i.
+	var drained []bool
+	if len(p.Nginx) > 0 {
+		drained = make([]bool, n)
+		for _, st := range g.Order() {
+			i := g.Index(st.Addr)
+			for _, d := range g.Deps(i) {
+				if m, ok := membershipOf(g.Steps[d].Spec); drained[d] || ok && m.Effect == TakesOut {
+					drained[i] = true
 					break
 				}
 			}
-			if !deployed {
+		}
+	}
+	after, before := newWalker(g, true), newWalker(g, false)
+	for i, s := range g.Steps {
+		if r, ok := s.Spec.(Replacer); ok {
+			rp := r.Replaces()
+			switch {
+			case rp.StartFirst:
+				if !after.find(i, "switch "+rp.Container.Value, func(j int) bool {
+					c, ok := g.Steps[j].Spec.(StartFirstCompleter)
+					return ok && c.Completes().Value == rp.Container.Value
+				}) {
+					diags = append(diags, noSwitch(s, rp))
+				}
+			case drained != nil && !drained[i]:
+				diags = append(diags, noDrain(s, rp))
+			}
+		}
+		if c, ok := s.Spec.(StartFirstCompleter); ok {
+			container := c.Completes().Value
+			if !before.find(i, "deploy "+container, func(j int) bool {
+				r, ok := g.Steps[j].Spec.(Replacer)
+				return ok && r.Replaces().StartFirst && r.Replaces().Container.Value == container
+			}) {
 				diags = append(diags, noStartFirst(s, c))
 			}
 		}
 		if m, ok := membershipOf(s.Spec); ok && m.Effect == TakesOut {
-			restored := false
-			for d := range descendants(i) {
-				if r, ok := membershipOf(g.Steps[d].Spec); ok && r.Effect == PutsBack && r.Server.Value == m.Server.Value && r.Nginx == m.Nginx {
-					restored = true
-					break
-				}
-			}
-			if !restored {
+			if !after.find(i, fmt.Sprintf("restore %p %s", m.Nginx, m.Server.Value), func(j int) bool {
+				r, ok := membershipOf(g.Steps[j].Spec)
+				return ok && r.Effect == PutsBack && r.Server.Value == m.Server.Value && r.Nginx == m.Nginx
+			}) {
 				diags = append(diags, noRestore(s, m))
 			}
 		}
 	}
 	return diags
+}
+
+// walker finds, from a step, a step after it (forward) or before it that
+// matches, breadth first, stopping at the first. What a walk that found
+// nothing saw is dead for its key: later walks for the key skip it.
+type walker struct {
+	g       *executor.Graph
+	forward bool
+	seen    []int // seen[v] == walk: v is queued in the current walk
+	walk    int
+	queue   []int
+	dead    map[string]map[int]bool
+}
+
+func newWalker(g *executor.Graph, forward bool) *walker {
+	return &walker{g: g, forward: forward, seen: make([]int, len(g.Steps)), dead: map[string]map[int]bool{}}
+}
+
+func (w *walker) find(from int, key string, match func(int) bool) bool {
+	w.walk++
+	dead := w.dead[key]
+	w.queue = append(w.queue[:0], from)
+	w.seen[from] = w.walk
+	for h := 0; h < len(w.queue); h++ {
+		next := w.g.Deps(w.queue[h])
+		if w.forward {
+			next = w.g.Users(w.queue[h])
+		}
+		for _, v := range next {
+			if w.seen[v] == w.walk || dead[v] {
+				continue
+			}
+			if match(v) {
+				return true
+			}
+			w.seen[v] = w.walk
+			w.queue = append(w.queue, v)
+		}
+	}
+	if dead == nil {
+		dead = map[int]bool{}
+		w.dead[key] = dead
+	}
+	for _, v := range w.queue[1:] {
+		dead[v] = true
+	}
+	return false
 }
 
 func noSwitch(s *dsl.Step, rp Replacement) *hcl.Diagnostic {

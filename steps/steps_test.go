@@ -281,6 +281,26 @@ step "deploy" "a" {
   strategy   = "start-first"
   depends_on = [step.switch.a]
 }`, []string{"error: Switch without a start-first deploy before it", "error: Start-first deploy without a switch"}},
+		{"a second drain of the server after its restore", `
+step "drain" "again" {
+  nginx      = nginx.lb
+  server     = "a:3000"
+  depends_on = [step.restore.a]
+}
+step "drain" "a" {
+  nginx  = nginx.lb
+  server = "a:3000"
+}
+step "health_check" "a" {
+  container  = "a"
+  tcp { port = 3000 }
+  depends_on = [step.drain.a, step.drain.again]
+}
+step "restore" "a" {
+  nginx      = nginx.lb
+  server     = "a:3000"
+  depends_on = [step.drain.a]
+}`, []string{"Drain without a restore after it"}},
 		{"health check that fits its timeout", `
 step "health_check" "a" {
   container         = "a"
