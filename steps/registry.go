@@ -97,15 +97,6 @@ func (r *Registry) Type(name string) (Type, bool) {
 	return t, ok
 }
 
-// Types lists the registered types, sorted by name.
-func (r *Registry) Types() []Type {
-	out := make([]Type, 0, len(r.types))
-	for _, n := range r.Names() {
-		out = append(out, r.types[n])
-	}
-	return out
-}
-
 // Names implements dsl.Registry.
 func (r *Registry) Names() []string {
 	names := make([]string, 0, len(r.types))
