@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 
@@ -55,5 +56,23 @@ func TestUndoUnknownType(t *testing.T) {
 	}
 	if err := Undo(context.Background(), env, "health_check", rec, func(string) {}); err != nil {
 		t.Errorf("undo of a health check: %v", err)
+	}
+}
+
+// Every built-in type says what it is for and has a section in the user
+// docs (docs/extending.md asks contributors for both).
+func TestBuiltinTypesAreDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../docs/dsl.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range Builtin().Names() {
+		typ, _ := Builtin().Type(n)
+		if strings.TrimSpace(typ.Summary()) == "" {
+			t.Errorf("%s: empty Summary", n)
+		}
+		if !strings.Contains(string(doc), "\n### "+n+"\n") {
+			t.Errorf("docs/dsl.md has no \"### %s\" section", n)
+		}
 	}
 }
