@@ -123,7 +123,7 @@ step "health_check" "smoke" {
 // (dsl.Load), build and check the graph (executor.Build), and layer it into
 // waves. Results and the command to reproduce them: docs/benchmarks.md.
 func BenchmarkLoadAndGraph(b *testing.B) {
-	reg := steps.Registry()
+	reg := steps.Builtin()
 	for _, n := range []int{100, 1000, 10000} {
 		for _, shape := range []struct {
 			name  string

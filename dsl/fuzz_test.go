@@ -38,7 +38,7 @@ func FuzzLoad(f *testing.F) {
 			f.Add(src)
 		}
 	}
-	reg := steps.Registry()
+	reg := steps.Builtin()
 	// One file, rewritten for every input: inputs run one at a time in
 	// each fuzzing process, and a directory per input halves the speed.
 	path := filepath.Join(f.TempDir(), "plan.hcl")

@@ -1,8 +1,8 @@
+// This file holds what dsl needs from step types (StepType, Spec) and the
+// Registry through which the caller passes them in.
 package dsl
 
 import (
-	"sort"
-
 	"github.com/hashicorp/hcl/v2"
 )
 
@@ -36,28 +36,10 @@ type Attribute struct {
 }
 
 // Registry maps step type names ("drain", "deploy", ...) to their
-// implementations.
+// implementations. The caller builds it (steps.Builtin) and passes it to
+// Load: dsl holds no registry of its own.
 type Registry interface {
 	Lookup(name string) (StepType, bool)
 	// Names lists the registered types, sorted; used for "did you mean".
 	Names() []string
-}
-
-// MapRegistry is a Registry over a plain map, enough for the CLI and tests.
-type MapRegistry map[string]StepType
-
-// Lookup implements Registry.
-func (r MapRegistry) Lookup(name string) (StepType, bool) {
-	t, ok := r[name]
-	return t, ok
-}
-
-// Names implements Registry.
-func (r MapRegistry) Names() []string {
-	names := make([]string, 0, len(r))
-	for n := range r {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
 }

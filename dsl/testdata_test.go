@@ -19,7 +19,7 @@ import (
 // (and its cycle check) only when the plan itself decoded cleanly.
 func load(t testing.TB, path string, opts dsl.Options) (*dsl.Plan, *executor.Graph, hcl.Diagnostics) {
 	t.Helper()
-	p, diags := dsl.Load(path, steps.Registry(), opts)
+	p, diags := dsl.Load(path, steps.Builtin(), opts)
 	if diags.HasErrors() {
 		return p, nil, diags
 	}

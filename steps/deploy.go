@@ -17,8 +17,6 @@ import (
 // rename and a start.
 type Deploy struct{}
 
-func init() { register(Deploy{}) }
-
 // DeploySpec is a decoded deploy step.
 type DeploySpec struct {
 	// Container is the container to replace: a name, an ID, or a Docker
@@ -52,11 +50,11 @@ func (Deploy) Summary() string {
 	return "recreate a container with a new image and env, keeping the old one for rollback"
 }
 
-// Schema implements dsl.StepType.
+// Schema implements Type.
 func (Deploy) Schema() *hcl.BodySchema { return deploySchema }
 
-// Decode implements dsl.StepType.
-func (Deploy) Decode(body hcl.Body, dc *dsl.DecodeContext) (dsl.Spec, hcl.Diagnostics) {
+// Decode implements Type.
+func (Deploy) Decode(body hcl.Body, dc *dsl.DecodeContext) (Spec, hcl.Diagnostics) {
 	r := dc.Read(body, deploySchema)
 	s := &DeploySpec{
 		Container: r.String("container"),
@@ -107,4 +105,12 @@ func (s *DeploySpec) Describe() []dsl.Attribute {
 		d.add("engine", "docker."+s.Engine.Name, true, false)
 	}
 	return d
+}
+
+// DockerEngine implements EngineUser.
+func (s *DeploySpec) DockerEngine() *dsl.Docker { return s.Engine }
+
+// Replaces implements Replacer.
+func (s *DeploySpec) Replaces() Replacement {
+	return Replacement{Container: s.Container, StartFirst: s.StartFirst(), Strategy: s.Strategy.Range}
 }

@@ -18,61 +18,68 @@ type deployRecord struct {
 	Image       string              `json:"image"`
 }
 
-func init() {
-	undoers["deploy"] = replacementStep(dockerx.Undo)
-	recoverers["deploy"] = replacementStep(dockerx.Recover)
-	finalizers["deploy"] = func(ctx context.Context, env *Env, raw json.RawMessage) error {
-		rec, err := decodeRecord[deployRecord](raw)
-		if err != nil {
-			return err
-		}
-		cli, err := env.Engine(rec.Engine.Host)
-		if err != nil {
-			return err
-		}
-		return dockerx.Finalize(ctx, cli, rec.Replacement)
+// Undo implements Type: the old container back in place of the new one.
+func (Deploy) Undo(ctx context.Context, env *Env, raw json.RawMessage, note func(string)) error {
+	return replacementStep(ctx, env, raw, note, dockerx.Undo)
+}
+
+// Recover implements Recoverer: a deploy cut short mid-way is undone by
+// looking at what is there (dockerx.Recover), not by its record alone.
+func (Deploy) Recover(ctx context.Context, env *Env, raw json.RawMessage, note func(string)) error {
+	return replacementStep(ctx, env, raw, note, dockerx.Recover)
+}
+
+// Finalize implements Finalizer: once the apply succeeded, the old
+// container kept for rollback is removed.
+func (Deploy) Finalize(ctx context.Context, env *Env, raw json.RawMessage) error {
+	rec, err := decodeRecord[deployRecord](raw)
+	if err != nil {
+		return err
 	}
+	cli, err := env.Engine(ctx, rec.Engine.Host)
+	if err != nil {
+		return err
+	}
+	return dockerx.Finalize(ctx, cli, rec.Replacement)
 }
 
 // replacementStep is the undo (dockerx.Undo) or the recovery of a deploy
 // cut short (dockerx.Recover) from its record: both put the old container
 // back.
-func replacementStep(fn func(context.Context, client.APIClient, dockerx.Replacement) error) func(context.Context, *Env, json.RawMessage, func(string)) error {
-	return func(ctx context.Context, env *Env, raw json.RawMessage, note func(string)) error {
-		rec, err := decodeRecord[deployRecord](raw)
-		if err != nil {
-			return err
-		}
-		cli, err := env.Engine(rec.Engine.Host)
-		if err != nil {
-			return err
-		}
-		if err := fn(ctx, cli, rec.Replacement); err != nil {
-			return err
-		}
-		note(fmt.Sprintf("%s is the old container again", rec.Replacement.Name))
-		return nil
+func replacementStep(ctx context.Context, env *Env, raw json.RawMessage, note func(string), fn func(context.Context, client.APIClient, dockerx.Replacement) error) error {
+	rec, err := decodeRecord[deployRecord](raw)
+	if err != nil {
+		return err
 	}
+	cli, err := env.Engine(ctx, rec.Engine.Host)
+	if err != nil {
+		return err
+	}
+	if err := fn(ctx, cli, rec.Replacement); err != nil {
+		return err
+	}
+	note(fmt.Sprintf("%s is the old container again", rec.Replacement.Name))
+	return nil
 }
 
 // engineFor is the client of the engine a step's `engine` (or the plan's
 // only docker block) names, and the reference its records keep.
-func (e *Env) engineFor(d *dsl.Docker) (*client.Client, EngineRef, error) {
+func (e *Env) engineFor(ctx context.Context, d *dsl.Docker) (*client.Client, EngineRef, error) {
 	ref := engineRef(d)
-	cli, err := e.Engine(ref.Host)
+	cli, err := e.Engine(ctx, ref.Host)
 	return cli, ref, err
 }
 
-// Preflight implements Runnable: the container exists and the image is
+// Preflight implements Spec: the container exists and the image is
 // there (or can be pulled), before anything changes.
 func (s *DeploySpec) Preflight(ctx context.Context, env *Env) []error {
-	cli, ref, err := env.engineFor(s.Engine)
+	cli, ref, err := env.engineFor(ctx, s.Engine)
 	if err != nil {
 		return []error{err}
 	}
 	var errs []error
 	if _, err := dockerx.FindContainer(ctx, cli, s.Container.Value, ref.ComposeProject); err != nil {
-		errs = append(errs, fmt.Errorf("%s: %w", s.Container.Range, err))
+		errs = append(errs, dsl.At(err, "Container not found", s.Container.Range))
 	}
 	if s.Pull.Value != "always" {
 		if _, _, err := cli.ImageInspectWithRaw(ctx, s.Image.Value); err == nil {
@@ -80,26 +87,31 @@ func (s *DeploySpec) Preflight(ctx context.Context, env *Env) []error {
 		}
 	}
 	if s.Pull.Value == "never" {
-		return append(errs, fmt.Errorf("%s: image %q is not present and pull = \"never\"", s.Image.Range, shown(s.Image)))
+		return append(errs, dsl.At(fmt.Errorf("image %q is not present and pull = \"never\"", shown(s.Image)), "Image not present", s.Image.Range))
 	}
 	if err := dockerx.ImageAvailable(ctx, cli, s.Image.Value, func(string) {}); err != nil {
-		errs = append(errs, fmt.Errorf("%s: %w", s.Image.Range, err))
+		errs = append(errs, dsl.At(err, "Image not available", s.Image.Range))
 	}
 	return errs
 }
 
-// Apply implements Runnable.
+// Apply implements Spec.
 func (s *DeploySpec) Apply(ctx context.Context, env *Env, note func(string)) (json.RawMessage, error) {
-	cli, ref, err := env.engineFor(s.Engine)
+	rec, err := s.apply(ctx, env, note)
+	return rec, dsl.At(err, "Deploy failed", s.Container.Range)
+}
+
+func (s *DeploySpec) apply(ctx context.Context, env *Env, note func(string)) (json.RawMessage, error) {
+	cli, ref, err := env.engineFor(ctx, s.Engine)
 	if err != nil {
 		return nil, err
 	}
 	old, err := dockerx.FindContainer(ctx, cli, s.Container.Value, ref.ComposeProject)
 	if err != nil {
-		return nil, err
+		return nil, dsl.At(err, "Container not found", s.Container.Range)
 	}
 	if err := dockerx.ImageAvailable(ctx, cli, s.Image.Value, note); err != nil {
-		return nil, err
+		return nil, dsl.At(err, "Image not available", s.Image.Range)
 	}
 	r, err := dockerx.Replace(ctx, cli, old, dockerx.Spec{Image: s.Image.Value, Env: s.Env.Value, StartFirst: s.StartFirst(),
 		Checkpoint: func(r dockerx.Replacement) error {
@@ -123,7 +135,7 @@ func (s *DeploySpec) Apply(ctx context.Context, env *Env, note func(string)) (js
 // and env (see dockerx.Current), so that deploying it again would recreate
 // it for nothing. why says what differs, naming no values.
 func (s *DeploySpec) UpToDate(ctx context.Context, env *Env) (bool, string, error) {
-	cli, ref, err := env.engineFor(s.Engine)
+	cli, ref, err := env.engineFor(ctx, s.Engine)
 	if err != nil {
 		return false, "", err
 	}

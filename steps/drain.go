@@ -14,8 +14,6 @@ import (
 // requests to that server) has exited, bounded by drain_timeout.
 type Drain struct{}
 
-func init() { register(Drain{}) }
-
 // DrainSpec is a decoded drain step.
 type DrainSpec struct {
 	Nginx  *dsl.Nginx
@@ -34,11 +32,11 @@ func (Drain) Summary() string {
 	return "mark a server down in an nginx upstream, reload, wait for in-flight requests"
 }
 
-// Schema implements dsl.StepType.
+// Schema implements Type.
 func (Drain) Schema() *hcl.BodySchema { return drainSchema }
 
-// Decode implements dsl.StepType.
-func (Drain) Decode(body hcl.Body, dc *dsl.DecodeContext) (dsl.Spec, hcl.Diagnostics) {
+// Decode implements Type.
+func (Drain) Decode(body hcl.Body, dc *dsl.DecodeContext) (Spec, hcl.Diagnostics) {
 	r := dc.Read(body, drainSchema)
 	s := &DrainSpec{Nginx: r.Nginx("nginx"), Server: r.String("server")}
 	def := dsl.DefaultDrainTimeout
@@ -64,4 +62,9 @@ func (s *DrainSpec) Describe() []dsl.Attribute {
 	d.str("server", s.Server)
 	d.add("drain_timeout", s.DrainTimeout.Value.String(), true, false)
 	return d
+}
+
+// Membership implements MembershipChanger.
+func (s *DrainSpec) Membership() Membership {
+	return Membership{Nginx: s.Nginx, Server: s.Server, Effect: TakesOut}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/nonstop-deploy/nonstop/dsl"
 	"github.com/nonstop-deploy/nonstop/nginx"
 )
 
@@ -16,43 +17,47 @@ type drainRecord struct {
 	Change nginx.Change `json:"change"`
 }
 
-func init() {
-	undoers["drain"] = func(ctx context.Context, env *Env, raw json.RawMessage, note func(string)) error {
-		rec, err := decodeRecord[drainRecord](raw)
-		if err != nil {
-			return err
-		}
-		b, err := env.Balancer(rec.Nginx)
-		if err != nil {
-			return err
-		}
-		if !rec.Change.Noop {
-			if err := b.Undo(ctx, rec.Change); err != nil {
-				return fmt.Errorf("putting %s back into upstream %q: %w", rec.Change.Server, rec.Nginx.Upstream, err)
-			}
-			note(fmt.Sprintf("%s back in upstream %q", rec.Change.Server, rec.Nginx.Upstream))
-		}
-		if env.takeStale(rec.Nginx) {
-			// See the restore's undo: nginx may still send requests to
-			// an address that is gone.
-			if err := b.Refresh(ctx); err != nil {
-				env.markStale(rec.Nginx)
-				return fmt.Errorf("reloading nginx so that it resolves %s again: %w", rec.Change.Server, err)
-			}
-			note("nginx reloaded: it resolves every upstream host again")
-		}
-		return nil
+// Undo implements Type: the server back in the upstream as it was.
+func (Drain) Undo(ctx context.Context, env *Env, raw json.RawMessage, note func(string)) error {
+	rec, err := decodeRecord[drainRecord](raw)
+	if err != nil {
+		return err
 	}
+	b, err := env.Balancer(ctx, rec.Nginx)
+	if err != nil {
+		return err
+	}
+	if !rec.Change.Noop {
+		if err := b.Undo(ctx, rec.Change); err != nil {
+			return fmt.Errorf("putting %s back into upstream %q: %w", rec.Change.Server, rec.Nginx.Upstream, err)
+		}
+		note(fmt.Sprintf("%s back in upstream %q", rec.Change.Server, rec.Nginx.Upstream))
+	}
+	if env.takeStale(rec.Nginx) {
+		// See the restore's undo: nginx may still send requests to
+		// an address that is gone.
+		if err := b.Refresh(ctx); err != nil {
+			env.markStale(rec.Nginx)
+			return fmt.Errorf("reloading nginx so that it resolves %s again: %w", rec.Change.Server, err)
+		}
+		note("nginx reloaded: it resolves every upstream host again")
+	}
+	return nil
 }
 
-// Preflight implements Runnable; the nginx checks are grouped per upstream
+// Preflight implements Spec; the nginx checks are grouped per upstream
 // by PreflightPlan, so a drain has nothing of its own to check.
 func (s *DrainSpec) Preflight(ctx context.Context, env *Env) []error { return nil }
 
-// Apply implements Runnable.
+// Apply implements Spec.
 func (s *DrainSpec) Apply(ctx context.Context, env *Env, note func(string)) (json.RawMessage, error) {
+	rec, err := s.apply(ctx, env, note)
+	return rec, dsl.At(err, "Drain failed", s.Server.Range)
+}
+
+func (s *DrainSpec) apply(ctx context.Context, env *Env, note func(string)) (json.RawMessage, error) {
 	t := nginxTarget(s.Nginx)
-	b, err := env.Balancer(t)
+	b, err := env.Balancer(ctx, t)
 	if err != nil {
 		return nil, err
 	}
@@ -66,6 +71,11 @@ func (s *DrainSpec) Apply(ctx context.Context, env *Env, note func(string)) (jso
 		return nil, err
 	}
 	return s.wait(ctx, b, t, ch, note)
+}
+
+// takenOut is the drain's record of change ch (handoffTaker).
+func (s *DrainSpec) takenOut(t NginxTarget, ch nginx.Change) json.RawMessage {
+	return mustJSON(drainRecord{Nginx: t, Change: ch})
 }
 
 // wait is the rest of a drain once the server is marked down (ch): wait

@@ -1,3 +1,5 @@
+// This file holds Env, what running steps share: the registry, the Docker
+// engines and the nginx balancers, opened once per apply or rollback.
 package steps
 
 import (
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/client"
+	"github.com/hashicorp/hcl/v2"
 	"github.com/rs/zerolog"
 
 	"github.com/nonstop-deploy/nonstop/dsl"
@@ -29,8 +32,10 @@ type Env struct {
 	// fail at once. Default DefaultEngineWait.
 	EngineWait time.Duration
 
+	steps *Registry
+
 	mu        sync.Mutex
-	engines   map[string]*client.Client
+	engines   map[string]*engineConn
 	lbs       map[NginxTarget]nginx.Membership
 	downSince time.Time // first undo failure for an unreachable engine
 	// stale are nginx targets whose running config may name an address
@@ -60,9 +65,10 @@ func (e *Env) takeStale(t NginxTarget) bool {
 // DefaultEngineWait covers a Docker daemon restart.
 const DefaultEngineWait = 10 * time.Second
 
-// NewEnv returns an Env that logs to log.
-func NewEnv(log zerolog.Logger) *Env {
-	return &Env{Log: log, EngineWait: DefaultEngineWait, engines: map[string]*client.Client{}, lbs: map[NginxTarget]nginx.Membership{}}
+// NewEnv returns an Env that logs to log and runs the step types of reg
+// (undos of journal entries are looked up there by type name).
+func NewEnv(log zerolog.Logger, reg *Registry) *Env {
+	return &Env{Log: log, EngineWait: DefaultEngineWait, steps: reg, engines: map[string]*engineConn{}, lbs: map[NginxTarget]nginx.Membership{}}
 }
 
 // Close closes every connection.
@@ -70,23 +76,54 @@ func (e *Env) Close() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, c := range e.engines {
-		_ = c.Close()
+		select {
+		case <-c.done:
+			if c.cli != nil {
+				_ = c.cli.Close()
+			}
+		default: // still connecting: its caller owns it
+		}
 	}
 }
 
-// Engine returns a client for a Docker engine ("" = DOCKER_HOST / default).
-func (e *Env) Engine(host string) (*client.Client, error) {
+// engineConn is one connection to an engine, made once: done is closed
+// when cli or err is set.
+type engineConn struct {
+	done chan struct{}
+	cli  *client.Client
+	err  error
+}
+
+// Engine returns a client for a Docker engine ("" = DOCKER_HOST / default),
+// connecting on first use. The connection is made under the first caller's
+// ctx, holding no lock: steps on other engines go on meanwhile, and callers
+// for the same engine wait for that one attempt (or their own ctx). A
+// failed attempt is forgotten, so the next call tries again (an engine
+// that restarts during a rollback).
+func (e *Env) Engine(ctx context.Context, host string) (*client.Client, error) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if c, ok := e.engines[host]; ok {
-		return c, nil
+	c, ok := e.engines[host]
+	if !ok {
+		c = &engineConn{done: make(chan struct{})}
+		e.engines[host] = c
 	}
-	c, err := dockerx.Connect(host)
-	if err != nil {
-		return nil, err
+	e.mu.Unlock()
+	if ok {
+		select {
+		case <-c.done:
+			return c.cli, c.err
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for the Docker engine to answer: %w", ctx.Err())
+		}
 	}
-	e.engines[host] = c
-	return c, nil
+	c.cli, c.err = dockerx.ConnectContext(ctx, host)
+	if c.err != nil {
+		e.mu.Lock()
+		delete(e.engines, host)
+		e.mu.Unlock()
+	}
+	close(c.done)
+	return c.cli, c.err
 }
 
 // EngineRef is the Docker engine a step uses, as recorded in journals.
@@ -122,8 +159,9 @@ func nginxTarget(n *dsl.Nginx) NginxTarget {
 	}
 }
 
-// Balancer returns the membership backend for an nginx upstream.
-func (e *Env) Balancer(t NginxTarget) (nginx.Membership, error) {
+// Balancer returns the membership backend for an nginx upstream; for nginx
+// in a container, it connects to its engine under ctx.
+func (e *Env) Balancer(ctx context.Context, t NginxTarget) (nginx.Membership, error) {
 	e.mu.Lock()
 	if b, ok := e.lbs[t]; ok {
 		e.mu.Unlock()
@@ -133,7 +171,7 @@ func (e *Env) Balancer(t NginxTarget) (nginx.Membership, error) {
 	var rt nginx.Runtime
 	inPlace := false
 	if t.Container != "" {
-		cli, err := e.Engine(t.Engine.Host)
+		cli, err := e.Engine(ctx, t.Engine.Host)
 		if err != nil {
 			return nil, err
 		}
@@ -151,37 +189,28 @@ func (e *Env) Balancer(t NginxTarget) (nginx.Membership, error) {
 	return b, nil
 }
 
-// Runnable is a step spec that can run: what the executor needs, with the
-// Env passed in. Every built-in spec implements it.
-type Runnable interface {
-	dsl.Spec
-	// Preflight checks, without changing anything, that the step can run;
-	// it returns every problem found.
-	Preflight(ctx context.Context, env *Env) []error
-	Apply(ctx context.Context, env *Env, note func(string)) (json.RawMessage, error)
-}
-
-// undoers rebuild an undo from a journal record, by step type, without
-// the plan: `plan rollback` works from the journal alone.
-var undoers = map[string]func(ctx context.Context, env *Env, rec json.RawMessage, note func(string)) error{}
-
-// finalizers clean up after a successful apply, by step type.
-var finalizers = map[string]func(ctx context.Context, env *Env, rec json.RawMessage) error{}
-
-// recoverers undo a step that was interrupted mid-way (its process died),
-// from the record of its last checkpoint, when that needs more than the
-// step type's undoer.
-var recoverers = map[string]func(ctx context.Context, env *Env, rec json.RawMessage, note func(string)) error{}
-
 // Undo compensates a completed step of the given type from its record.
 // While a Docker engine does not answer, it retries for up to
 // env.EngineWait (see there).
+// A type this binary does not know is an error: the step cannot be said
+// to be undone.
 func Undo(ctx context.Context, env *Env, typ string, rec json.RawMessage, note func(string)) error {
-	u, ok := undoers[typ]
-	if !ok || len(rec) == 0 {
-		return nil
+	t, err := env.typ(typ)
+	if err != nil || len(rec) == 0 {
+		return err
 	}
-	return env.retryEngine(ctx, note, func() error { return u(ctx, env, rec, note) })
+	return env.retryEngine(ctx, note, func() error { return t.Undo(ctx, env, rec, note) })
+}
+
+// typ is the registered step type of that name, or an error saying that
+// this binary cannot undo it.
+func (e *Env) typ(name string) (Type, error) {
+	if e.steps != nil {
+		if t, ok := e.steps.Type(name); ok {
+			return t, nil
+		}
+	}
+	return nil, fmt.Errorf("step type %q is unknown to this binary, so its change cannot be undone from here: run the version of plan that made it (`plan rollback`), or undo it by hand", name)
 }
 
 // UndoInterrupted undoes a step whose process died mid-step, from the
@@ -190,14 +219,15 @@ func Undo(ctx context.Context, env *Env, typ string, rec json.RawMessage, note f
 // things are as before the step. A step that died before its first
 // checkpoint changed nothing (rec is empty).
 func UndoInterrupted(ctx context.Context, env *Env, typ string, rec json.RawMessage, note func(string)) error {
-	if len(rec) == 0 {
-		return nil
+	t, err := env.typ(typ)
+	if err != nil || len(rec) == 0 {
+		return err
 	}
-	u, ok := recoverers[typ]
+	r, ok := t.(Recoverer)
 	if !ok {
 		return Undo(ctx, env, typ, rec, note)
 	}
-	return env.retryEngine(ctx, note, func() error { return u(ctx, env, rec, note) })
+	return env.retryEngine(ctx, note, func() error { return r.Recover(ctx, env, rec, note) })
 }
 
 // retryEngine runs fn again while it fails because a Docker engine does
@@ -257,18 +287,22 @@ func EngineUnreachable(err error) bool {
 
 // Finalize cleans up after a completed step once the whole apply succeeded.
 func Finalize(ctx context.Context, env *Env, typ string, rec json.RawMessage) error {
-	f, ok := finalizers[typ]
-	if !ok || len(rec) == 0 {
+	t, err := env.typ(typ)
+	if err != nil || len(rec) == 0 {
+		return err
+	}
+	f, ok := t.(Finalizer)
+	if !ok {
 		return nil
 	}
-	return f(ctx, env, rec)
+	return f.Finalize(ctx, env, rec)
 }
 
 // Task adapts a step to the executor.
 type Task struct {
 	Env  *Env
 	Type string
-	Spec Runnable
+	Spec Spec
 	// Checkpoint records, durably, what the step is about to change, right
 	// before it changes it (see UndoInterrupted). An error stops the step
 	// before the change. Nil records nothing.
@@ -276,6 +310,9 @@ type Task struct {
 	// Skip, when not empty, is why the step has nothing to do: Apply only
 	// notes it, and there is nothing to undo.
 	Skip string
+	// Range is the step's block in the plan: an error without a range of
+	// its own is reported there (dsl.At).
+	Range hcl.Range
 }
 
 // Apply implements executor.Task.
@@ -284,7 +321,16 @@ func (t *Task) Apply(ctx context.Context, note func(string)) (json.RawMessage, e
 		note("skipped: " + t.Skip)
 		return nil, nil
 	}
-	return t.Spec.Apply(context.WithValue(ctx, checkpointKey{}, t.Checkpoint), t.Env, note)
+	rec, err := t.Spec.Apply(context.WithValue(ctx, checkpointKey{}, t.Checkpoint), t.Env, note)
+	return rec, t.at(err, "Step failed")
+}
+
+// at wraps err with the step's range, unless it has a range already.
+func (t *Task) at(err error, summary string) error {
+	if t.Range.Filename == "" {
+		return err
+	}
+	return dsl.At(err, summary, t.Range)
 }
 
 type checkpointKey struct{}
@@ -297,14 +343,14 @@ func checkpoint(ctx context.Context, rec json.RawMessage) error {
 
 // Undo implements executor.Task.
 func (t *Task) Undo(ctx context.Context, rec json.RawMessage, note func(string)) error {
-	return Undo(ctx, t.Env, t.Type, rec, note)
+	return t.at(Undo(ctx, t.Env, t.Type, rec, note), "Undo failed")
 }
 
-// Reversible implements executor.Reversible: only a step type with an
-// undoer, and a record to undo from, changed anything.
+// Reversible implements executor.Reversible: a step that changes nothing
+// (ChangesNothing) or left no record changed nothing.
 func (t *Task) Reversible(rec json.RawMessage) bool {
-	_, ok := undoers[t.Type]
-	return ok && len(rec) > 0
+	_, observes := t.Spec.(ChangesNothing)
+	return !observes && len(rec) > 0
 }
 
 // Finalize implements executor.Task.

@@ -16,8 +16,6 @@ import (
 // server back before it answers.
 type HealthCheck struct{}
 
-func init() { register(HealthCheck{}) }
-
 // DefaultHealthTimeout bounds a health check whose step sets no timeout.
 const DefaultHealthTimeout = 60 * time.Second
 
@@ -97,11 +95,11 @@ func (HealthCheck) Summary() string {
 	return "wait until a container answers http, tcp, its HEALTHCHECK or a command"
 }
 
-// Schema implements dsl.StepType.
+// Schema implements Type.
 func (HealthCheck) Schema() *hcl.BodySchema { return healthSchema }
 
-// Decode implements dsl.StepType.
-func (HealthCheck) Decode(body hcl.Body, dc *dsl.DecodeContext) (dsl.Spec, hcl.Diagnostics) {
+// Decode implements Type.
+func (HealthCheck) Decode(body hcl.Body, dc *dsl.DecodeContext) (Spec, hcl.Diagnostics) {
 	r := dc.Read(body, healthSchema)
 	s := &HealthCheckSpec{
 		Container:        r.String("container"),
@@ -208,4 +206,39 @@ func (s *HealthCheckSpec) Describe() []dsl.Attribute {
 	d.add("healthy_threshold", fmt.Sprint(s.HealthyThreshold.Value), true, false)
 	d.add("start_period", s.StartPeriod.Value.String(), s.StartPeriod.Set, false)
 	return d
+}
+
+// DockerEngine implements EngineUser.
+func (s *HealthCheckSpec) DockerEngine() *dsl.Docker { return s.Engine }
+
+// CheckTimeout implements TimeoutChecker: the healthy_threshold-th passing
+// probe comes (healthy_threshold-1) × interval after the first, so a
+// timeout not longer than that can never be met.
+func (s *HealthCheckSpec) CheckTimeout(timeout time.Duration, set bool, at hcl.Range) hcl.Diagnostics {
+	n, every := s.HealthyThreshold.Value, s.Interval.Value
+	need := time.Duration(n-1) * every
+	if n <= 1 || need < timeout {
+		return nil
+	}
+	which := fmt.Sprintf("the step's timeout = %s", timeout)
+	if !set {
+		which = fmt.Sprintf("the default timeout of a health_check, %s (set timeout on the step to change it)", timeout)
+	}
+	where := ""
+	for _, a := range []struct {
+		name string
+		set  bool
+		r    hcl.Range
+	}{{"healthy_threshold", s.HealthyThreshold.Set, s.HealthyThreshold.Range}, {"interval", s.Interval.Set, s.Interval.Range}} {
+		if a.set {
+			where += fmt.Sprintf(" %s is set at %s.", a.name, a.r)
+		}
+	}
+	return hcl.Diagnostics{{
+		Severity: hcl.DiagError,
+		Summary:  "Health check cannot pass within its timeout",
+		Detail: fmt.Sprintf("healthy_threshold = %d probes, interval = %s apart: the last of them comes (%d - 1) × %s = %s after the first, which is not within %s. It could never pass.%s Raise the timeout above %s, or lower healthy_threshold or interval.",
+			n, every, n, every, need, which, where, need),
+		Subject: at.Ptr(),
+	}}
 }

@@ -6,27 +6,36 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	neturl "net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/docker/docker/client"
 
+	"github.com/nonstop-deploy/nonstop/dsl"
 	"github.com/nonstop-deploy/nonstop/internal/dockerx"
 )
 
-// Preflight implements Runnable. The container may be replaced by an
+// Preflight implements Spec. The container may be replaced by an
 // earlier step, so it is looked up at run time, not here.
 func (s *HealthCheckSpec) Preflight(ctx context.Context, env *Env) []error { return nil }
 
-// Apply implements Runnable: probe every interval until healthy_threshold
+// Apply implements Spec: probe every interval until healthy_threshold
 // consecutive probes pass, or the step's deadline passes. A container that
 // stops running fails the step at once rather than at the deadline.
 func (s *HealthCheckSpec) Apply(ctx context.Context, env *Env, note func(string)) (json.RawMessage, error) {
+	rec, err := s.apply(ctx, env, note)
+	return rec, dsl.At(err, "Not healthy", s.Container.Range)
+}
+
+func (s *HealthCheckSpec) apply(ctx context.Context, env *Env, note func(string)) (json.RawMessage, error) {
 	ref := engineRef(s.Engine)
-	cli, err := env.Engine(ref.Host)
+	cli, err := env.Engine(ctx, ref.Host)
 	if err != nil {
 		return nil, err
 	}
@@ -39,7 +48,7 @@ func (s *HealthCheckSpec) Apply(ctx context.Context, env *Env, note func(string)
 		c, err := dockerx.FindContainer(ctx, cli, s.Container.Value, ref.ComposeProject)
 		if err == nil {
 			if running, state, rerr := dockerx.Running(ctx, cli, c.ID); rerr == nil && !running && time.Since(start) > s.StartPeriod.Value {
-				return nil, fmt.Errorf("%s is not running (%s): it cannot become healthy", s.Container.Value, state)
+				return nil, fmt.Errorf("%s is not running (%s): it cannot become healthy", shown(s.Container), state)
 			}
 			err = s.probe(ctx, cli, c.ID)
 		}
@@ -63,7 +72,7 @@ func (s *HealthCheckSpec) Apply(ctx context.Context, env *Env, note func(string)
 			if lastErr == nil {
 				lastErr = errors.New("no probe completed")
 			}
-			return nil, fmt.Errorf("%s did not become healthy in %s: last probe: %v", s.Container.Value, time.Since(start).Round(time.Millisecond), lastErr)
+			return nil, fmt.Errorf("%s did not become healthy in %s: last probe: %v", shown(s.Container), time.Since(start).Round(time.Millisecond), lastErr)
 		case <-tick.C:
 		}
 	}
@@ -72,40 +81,11 @@ func (s *HealthCheckSpec) Apply(ctx context.Context, env *Env, note func(string)
 func (s *HealthCheckSpec) probe(ctx context.Context, cli client.APIClient, id string) error {
 	switch {
 	case s.HTTP != nil:
-		h := s.HTTP
 		ip, err := s.httpTarget(ctx, cli, id)
 		if err != nil {
 			return err
 		}
-		url := "http://" + net.JoinHostPort(ip, strconv.Itoa(h.Port.Value)) + h.Path.Value
-		rctx, cancel := context.WithTimeout(ctx, h.Timeout.Value)
-		defer cancel()
-		req, err := http.NewRequestWithContext(rctx, h.Method.Value, url, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := probeClient.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if resp.StatusCode != h.ExpectStatus.Value {
-			return fmt.Errorf("%s %s answered %d, want %d", h.Method.Value, url, resp.StatusCode, h.ExpectStatus.Value)
-		}
-		if h.ExpectBody.Set && !strings.Contains(string(body), h.ExpectBody.Value) {
-			shown := fmt.Sprintf("%q", truncate(string(body), 120))
-			if h.ExpectBody.Sensitive {
-				shown = "a body without the expected (sensitive) text"
-			}
-			return fmt.Errorf("%s %s answered %s; expected it to contain %s", h.Method.Value, url, shown, expectText(h.ExpectBody.Value, h.ExpectBody.Sensitive))
-		}
-		for k, v := range h.ExpectHeaders.Value {
-			if got := resp.Header.Get(k); got != v {
-				return fmt.Errorf("%s %s: header %s is %q, want %q", h.Method.Value, url, k, got, v)
-			}
-		}
-		return nil
+		return s.HTTP.check(ctx, ip)
 	case s.TCP != nil:
 		ip, err := dockerx.ContainerIP(ctx, cli, id, s.TCP.Network.Value)
 		if err != nil {
@@ -140,6 +120,56 @@ func (s *HealthCheckSpec) probe(ctx context.Context, cli client.APIClient, id st
 		return nil
 	}
 	return errors.New("no probe configured")
+}
+
+// check sends one request to ip and compares the answer with what the
+// probe expects. Its errors never show a sensitive value: not the expected
+// body or headers, not a path that derives from a sensitive variable.
+func (h *HTTPProbe) check(ctx context.Context, ip string) error {
+	url := "http://" + net.JoinHostPort(ip, strconv.Itoa(h.Port.Value)) + h.Path.Value
+	shownURL := url
+	if h.Path.Sensitive {
+		shownURL = "http://" + net.JoinHostPort(ip, strconv.Itoa(h.Port.Value)) + "/(sensitive)"
+	}
+	rctx, cancel := context.WithTimeout(ctx, h.Timeout.Value)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, h.Method.Value, url, nil)
+	if err != nil {
+		if h.Path.Sensitive {
+			return fmt.Errorf("%s %s: invalid request", h.Method.Value, shownURL)
+		}
+		return err
+	}
+	resp, err := probeClient.Do(req)
+	if err != nil {
+		var ue *neturl.Error
+		if errors.As(err, &ue) && h.Path.Sensitive {
+			return fmt.Errorf("%s %s: %w", h.Method.Value, shownURL, ue.Err)
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != h.ExpectStatus.Value {
+		return fmt.Errorf("%s %s answered %d, want %d", h.Method.Value, shownURL, resp.StatusCode, h.ExpectStatus.Value)
+	}
+	if h.ExpectBody.Set && !strings.Contains(string(body), h.ExpectBody.Value) {
+		shown := fmt.Sprintf("%q", truncate(string(body), 120))
+		if h.ExpectBody.Sensitive {
+			shown = "a body without the expected (sensitive) text"
+		}
+		return fmt.Errorf("%s %s answered %s; expected it to contain %s", h.Method.Value, shownURL, shown, expectText(h.ExpectBody.Value, h.ExpectBody.Sensitive))
+	}
+	for _, k := range slices.Sorted(maps.Keys(h.ExpectHeaders.Value)) {
+		want := h.ExpectHeaders.Value[k]
+		if got := resp.Header.Get(k); got != want {
+			if h.ExpectHeaders.Sensitive {
+				return fmt.Errorf("%s %s: a header does not have the expected (sensitive) value", h.Method.Value, shownURL)
+			}
+			return fmt.Errorf("%s %s: header %s is %q, want %q", h.Method.Value, shownURL, k, got, want)
+		}
+	}
+	return nil
 }
 
 // httpTarget is the address an http probe goes to: the container on its
@@ -184,3 +214,9 @@ func parseDurationOr(s string, def time.Duration) time.Duration {
 	}
 	return def
 }
+
+// Undo implements Type: a health check changes nothing.
+func (HealthCheck) Undo(context.Context, *Env, json.RawMessage, func(string)) error { return nil }
+
+// ChangesNothing implements ChangesNothing.
+func (*HealthCheckSpec) ChangesNothing() {}

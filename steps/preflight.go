@@ -1,3 +1,5 @@
+// This file holds Preflight: the checks of a whole plan against the real
+// engines and nginx before anything changes.
 package steps
 
 import (
@@ -8,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/nonstop-deploy/nonstop/dsl"
 	"github.com/nonstop-deploy/nonstop/executor"
 	"github.com/nonstop-deploy/nonstop/nginx"
@@ -22,42 +25,49 @@ import (
 func Preflight(ctx context.Context, env *Env, p *dsl.Plan, g *executor.Graph) []error {
 	var errs []error
 	down := map[string]bool{} // engines that do not answer
-	engine := func(host string) bool {
+	// engine reports whether the engine of docker block d answers; where
+	// is what to point at when d is nil (the environment's engine).
+	engine := func(d *dsl.Docker, where hcl.Range) bool {
+		host := engineRef(d).Host
 		if ok, seen := down[host]; seen {
 			return !ok
 		}
-		_, err := env.Engine(host)
+		_, err := env.Engine(ctx, host)
 		down[host] = err != nil
 		if err != nil {
-			errs = append(errs, err)
+			if d != nil {
+				where = d.DeclRange
+				if d.Host.Set {
+					where = d.Host.Range
+				}
+			}
+			errs = append(errs, dsl.At(err, "Docker engine does not answer", where))
 		}
 		return err == nil
 	}
 	for _, s := range p.Steps {
-		r, ok := s.Spec.(Runnable)
-		if !ok {
-			errs = append(errs, fmt.Errorf("%s: step type %q cannot run", s.Addr, s.Type))
-			continue
-		}
-		if h, uses := engineOf(s.Spec); uses && !engine(h) {
+		r := SpecOf(s)
+		if u, uses := r.(EngineUser); uses && !engine(u.DockerEngine(), s.DeclRange) {
 			continue
 		}
 		for _, err := range r.Preflight(ctx, env) {
-			errs = append(errs, fmt.Errorf("%s: %w", s.Addr, err))
+			errs = append(errs, dsl.At(fmt.Errorf("%s: %w", s.Addr, err), "Step cannot run", s.DeclRange))
 		}
 	}
 	// One check per upstream, with every server the plan touches in it.
 	servers := map[NginxTarget]map[string]bool{}
+	blocks := map[NginxTarget]*dsl.Nginx{}
 	for _, s := range p.Steps {
-		n, server := membershipOf(s.Spec)
-		if n == nil {
+		m, ok := membershipOf(s.Spec)
+		if !ok {
 			continue
 		}
-		t := nginxTarget(n)
+		t := nginxTarget(m.Nginx)
 		if servers[t] == nil {
 			servers[t] = map[string]bool{}
+			blocks[t] = m.Nginx
 		}
-		servers[t][server] = true
+		servers[t][m.Server.Value] = true
 	}
 	targets := make([]NginxTarget, 0, len(servers))
 	for t := range servers {
@@ -68,12 +78,13 @@ func Preflight(ctx context.Context, env *Env, p *dsl.Plan, g *executor.Graph) []
 	})
 	var o *order
 	for _, t := range targets {
-		if t.Container != "" && !engine(t.Engine.Host) {
+		n := blocks[t]
+		if t.Container != "" && !engine(n.Docker, n.DeclRange) {
 			continue
 		}
-		b, err := env.Balancer(t)
+		b, err := env.Balancer(ctx, t)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("nginx (%s): %w", t.Config, err))
+			errs = append(errs, dsl.At(fmt.Errorf("nginx (%s): %w", t.Config, err), "Nginx cannot be reached", n.DeclRange))
 			continue
 		}
 		var list []string
@@ -82,46 +93,27 @@ func Preflight(ctx context.Context, env *Env, p *dsl.Plan, g *executor.Graph) []
 		}
 		sort.Strings(list)
 		if err := b.Check(ctx, list); err != nil {
-			errs = append(errs, fmt.Errorf("nginx upstream %q in %s: %w", t.Upstream, t.Config, err))
+			errs = append(errs, dsl.At(fmt.Errorf("nginx upstream %q in %s: %w", t.Upstream, t.Config, err), "Nginx upstream check failed", n.Upstream.Range))
 			continue
 		}
 		if g != nil {
 			if o == nil {
 				o = newOrder(g)
 			}
-			errs = append(errs, outages(ctx, b, t, o)...)
+			errs = append(errs, outages(ctx, b, t, n.Upstream.Range, o)...)
 		}
 	}
 	return errs
 }
 
-// engineOf is the Docker engine a step needs, if any.
-func engineOf(spec dsl.Spec) (string, bool) {
-	switch sp := spec.(type) {
-	case *DeploySpec:
-		return engineRef(sp.Engine).Host, true
-	case *HealthCheckSpec:
-		return engineRef(sp.Engine).Host, true
-	case *SwitchSpec:
-		return engineRef(sp.Engine).Host, true
+// membershipOf is what a step does to upstream membership, if anything.
+func membershipOf(spec dsl.Spec) (Membership, bool) {
+	if m, ok := spec.(MembershipChanger); ok {
+		if mb := m.Membership(); mb.Nginx != nil {
+			return mb, true
+		}
 	}
-	return "", false
-}
-
-// membershipOf is the nginx and server of a step that changes upstream
-// membership (drain, restore, weight).
-func membershipOf(spec dsl.Spec) (*dsl.Nginx, string) {
-	switch sp := spec.(type) {
-	case *DrainSpec:
-		return sp.Nginx, sp.Server.Value
-	case *RestoreSpec:
-		return sp.Nginx, sp.Server.Value
-	case *WeightSpec:
-		return sp.Nginx, sp.Server.Value
-	case *SwitchSpec:
-		return sp.Nginx, sp.Server.Value
-	}
-	return nil, ""
+	return Membership{}, false
 }
 
 // outages refuses drains that would leave the upstream with no server to
@@ -130,11 +122,11 @@ func membershipOf(spec dsl.Spec) (*dsl.Nginx, string) {
 // such as the targets of one rollout batch) that together are all of it.
 // nginx answers 502 for as long as that lasts: an outage, the one thing a
 // plan must not do.
-func outages(ctx context.Context, b nginx.Membership, t NginxTarget, o *order) []error {
+func outages(ctx context.Context, b nginx.Membership, t NginxTarget, upstream hcl.Range, o *order) []error {
 	g := o.g
 	members, err := b.Members(ctx)
 	if err != nil {
-		return []error{fmt.Errorf("nginx upstream %q in %s: %w", t.Upstream, t.Config, err)}
+		return []error{dsl.At(fmt.Errorf("nginx upstream %q in %s: %w", t.Upstream, t.Config, err), "Nginx upstream cannot be read", upstream)}
 	}
 	drains := o.drains(t)
 	if len(drains) == 0 {
@@ -194,229 +186,8 @@ func outages(ctx context.Context, b nginx.Membership, t NginxTarget, o *order) [
 			why = fmt.Sprintf("it is the last server not marked down (%s already down): draining it leaves no server to answer. Put another server back first", strings.Join(alreadyDown, ", "))
 		}
 		reported[key] = true
-		errs = append(errs, fmt.Errorf("%s: draining %q would leave upstream %q in %s with no server to send requests to: %s",
-			g.Steps[d.step].Addr, d.server, t.Upstream, t.Config, why))
+		errs = append(errs, dsl.At(fmt.Errorf("%s: draining %q would leave upstream %q in %s with no server to send requests to: %s",
+			g.Steps[d.step].Addr, d.server, t.Upstream, t.Config, why), "Drain would leave no server", g.Steps[d.step].DeclRange))
 	}
 	return errs
-}
-
-// order answers "does step a always finish before step b starts?" for the
-// step graph: every step's ancestors as a bitset, computed in one pass in
-// dependency order (a 10,000-step plan takes about 12 MB and milliseconds).
-type order struct {
-	g     *executor.Graph
-	words int
-	anc   []uint64 // anc[i*words : (i+1)*words] are step i's ancestors
-}
-
-func newOrder(g *executor.Graph) *order {
-	n := len(g.Steps)
-	o := &order{g: g, words: (n + 63) / 64}
-	o.anc = make([]uint64, n*o.words)
-	for _, st := range g.Order() {
-		i := g.Index(st.Addr)
-		row := o.anc[i*o.words : (i+1)*o.words]
-		for _, d := range g.Deps(i) {
-			row[d/64] |= 1 << (d % 64)
-			for w, v := range o.anc[d*o.words : (d+1)*o.words] {
-				row[w] |= v
-			}
-		}
-	}
-	return o
-}
-
-// before reports whether b (transitively) depends on a.
-func (o *order) before(a, b int) bool { return o.anc[b*o.words+a/64]&(1<<(a%64)) != 0 }
-
-// window is a drain and the restore that ends it (-1: none, the server
-// stays out until the end of the plan).
-type window struct {
-	step, restore int
-	server        string
-}
-
-// drains lists the drain steps of one upstream, each with its restore: the
-// first restore of the same server that depends on it.
-func (o *order) drains(t NginxTarget) []window {
-	restores := o.restores(t)
-	var out []window
-	for i, s := range o.g.Steps {
-		sp, ok := s.Spec.(*DrainSpec)
-		if !ok || sp.Nginx == nil || nginxTarget(sp.Nginx) != t {
-			continue
-		}
-		w := window{step: i, restore: -1, server: sp.Server.Value}
-		for _, j := range restores[w.server] {
-			if o.before(i, j) && (w.restore < 0 || o.before(j, w.restore)) {
-				w.restore = j
-			}
-		}
-		out = append(out, w)
-	}
-	return out
-}
-
-// restores indexes the restore steps of one upstream by server.
-func (o *order) restores(t NginxTarget) map[string][]int {
-	out := map[string][]int{}
-	for i, st := range o.g.Steps {
-		if rs, ok := st.Spec.(*RestoreSpec); ok && rs.Nginx != nil && nginxTarget(rs.Nginx) == t {
-			out[rs.Server.Value] = append(out[rs.Server.Value], i)
-		}
-	}
-	return out
-}
-
-// overlap reports whether two drains can have their servers out at the
-// same time: neither is restored before the other starts.
-func (o *order) overlap(a, b window) bool {
-	return !(a.restore >= 0 && o.before(a.restore, b.step)) && !(b.restore >= 0 && o.before(b.restore, a.step))
-}
-
-// Skips says, before anything changes, which steps have nothing to do,
-// so that re-running an apply that already went through changes nothing:
-// no container is recreated and nginx is not reloaded. The result has one
-// entry per step: why it is skipped, or "" when it runs.
-//
-//   - A deploy whose container already runs the plan's image and env
-//     (DeploySpec.UpToDate) is skipped.
-//   - A drain and the restore that ends it are skipped, with everything
-//     between them, when the server is in rotation now and everything
-//     between them is a skipped deploy or a health check: taking the
-//     server out would be for nothing.
-//   - A health check is skipped when every step before it is (it would
-//     check changes that are not made); one that depends on nothing always
-//     runs.
-//
-// Anything else runs: a drain, restore or weight change that has nothing
-// to do finds out by itself and changes nothing (no reload).
-func Skips(ctx context.Context, env *Env, g *executor.Graph) []string {
-	upToDate := make([]string, len(g.Steps))
-	for i, s := range g.Steps {
-		var u interface {
-			UpToDate(context.Context, *Env) (bool, string, error)
-		}
-		switch sp := s.Spec.(type) {
-		case *DeploySpec:
-			u = sp
-		case *SwitchSpec:
-			u = sp
-		default:
-			continue
-		}
-		if ok, why, err := u.UpToDate(ctx, env); err == nil && ok {
-			upToDate[i] = why
-		}
-	}
-	members := map[NginxTarget][]nginx.Member{}
-	inRotation := func(t NginxTarget, server string) bool {
-		ms, ok := members[t]
-		if !ok {
-			if b, err := env.Balancer(t); err == nil {
-				ms, _ = b.Members(ctx)
-			}
-			members[t] = ms
-		}
-		for _, m := range ms {
-			if m.Address == server {
-				return !m.Down
-			}
-		}
-		return false
-	}
-	return skips(g, upToDate, inRotation)
-}
-
-// skips is Skips once the facts are known: why each deploy is up to date
-// ("" if it is not), and whether a server is in rotation now.
-func skips(g *executor.Graph, upToDate []string, inRotation func(NginxTarget, string) bool) []string {
-	skip := slices.Clone(upToDate)
-	o := newOrder(g)
-	windows := map[int]window{} // drain step → its window
-	seen := map[NginxTarget]bool{}
-	for _, s := range g.Steps {
-		if sp, ok := s.Spec.(*DrainSpec); ok && sp.Nginx != nil {
-			if t := nginxTarget(sp.Nginx); !seen[t] {
-				seen[t] = true
-				for _, w := range o.drains(t) {
-					windows[w.step] = w
-				}
-			}
-		}
-	}
-	for i, s := range g.Steps {
-		sp, ok := s.Spec.(*DrainSpec)
-		if !ok || sp.Nginx == nil {
-			continue
-		}
-		t := nginxTarget(sp.Nginx)
-		w, ok := windows[i]
-		if !ok || w.restore < 0 || !inRotation(t, w.server) {
-			continue
-		}
-		var between, deploys []int
-		for k := range g.Steps {
-			if k != i && k != w.restore && o.before(i, k) && o.before(k, w.restore) {
-				between = append(between, k)
-			}
-		}
-		empty := true
-		for _, k := range between {
-			switch g.Steps[k].Spec.(type) {
-			case *DeploySpec:
-				if skip[k] == "" {
-					empty = false
-				}
-				deploys = append(deploys, k)
-			case *HealthCheckSpec:
-			default:
-				empty = false
-			}
-		}
-		if !empty || len(deploys) == 0 {
-			continue
-		}
-		why := "nothing to deploy behind it: " + skip[deploys[0]]
-		if len(deploys) > 1 {
-			why = "nothing to deploy behind it: every deploy it covers is up to date"
-		}
-		skip[i], skip[w.restore] = why, why
-		for _, k := range between {
-			if skip[k] == "" {
-				skip[k] = "it checks a deploy that is skipped"
-			}
-		}
-	}
-	// A switch has nothing to do before the apply (no old container runs
-	// next to its container), but it will after a start-first deploy: it
-	// is skipped only when every deploy before it is.
-	for i, s := range g.Steps {
-		if _, ok := s.Spec.(*SwitchSpec); !ok || skip[i] == "" {
-			continue
-		}
-		for a, sa := range g.Steps {
-			if _, ok := sa.Spec.(*DeploySpec); ok && o.before(a, i) && skip[a] == "" {
-				skip[i] = ""
-				break
-			}
-		}
-	}
-	// Health checks after nothing but skipped steps.
-	for i, s := range g.Steps {
-		if _, ok := s.Spec.(*HealthCheckSpec); !ok || skip[i] != "" || len(g.Deps(i)) == 0 {
-			continue
-		}
-		all := true
-		for a := range g.Steps {
-			if o.before(a, i) && skip[a] == "" {
-				all = false
-				break
-			}
-		}
-		if all {
-			skip[i] = "every step before it is skipped"
-		}
-	}
-	return skip
 }

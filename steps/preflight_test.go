@@ -102,7 +102,7 @@ step "drain" "b" {
 			if gd.HasErrors() {
 				t.Fatal(gd)
 			}
-			errs := outages(context.Background(), members{list: tc.members}, nginxTarget(p.Nginx[0]), newOrder(g))
+			errs := outages(context.Background(), members{list: tc.members}, nginxTarget(p.Nginx[0]), p.Nginx[0].Upstream.Range, newOrder(g))
 			if len(errs) != len(tc.want) {
 				t.Fatalf("got %d errors %v, want %d", len(errs), errs, len(tc.want))
 			}

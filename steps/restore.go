@@ -20,8 +20,6 @@ const reloadBudget = 30 * time.Second
 // failed reload.
 type Restore struct{}
 
-func init() { register(Restore{}) }
-
 // RestoreSpec is a decoded restore step.
 type RestoreSpec struct {
 	Nginx  *dsl.Nginx
@@ -36,11 +34,11 @@ func (Restore) Name() string { return "restore" }
 // Summary implements Type.
 func (Restore) Summary() string { return "put a drained server back into its nginx upstream" }
 
-// Schema implements dsl.StepType.
+// Schema implements Type.
 func (Restore) Schema() *hcl.BodySchema { return restoreSchema }
 
-// Decode implements dsl.StepType.
-func (Restore) Decode(body hcl.Body, dc *dsl.DecodeContext) (dsl.Spec, hcl.Diagnostics) {
+// Decode implements Type.
+func (Restore) Decode(body hcl.Body, dc *dsl.DecodeContext) (Spec, hcl.Diagnostics) {
 	r := dc.Read(body, restoreSchema)
 	s := &RestoreSpec{Nginx: r.Nginx("nginx"), Server: r.String("server")}
 	r.Report(checkServer(s.Server)...)
@@ -78,4 +76,9 @@ func checkServer(s dsl.String) hcl.Diagnostics {
 		}}
 	}
 	return nil
+}
+
+// Membership implements MembershipChanger.
+func (s *RestoreSpec) Membership() Membership {
+	return Membership{Nginx: s.Nginx, Server: s.Server, Effect: PutsBack}
 }

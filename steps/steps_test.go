@@ -20,7 +20,7 @@ func TestExamplePlansAreValid(t *testing.T) {
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			p, diags := dsl.Load(f, Registry(), dsl.Options{})
+			p, diags := dsl.Load(f, Builtin(), dsl.Options{})
 			if diags.HasErrors() {
 				t.Fatal(diags)
 			}
@@ -28,7 +28,7 @@ func TestExamplePlansAreValid(t *testing.T) {
 				t.Fatal(gd)
 			}
 			for _, s := range p.Steps {
-				if _, ok := s.Spec.(Runnable); !ok {
+				if _, ok := s.Spec.(Spec); !ok {
 					t.Errorf("%s: %T cannot run", s.Addr, s.Spec)
 				}
 			}
@@ -50,7 +50,7 @@ func load(t *testing.T, body string) (*dsl.Plan, hcl.Diagnostics) {
 	if err := os.WriteFile(f, []byte(header+body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return dsl.Load(f, Registry(), dsl.Options{})
+	return dsl.Load(f, Builtin(), dsl.Options{})
 }
 
 // Each step type decodes its attributes with their defaults, and rejects
@@ -186,7 +186,7 @@ step "health_check" "a" {
 	if err := os.WriteFile(f, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p, diags := dsl.Load(f, Registry(), dsl.Options{})
+	p, diags := dsl.Load(f, Builtin(), dsl.Options{})
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
@@ -281,6 +281,48 @@ step "deploy" "a" {
   strategy   = "start-first"
   depends_on = [step.switch.a]
 }`, []string{"error: Switch without a start-first deploy before it", "error: Start-first deploy without a switch"}},
+		{"a second drain of the server after its restore", `
+step "drain" "again" {
+  nginx      = nginx.lb
+  server     = "a:3000"
+  depends_on = [step.restore.a]
+}
+step "drain" "a" {
+  nginx  = nginx.lb
+  server = "a:3000"
+}
+step "health_check" "a" {
+  container  = "a"
+  tcp { port = 3000 }
+  depends_on = [step.drain.a, step.drain.again]
+}
+step "restore" "a" {
+  nginx      = nginx.lb
+  server     = "a:3000"
+  depends_on = [step.drain.a]
+}`, []string{"Drain without a restore after it"}},
+		{"health check that fits its timeout", `
+step "health_check" "a" {
+  container         = "a"
+  tcp { port = 3000 }
+  interval          = "30s"
+  healthy_threshold = 3
+  timeout           = "61s"
+}`, nil},
+		{"health check longer than its timeout", `
+step "health_check" "a" {
+  container         = "a"
+  tcp { port = 3000 }
+  interval          = "30s"
+  healthy_threshold = 3
+  timeout           = "60s"
+}`, []string{"error: Health check cannot pass within its timeout"}},
+		{"health check longer than the default timeout", `
+step "health_check" "a" {
+  container         = "a"
+  tcp { port = 3000 }
+  healthy_threshold = 61
+}`, []string{"error: Health check cannot pass within its timeout"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, diags := load(t, tc.body)
@@ -310,7 +352,7 @@ step "deploy" "a" {
 	// The example plans are clean.
 	files, _ := filepath.Glob("../plans/*.hcl")
 	for _, f := range files {
-		p, _ := dsl.Load(f, Registry(), dsl.Options{})
+		p, _ := dsl.Load(f, Builtin(), dsl.Options{})
 		g, _ := executor.Build(p)
 		if d := Lint(p, g); len(d) > 0 {
 			t.Errorf("%s: %v", f, d)
@@ -352,7 +394,7 @@ step "deploy" "b" {
 	}
 	task := map[string]*Task{}
 	for _, s := range p.Steps {
-		task[s.Addr] = &Task{Type: s.Type, Spec: s.Spec.(Runnable)}
+		task[s.Addr] = &Task{Type: s.Type, Spec: s.Spec.(Spec)}
 	}
 	restore := task["step.restore.a"]
 	for _, tc := range []struct {

@@ -20,8 +20,6 @@ import (
 // way to replace a single replica.
 type Switch struct{}
 
-func init() { register(Switch{}) }
-
 // SwitchSpec is a decoded switch step.
 type SwitchSpec struct {
 	Nginx  *dsl.Nginx
@@ -43,11 +41,11 @@ func (Switch) Summary() string {
 	return "move a server's traffic from the old container to the new one of a start-first deploy"
 }
 
-// Schema implements dsl.StepType.
+// Schema implements Type.
 func (Switch) Schema() *hcl.BodySchema { return switchSchema }
 
-// Decode implements dsl.StepType.
-func (Switch) Decode(body hcl.Body, dc *dsl.DecodeContext) (dsl.Spec, hcl.Diagnostics) {
+// Decode implements Type.
+func (Switch) Decode(body hcl.Body, dc *dsl.DecodeContext) (Spec, hcl.Diagnostics) {
 	r := dc.Read(body, switchSchema)
 	s := &SwitchSpec{Nginx: r.Nginx("nginx"), Server: r.String("server"), Container: r.String("container"), Engine: r.Docker("engine")}
 	r.Report(checkServer(s.Server)...)
@@ -80,3 +78,15 @@ func (s *SwitchSpec) Describe() []dsl.Attribute {
 	}
 	return d
 }
+
+// Membership implements MembershipChanger: the server keeps serving,
+// from the new container.
+func (s *SwitchSpec) Membership() Membership {
+	return Membership{Nginx: s.Nginx, Server: s.Server, Effect: Keeps}
+}
+
+// DockerEngine implements EngineUser.
+func (s *SwitchSpec) DockerEngine() *dsl.Docker { return s.Engine }
+
+// Completes implements StartFirstCompleter.
+func (s *SwitchSpec) Completes() dsl.String { return s.Container }

@@ -12,6 +12,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
 
+	"github.com/nonstop-deploy/nonstop/dsl"
 	"github.com/nonstop-deploy/nonstop/internal/dockerx"
 	"github.com/nonstop-deploy/nonstop/nginx"
 )
@@ -37,14 +38,13 @@ type switchRecord struct {
 	Noop bool `json:"noop,omitempty"`
 }
 
-func init() {
-	undoers["switch"] = func(ctx context.Context, env *Env, raw json.RawMessage, note func(string)) error {
-		rec, err := decodeRecord[switchRecord](raw)
-		if err != nil || rec.Noop {
-			return err
-		}
-		return undoSwitch(ctx, env, rec, note)
+// Undo implements Type: the traffic back on the old container.
+func (Switch) Undo(ctx context.Context, env *Env, raw json.RawMessage, note func(string)) error {
+	rec, err := decodeRecord[switchRecord](raw)
+	if err != nil || rec.Noop {
+		return err
 	}
+	return undoSwitch(ctx, env, rec, note)
 }
 
 // move sends server's requests from the container `from` to `to` without a
@@ -78,11 +78,11 @@ func move(ctx context.Context, cli client.APIClient, b nginx.Membership, server,
 // ends stopped. The start-first deploy's undo then removes the new one and
 // renames the old one back, and no request meets a stopping server.
 func undoSwitch(ctx context.Context, env *Env, rec switchRecord, note func(string)) error {
-	cli, err := env.Engine(rec.Engine.Host)
+	cli, err := env.Engine(ctx, rec.Engine.Host)
 	if err != nil {
 		return err
 	}
-	b, err := env.Balancer(rec.Nginx)
+	b, err := env.Balancer(ctx, rec.Nginx)
 	if err != nil {
 		return err
 	}
@@ -151,33 +151,38 @@ func addrOn(ctx context.Context, cli client.APIClient, id string, t NginxTarget,
 	return net.JoinHostPort(ip, port), nil
 }
 
-// Preflight implements Runnable: the container exists (the upstream and its
+// Preflight implements Spec: the container exists (the upstream and its
 // server line are checked with every other nginx step's).
 func (s *SwitchSpec) Preflight(ctx context.Context, env *Env) []error {
-	cli, ref, err := env.engineFor(s.Engine)
+	cli, ref, err := env.engineFor(ctx, s.Engine)
 	if err != nil {
 		return []error{err}
 	}
 	if _, err := dockerx.FindContainer(ctx, cli, s.Container.Value, ref.ComposeProject); err != nil {
-		return []error{fmt.Errorf("%s: %w", s.Container.Range, err)}
+		return []error{dsl.At(err, "Container not found", s.Container.Range)}
 	}
 	return nil
 }
 
-// Apply implements Runnable.
+// Apply implements Spec.
 func (s *SwitchSpec) Apply(ctx context.Context, env *Env, note func(string)) (json.RawMessage, error) {
-	cli, ref, err := env.engineFor(s.Engine)
+	rec, err := s.apply(ctx, env, note)
+	return rec, dsl.At(err, "Switch failed", s.Server.Range)
+}
+
+func (s *SwitchSpec) apply(ctx context.Context, env *Env, note func(string)) (json.RawMessage, error) {
+	cli, ref, err := env.engineFor(ctx, s.Engine)
 	if err != nil {
 		return nil, err
 	}
 	t := nginxTarget(s.Nginx)
-	b, err := env.Balancer(t)
+	b, err := env.Balancer(ctx, t)
 	if err != nil {
 		return nil, err
 	}
 	cur, err := dockerx.FindContainer(ctx, cli, s.Container.Value, ref.ComposeProject)
 	if err != nil {
-		return nil, err
+		return nil, dsl.At(err, "Container not found", s.Container.Range)
 	}
 	rec := switchRecord{Engine: ref, Nginx: t, Server: s.Server.Value, Name: trimSlash(cur.Name), NewID: cur.ID,
 		DrainTimeout: s.Nginx.DrainTimeout.Value.String()}
@@ -223,7 +228,7 @@ func (s *SwitchSpec) Apply(ctx context.Context, env *Env, note func(string)) (js
 // UpToDate reports whether there is nothing to switch: no old container
 // of a start-first deploy runs next to the container.
 func (s *SwitchSpec) UpToDate(ctx context.Context, env *Env) (bool, string, error) {
-	cli, ref, err := env.engineFor(s.Engine)
+	cli, ref, err := env.engineFor(ctx, s.Engine)
 	if err != nil {
 		return false, "", err
 	}

@@ -15,8 +15,6 @@ import (
 // share changes, from the next reload on.
 type Weight struct{}
 
-func init() { register(Weight{}) }
-
 // WeightSpec is a decoded weight step.
 type WeightSpec struct {
 	Nginx  *dsl.Nginx
@@ -36,11 +34,11 @@ func (Weight) Summary() string {
 	return "set a server's weight in an nginx upstream (canary traffic shares)"
 }
 
-// Schema implements dsl.StepType.
+// Schema implements Type.
 func (Weight) Schema() *hcl.BodySchema { return weightSchema }
 
-// Decode implements dsl.StepType.
-func (Weight) Decode(body hcl.Body, dc *dsl.DecodeContext) (dsl.Spec, hcl.Diagnostics) {
+// Decode implements Type.
+func (Weight) Decode(body hcl.Body, dc *dsl.DecodeContext) (Spec, hcl.Diagnostics) {
 	r := dc.Read(body, weightSchema)
 	s := &WeightSpec{Nginx: r.Nginx("nginx"), Server: r.String("server"), Weight: r.Int("weight", 1, 1, 1000)}
 	r.Report(checkServer(s.Server)...)
@@ -69,4 +67,9 @@ func (s *WeightSpec) Describe() []dsl.Attribute {
 	d.str("server", s.Server)
 	d.add("weight", fmt.Sprint(s.Weight.Value), true, false)
 	return d
+}
+
+// Membership implements MembershipChanger.
+func (s *WeightSpec) Membership() Membership {
+	return Membership{Nginx: s.Nginx, Server: s.Server, Effect: Keeps}
 }

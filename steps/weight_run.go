@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/nonstop-deploy/nonstop/dsl"
 	"github.com/nonstop-deploy/nonstop/nginx"
 )
 
@@ -15,35 +16,39 @@ type weightRecord struct {
 	Change nginx.Change `json:"change"`
 }
 
-func init() {
-	undoers["weight"] = func(ctx context.Context, env *Env, raw json.RawMessage, note func(string)) error {
-		rec, err := decodeRecord[weightRecord](raw)
-		if err != nil {
-			return err
-		}
-		if rec.Change.Noop {
-			return nil
-		}
-		b, err := env.Balancer(rec.Nginx)
-		if err != nil {
-			return err
-		}
-		if err := b.Undo(ctx, rec.Change); err != nil {
-			return fmt.Errorf("restoring the weight of %s in upstream %q: %w", rec.Change.Server, rec.Nginx.Upstream, err)
-		}
-		note(fmt.Sprintf("%s weight restored", rec.Change.Server))
+// Undo implements Type: the server's weight as it was.
+func (Weight) Undo(ctx context.Context, env *Env, raw json.RawMessage, note func(string)) error {
+	rec, err := decodeRecord[weightRecord](raw)
+	if err != nil {
+		return err
+	}
+	if rec.Change.Noop {
 		return nil
 	}
+	b, err := env.Balancer(ctx, rec.Nginx)
+	if err != nil {
+		return err
+	}
+	if err := b.Undo(ctx, rec.Change); err != nil {
+		return fmt.Errorf("restoring the weight of %s in upstream %q: %w", rec.Change.Server, rec.Nginx.Upstream, err)
+	}
+	note(fmt.Sprintf("%s weight restored", rec.Change.Server))
+	return nil
 }
 
-// Preflight implements Runnable; the upstream and server are checked with
+// Preflight implements Spec; the upstream and server are checked with
 // the plan's other nginx steps (see Preflight).
 func (s *WeightSpec) Preflight(ctx context.Context, env *Env) []error { return nil }
 
-// Apply implements Runnable.
+// Apply implements Spec.
 func (s *WeightSpec) Apply(ctx context.Context, env *Env, note func(string)) (json.RawMessage, error) {
+	rec, err := s.apply(ctx, env, note)
+	return rec, dsl.At(err, "Weight change failed", s.Weight.Range)
+}
+
+func (s *WeightSpec) apply(ctx context.Context, env *Env, note func(string)) (json.RawMessage, error) {
 	t := nginxTarget(s.Nginx)
-	b, err := env.Balancer(t)
+	b, err := env.Balancer(ctx, t)
 	if err != nil {
 		return nil, err
 	}

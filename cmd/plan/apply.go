@@ -143,7 +143,7 @@ func (c *applyCommand) Run(args []string) int {
 		lvl = zerolog.WarnLevel
 	}
 	opts := runner.Options{
-		StateDir: *stateDir, Parallelism: *par, DryRun: *dry, RollbackContext: rollbackCtx,
+		Steps: m.steps, StateDir: *stateDir, Parallelism: *par, DryRun: *dry, RollbackContext: rollbackCtx,
 		Log: zerolog.New(zerolog.ConsoleWriter{Out: m.stderr, NoColor: true}).Level(lvl).With().Timestamp().Logger(),
 	}
 	var order []string

@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	"github.com/hashicorp/cli"
+
+	"github.com/nonstop-deploy/nonstop/steps"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -27,7 +29,7 @@ func main() {
 // run is main without the process: tests call it with their own writers.
 func run(args []string, stdout, stderr io.Writer) int {
 	ui := &cli.BasicUi{Writer: stdout, ErrorWriter: stderr, Reader: os.Stdin}
-	m := &meta{ui: ui, stdout: stdout, stderr: stderr}
+	m := &meta{ui: ui, stdout: stdout, stderr: stderr, steps: steps.Builtin()}
 	c := &cli.CLI{
 		Name:         "plan",
 		Version:      version,

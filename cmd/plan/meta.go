@@ -31,6 +31,8 @@ const (
 type meta struct {
 	ui             cli.Ui
 	stdout, stderr io.Writer
+	// steps are the step types plans are decoded and run with.
+	steps *steps.Registry
 
 	vars     varFlags
 	varFiles stringList
@@ -83,7 +85,7 @@ func (m *meta) onePath(cmd string, args []string) (string, bool) {
 
 // load reads a plan and builds its graph, returning every diagnostic.
 func (m *meta) load(path string) (*dsl.Plan, *executor.Graph, hcl.Diagnostics) {
-	p, diags := dsl.Load(path, steps.Registry(), dsl.Options{Vars: m.vars, VarFiles: m.varFiles, Env: os.Environ()})
+	p, diags := dsl.Load(path, m.steps, dsl.Options{Vars: m.vars, VarFiles: m.varFiles, Env: os.Environ()})
 	if diags.HasErrors() {
 		return p, nil, diags
 	}

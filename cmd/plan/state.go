@@ -77,7 +77,7 @@ func (c *rollbackCommand) Run(args []string) int {
 	// listed, and another rollback finishes it.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := runner.Rollback(ctx, stateDirFor(path, *stateDir), log)
+	res, err := runner.Rollback(ctx, stateDirFor(path, *stateDir), m.steps, log)
 	if err != nil {
 		fmt.Fprintf(m.stderr, "Error: %s\n", err)
 		return exitError

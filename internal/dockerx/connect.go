@@ -23,6 +23,11 @@ const PingTimeout = 10 * time.Second
 // before returning so that an unreachable one is reported up front, with how
 // to fix it, rather than as the first step's failure.
 func Connect(host string) (*client.Client, error) {
+	return ConnectContext(context.Background(), host)
+}
+
+// ConnectContext is Connect bounded by ctx as well as PingTimeout.
+func ConnectContext(ctx context.Context, host string) (*client.Client, error) {
 	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
 	if scheme, _, ok := strings.Cut(host, "://"); ok && !slices.Contains([]string{"unix", "tcp", "http", "https", "npipe"}, scheme) {
 		hint := ""
@@ -42,7 +47,7 @@ func Connect(host string) (*client.Client, error) {
 		}
 		return nil, fmt.Errorf("docker: cannot set up a client for the engine at %s: %w (expected an address like unix:///var/run/docker.sock or tcp://host:2376)", where, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), PingTimeout)
+	ctx, cancel := context.WithTimeout(ctx, PingTimeout)
 	defer cancel()
 	ping, err := cli.Ping(ctx)
 	if err != nil {

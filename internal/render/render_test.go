@@ -37,7 +37,7 @@ var goldenPlans = map[string]string{
 
 func loadPlan(t *testing.T, path string) (*dsl.Plan, *executor.Graph) {
 	t.Helper()
-	p, diags := dsl.Load(path, steps.Registry(), dsl.Options{})
+	p, diags := dsl.Load(path, steps.Builtin(), dsl.Options{})
 	if diags.HasErrors() {
 		t.Fatalf("%s: %v", path, diags)
 	}
@@ -190,7 +190,7 @@ func TestShowJSONShape(t *testing.T) {
 
 func TestDiagnosticsGolden(t *testing.T) {
 	path := "../../dsl/testdata/invalid/undeclared-refs.hcl"
-	p, diags := dsl.Load(path, steps.Registry(), dsl.Options{})
+	p, diags := dsl.Load(path, steps.Builtin(), dsl.Options{})
 	if !diags.HasErrors() {
 		t.Fatal("no errors")
 	}

@@ -27,6 +27,8 @@ import (
 
 // Options configures an apply.
 type Options struct {
+	// Steps are the step types the plan was loaded with.
+	Steps *steps.Registry
 	// StateDir holds the lock and journals; default PLANDIR/.nonstop.
 	StateDir    string
 	Parallelism int
@@ -132,7 +134,7 @@ func Apply(ctx context.Context, p *dsl.Plan, g *executor.Graph, o Options) (*Res
 	}
 
 	tLock := time.Now()
-	env := steps.NewEnv(o.Log)
+	env := steps.NewEnv(o.Log, o.Steps)
 	defer env.Close()
 	if errs := steps.Preflight(ctx, env, p, g); len(errs) > 0 {
 		return nil, &PreflightError{Problems: errs}
@@ -164,7 +166,7 @@ func Apply(ctx context.Context, p *dsl.Plan, g *executor.Graph, o Options) (*Res
 	tasks := make([]executor.Task, len(g.Steps))
 	for i, s := range g.Steps {
 		addr := s.Addr
-		tasks[i] = &steps.Task{Env: env, Type: s.Type, Spec: s.Spec.(steps.Runnable), Skip: skips[i],
+		tasks[i] = &steps.Task{Env: env, Type: s.Type, Spec: steps.SpecOf(s), Skip: skips[i], Range: s.DeclRange,
 			Checkpoint: func(rec json.RawMessage) error {
 				return j.Append(executor.Entry{Kind: executor.KindCheckpoint, Step: addr, Record: rec})
 			}}
@@ -280,7 +282,7 @@ type RollbackResult struct {
 // process is dead) is taken over, since finishing that process's work is
 // what rollback is for. Cancelling ctx stops before the next undo; the
 // steps not undone are in Left, and a later rollback finishes them.
-func Rollback(ctx context.Context, dir string, log zerolog.Logger) (*RollbackResult, error) {
+func Rollback(ctx context.Context, dir string, reg *steps.Registry, log zerolog.Logger) (*RollbackResult, error) {
 	path, err := executor.LastJournal(dir)
 	if err != nil {
 		return nil, err
@@ -320,7 +322,7 @@ func Rollback(ctx context.Context, dir string, log zerolog.Logger) (*RollbackRes
 		return nil, err
 	}
 	defer j.Close()
-	env := steps.NewEnv(log)
+	env := steps.NewEnv(log, reg)
 	defer env.Close()
 
 	type work struct {
