@@ -405,14 +405,16 @@ func TestBalancerConcurrentEdits(t *testing.T) {
 	}
 	conf.WriteString("}\n")
 	b, rt, path := setup(t, conf.String(), true)
+	shared := NewShared()
 	var wg sync.WaitGroup
 	errs := make(chan error, 12)
 	for i := range 12 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// A separate Balancer per goroutine: the lock is package-level.
-			bb := New(Options{ConfigPath: path, Upstream: "apps", Runtime: rt, WriteInPlace: true})
+			// A separate Balancer per goroutine: the locks are in the
+			// Shared they are all given.
+			bb := New(Options{ConfigPath: path, Upstream: "apps", Runtime: rt, WriteInPlace: true, Shared: shared})
 			_, err := bb.MarkDown(ctx, fmt.Sprintf("app%d:3000", i))
 			errs <- err
 		}()
@@ -674,24 +676,24 @@ func TestBalancerHandoff(t *testing.T) {
 	}
 }
 
-// WaitOldWorkers waits for every worker that is shutting down, whichever
+// WaitIdle waits for every worker that is shutting down, whichever
 // reload made it old.
-func TestBalancerWaitOldWorkers(t *testing.T) {
+func TestBalancerWaitIdle(t *testing.T) {
 	ctx := context.Background()
 	b, rt, _ := setup(t, testConf, false)
 	rt.drain()
-	if rep, err := b.WaitOldWorkers(ctx, "app1:3000", time.Second); err != nil || rep.TimedOut {
+	if rep, err := b.WaitIdle(ctx, "app1:3000", time.Second); err != nil || rep.TimedOut {
 		t.Fatalf("no old workers: %+v %v", rep, err)
 	}
 	if _, err := b.MarkDown(ctx, "app1:3000"); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := b.WaitOldWorkers(ctx, "app1:3000", 50*time.Millisecond)
+	rep, err := b.WaitIdle(ctx, "app1:3000", 50*time.Millisecond)
 	if err != nil || !rep.TimedOut || len(rep.Remaining) != 1 {
 		t.Fatalf("an old worker left: %+v %v", rep, err)
 	}
 	go func() { time.Sleep(30 * time.Millisecond); rt.drain() }()
-	if rep, err := b.WaitOldWorkers(ctx, "app1:3000", 5*time.Second); err != nil || rep.TimedOut {
+	if rep, err := b.WaitIdle(ctx, "app1:3000", 5*time.Second); err != nil || rep.TimedOut {
 		t.Fatalf("after the old worker exits: %+v %v", rep, err)
 	}
 }

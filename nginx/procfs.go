@@ -1,3 +1,7 @@
+// This file holds what is read from /proc: an nginx master's children and
+// their titles (drain detection in microseconds), and the connections a
+// process holds (what a drain timeout reports).
+
 package nginx
 
 import (

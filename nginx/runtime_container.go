@@ -1,3 +1,7 @@
+// This file holds the Runtime of nginx as PID 1 of a Docker container,
+// driven only through the Docker API (exec, kill, top, inspect), with a
+// /proc fast path for its processes when the engine runs on this machine.
+
 package nginx
 
 import (

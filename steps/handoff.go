@@ -44,7 +44,7 @@ func (t *Task) Fuse(next executor.Task) executor.FusedApply {
 			}
 			return record(n.Checkpoint, mustJSON(drainRecord{Nginx: target, Change: c}))
 		})
-		in, out, err := b.Handoff(cctx, r.Server.Value, d.Server.Value)
+		in, out, err := nginx.Handoff(cctx, b, r.Server.Value, d.Server.Value)
 		if err != nil {
 			if errors.Is(err, nginx.ErrRestoreFailed) { // the edits may be in place
 				restored(mustJSON(restoreRecord{Nginx: target, Change: in, DrainTimeout: drainTimeout}), err)
