@@ -100,7 +100,8 @@ func (b *Balancer) valid() error {
 
 // Check is the preflight run before any change: the file is readable and
 // parses, the upstream and every listed server line exist (exactly once),
-// nginx is running, and `nginx -t` passes. It returns all problems at once
+// nginx is running, `nginx -t` passes, and the file is one nginx loads,
+// with the bytes on disk (`nginx -T`; see ErrNotLoaded). It returns all problems at once
 // (errors.Join) so a plan can be fixed in one go, and changes nothing.
 func (b *Balancer) Check(ctx context.Context, servers []string) error {
 	if err := b.valid(); err != nil {
@@ -133,13 +134,21 @@ func (b *Balancer) Check(ctx context.Context, servers []string) error {
 	} else if _, _, ok := masterOf(procs); !ok {
 		errs = append(errs, fmt.Errorf("%s: no nginx master process found", b.o.Runtime))
 	}
+	// `nginx -T` is `nginx -t` that also shows every file nginx loads:
+	// one exec proves both that nginx accepts the config and that the
+	// file to edit is one it loads, with the bytes on disk.
 	t := time.Now()
-	if err := b.o.Runtime.Test(ctx); err != nil {
+	if l, err := b.o.Runtime.Dump(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", b.o.Runtime, err))
 	} else {
-		b.o.Log.Debug().Str("op", "preflight").Str("upstream", b.o.Upstream).Dur("took", time.Since(t)).Msg("nginx: config test passed")
+		b.o.Log.Debug().Str("op", "preflight").Str("upstream", b.o.Upstream).Dur("took", time.Since(t)).Int("files", len(l.Files)).Msg("nginx: config test passed")
 		if src != nil {
 			b.shared.markPassed(b.path, b.o.Runtime.String(), src)
+			if name, err := l.prove(b.o.Runtime.String(), b.path, b.o.Upstream, src); err != nil {
+				errs = append(errs, err)
+			} else {
+				b.o.Log.Debug().Str("file", b.path).Str("loaded_as", name).Msg("nginx: the config to edit is a file nginx loads")
+			}
 		}
 	}
 	return errors.Join(errs...)

@@ -38,6 +38,13 @@ type fakeRuntime struct {
 	noNewGen  bool // reloads are signalled but nginx keeps the old workers
 	inTest    int  // concurrent Test calls, to catch missing serialization
 	maxInTest int
+	// loads is the file the "nginx" loads (default path); stale, when not
+	// nil, is what it reads there instead of the file's bytes (a bind
+	// mount of a replaced file); staleAfter counts the Seen calls that
+	// still see the real bytes before stale applies.
+	loads      string
+	stale      []byte
+	staleAfter int
 }
 
 func newFake(path string) *fakeRuntime {
@@ -66,6 +73,42 @@ func (f *fakeRuntime) Test(ctx context.Context) error {
 		return fn(cfg)
 	}
 	return nil
+}
+
+// Dump is Test, then the one file the fake loads.
+func (f *fakeRuntime) Dump(ctx context.Context) (*Loaded, error) {
+	if err := f.Test(ctx); err != nil {
+		return nil, err
+	}
+	name, data, err := f.Seen(ctx, f.loadsPath())
+	if err != nil {
+		return nil, err
+	}
+	return &Loaded{Files: []LoadedFile{{Name: name, Host: name, Data: data}}}, nil
+}
+
+func (f *fakeRuntime) loadsPath() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.loads != "" {
+		return f.loads
+	}
+	return f.path
+}
+
+func (f *fakeRuntime) Seen(ctx context.Context, path string) (string, []byte, error) {
+	f.mu.Lock()
+	stale := f.stale
+	if f.staleAfter > 0 {
+		f.staleAfter--
+		stale = nil
+	}
+	f.mu.Unlock()
+	if stale != nil {
+		return path, stale, nil
+	}
+	b, err := os.ReadFile(path)
+	return path, b, err
 }
 
 func (f *fakeRuntime) Reload(ctx context.Context) error {

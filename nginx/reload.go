@@ -1,11 +1,12 @@
 // This file holds the reload backend's test-and-reload: commit (write,
 // `nginx -t`, SIGHUP, wait for the new worker generation), revert (put the
 // previous bytes back after a failed change) and Refresh (a reload that
-// changes nothing).
+// changes nothing), with the checks that nginx reads what was written.
 
 package nginx
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -69,6 +70,12 @@ func (b *Balancer) commit(ctx context.Context, log zerolog.Logger, orig, out []b
 		return b.revert(log, orig, false, fmt.Errorf("writing %s: %w", b.path, err))
 	}
 	log.Debug().Str("file", b.path).Dur("took", time.Since(t)).Msg("nginx: config written")
+	// nginx must read what was written, or the reload would change
+	// nothing it runs (a copy of the config, a bind mount of a replaced
+	// file).
+	if err := b.confirmSeen(ctx, out); err != nil {
+		return b.revert(log, orig, false, err)
+	}
 
 	t = time.Now()
 	if b.shared.hasPassed(b.path, rt.String(), out) {
@@ -89,6 +96,10 @@ func (b *Balancer) commit(ctx context.Context, log zerolog.Logger, orig, out []b
 	}
 	if err := b.waitGeneration(ctx, old); err != nil {
 		return b.revert(log, orig, true, err)
+	}
+	// The new workers run what nginx read at the reload: still the edit?
+	if err := b.confirmSeen(ctx, out); err != nil {
+		return b.revert(log, orig, true, fmt.Errorf("%w: %w", ErrReloadUnconfirmed, err))
 	}
 	log.Info().Dur("took", time.Since(t)).Ints("old_workers", c.OldWorkers).Msg("nginx: reloaded, new workers live")
 	return nil
@@ -165,4 +176,18 @@ func (b *Balancer) waitGeneration(ctx context.Context, old map[int]bool) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// confirmSeen checks that the nginx runtime reads out in the file the
+// Balancer edits: through the container's mounts, as its processes see it.
+func (b *Balancer) confirmSeen(ctx context.Context, out []byte) error {
+	name, seen, err := b.o.Runtime.Seen(ctx, b.path)
+	if err != nil {
+		return fmt.Errorf("cannot confirm that %s reads the edited %s: %w", b.o.Runtime, b.path, err)
+	}
+	if !bytes.Equal(seen, out) {
+		return &notLoaded{fmt.Sprintf("%s reads %s (%d bytes), not what was written to %s (%d bytes): it runs another file (a bind mount of a file replaced since the container started? restart the container)",
+			b.o.Runtime, name, len(seen), b.path, len(out))}
+	}
+	return nil
 }

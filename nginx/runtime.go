@@ -31,6 +31,18 @@ type Runtime interface {
 	// to load a config naming an unresolvable upstream host); the error
 	// names the host.
 	Resolves(ctx context.Context, host string) error
+	// Dump runs `nginx -T` against the config nginx would load on reload:
+	// it tests it as Test does (a rejected config is a *TestError) and
+	// returns every file nginx loads with the bytes it read, mapped to
+	// this machine's paths. It is how preflight proves that the file it
+	// will edit is one nginx loads.
+	Dump(ctx context.Context) (*Loaded, error)
+	// Seen returns what nginx reads now at the file that is path on this
+	// machine, and the name nginx knows it by: for a container, through
+	// its mounts, as its processes see it (an error wrapping ErrNotLoaded
+	// when no mount brings path in). It confirms that an edit is what
+	// nginx loads on reload.
+	Seen(ctx context.Context, path string) (name string, data []byte, err error)
 	// String names the nginx for messages: `container "x"` or
 	// `host nginx (pid file /run/nginx.pid)`.
 	String() string

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"sort"
 	"strconv"
@@ -35,6 +36,10 @@ type containerRuntime struct {
 	// up yet; -1: /proc cannot see it (remote engine, other PID namespace,
 	// nginx not PID 1), use the top API.
 	hostPID int
+	// pidMounts are the container's mounts as inspect gave them when
+	// hostPID was found: a running container's mounts do not change, so
+	// they hold as long as hostPID does (see Seen).
+	pidMounts []Mount
 }
 
 // ContainerRuntime talks to nginx running as PID 1 of a Docker container
@@ -68,43 +73,53 @@ func (r *containerRuntime) Test(ctx context.Context) error {
 // exec runs cmd in the container and returns its combined output and exit
 // code.
 func (r *containerRuntime) exec(ctx context.Context, cmd []string) ([]byte, int, error) {
+	var out bytes.Buffer
+	code, err := r.execTo(ctx, cmd, &out, &out)
+	if err != nil {
+		return nil, 0, err
+	}
+	return out.Bytes(), code, nil
+}
+
+// execTo runs cmd in the container, copies its stdout and stderr to the
+// writers, and returns its exit code.
+func (r *containerRuntime) execTo(ctx context.Context, cmd []string, stdout, stderr io.Writer) (int, error) {
 	created, err := r.cli.ContainerExecCreate(ctx, r.container, container.ExecOptions{
 		Cmd:          cmd,
 		AttachStdout: true,
 		AttachStderr: true,
 	})
 	if err != nil {
-		return nil, 0, fmt.Errorf("%s: exec %s: %w", r, strings.Join(cmd, " "), err)
+		return 0, fmt.Errorf("%s: exec %s: %w", r, strings.Join(cmd, " "), err)
 	}
 	att, err := r.cli.ContainerExecAttach(ctx, created.ID, container.ExecAttachOptions{})
 	if err != nil {
-		return nil, 0, fmt.Errorf("%s: exec %s: %w", r, strings.Join(cmd, " "), err)
+		return 0, fmt.Errorf("%s: exec %s: %w", r, strings.Join(cmd, " "), err)
 	}
 	defer att.Close()
 	// The hijacked connection ignores ctx once established; close it on
 	// cancel so a hung exec cannot hang the caller.
 	stop := context.AfterFunc(ctx, att.Close)
 	defer stop()
-	var out bytes.Buffer
-	if _, err := stdcopy.StdCopy(&out, &out, att.Reader); err != nil {
+	if _, err := stdcopy.StdCopy(stdout, stderr, att.Reader); err != nil {
 		if ctx.Err() != nil {
-			return nil, 0, fmt.Errorf("%s: exec %s: %w", r, strings.Join(cmd, " "), ctx.Err())
+			return 0, fmt.Errorf("%s: exec %s: %w", r, strings.Join(cmd, " "), ctx.Err())
 		}
-		return nil, 0, fmt.Errorf("%s: exec %s: reading output: %w", r, strings.Join(cmd, " "), err)
+		return 0, fmt.Errorf("%s: exec %s: reading output: %w", r, strings.Join(cmd, " "), err)
 	}
 	// The stream ends when the process exits; the engine may need a moment
 	// to record the exit code.
 	for {
 		ins, err := r.cli.ContainerExecInspect(ctx, created.ID)
 		if err != nil {
-			return nil, 0, fmt.Errorf("%s: exec %s: %w", r, strings.Join(cmd, " "), err)
+			return 0, fmt.Errorf("%s: exec %s: %w", r, strings.Join(cmd, " "), err)
 		}
 		if !ins.Running {
-			return out.Bytes(), ins.ExitCode, nil
+			return ins.ExitCode, nil
 		}
 		select {
 		case <-ctx.Done():
-			return nil, 0, fmt.Errorf("%s: exec %s: %w", r, strings.Join(cmd, " "), ctx.Err())
+			return 0, fmt.Errorf("%s: exec %s: %w", r, strings.Join(cmd, " "), ctx.Err())
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
@@ -147,7 +162,7 @@ func (r *containerRuntime) procProcesses(ctx context.Context) (procs []Process, 
 			return nil, false
 		}
 		if r.hostPID == 0 {
-			r.hostPID = r.findHostPID(ctx)
+			r.hostPID, r.pidMounts = r.findHostPID(ctx)
 			continue
 		}
 		procs, err := procTree(r.hostPID)
@@ -155,27 +170,28 @@ func (r *containerRuntime) procProcesses(ctx context.Context) (procs []Process, 
 			return procs, true
 		}
 		// Gone or replaced (the container restarted): look it up again.
-		r.hostPID = 0
+		r.hostPID, r.pidMounts = 0, nil
 	}
 	return nil, false
 }
 
 // findHostPID returns the container's PID 1 when this machine's /proc shows
 // it as the nginx master of this very container, 0 when the container is
-// not running (ask again later), and -1 when /proc will not do.
-func (r *containerRuntime) findHostPID(ctx context.Context) int {
+// not running (ask again later), and -1 when /proc will not do; with the
+// container's mounts when the PID is good.
+func (r *containerRuntime) findHostPID(ctx context.Context) (int, []Mount) {
 	ins, err := r.cli.ContainerInspect(ctx, r.container)
 	if err != nil || ins.State == nil || !ins.State.Running || ins.State.Pid <= 0 {
-		return 0
+		return 0, nil
 	}
 	pid := ins.State.Pid
 	if !procInCgroup(pid, ins.ID) {
-		return -1
+		return -1, nil
 	}
 	if cmd, err := procCmdline(pid); err != nil || !strings.Contains(cmd, "master process") {
-		return -1
+		return -1, nil
 	}
-	return pid
+	return pid, mountsOf(ins)
 }
 
 // topProcesses is Processes through the engine's top API.

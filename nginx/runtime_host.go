@@ -142,3 +142,33 @@ func (h *hostRuntime) Resolves(ctx context.Context, host string) error {
 	}
 	return nil
 }
+
+// Dump implements Runtime: `binary -T -q [-c mainConfig]`, the files named
+// as this machine names them.
+func (h *hostRuntime) Dump(ctx context.Context) (*Loaded, error) {
+	args := []string{"-T", "-q"}
+	if h.mainConfig != "" {
+		args = append(args, "-c", h.mainConfig)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, h.binary, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if err == nil {
+		return parseDump(stdout.Bytes()), nil
+	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("%s: nginx -T: %w", h, ctx.Err())
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return nil, &TestError{Output: stderr.String() + stdout.String()}
+	}
+	return nil, fmt.Errorf("%s: running %s -T: %w", h, h.binary, err)
+}
+
+// Seen implements Runtime: a host nginx reads the file itself.
+func (h *hostRuntime) Seen(ctx context.Context, path string) (string, []byte, error) {
+	b, err := os.ReadFile(path)
+	return path, b, err
+}
