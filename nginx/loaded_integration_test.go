@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -217,5 +218,45 @@ func TestHostNginxEditsOnlyWhatItLoads(t *testing.T) {
 	}
 	if got := workerPIDs(t, rt); !slices.Equal(got, workers) {
 		t.Fatalf("nginx reloaded: workers %v -> %v", workers, got)
+	}
+}
+
+// A reload the master refuses (here: a port that is taken, which
+// `nginx -t` does not try to bind) is an error, and the edit is reverted:
+// the old workers keep running the old membership.
+func TestHostNginxReloadRefusedByTheMaster(t *testing.T) {
+	bin := testenv.NginxBinary(t)
+	ctx := context.Background()
+	a := newBackend(t, "A", nil, 0)
+	b := newBackend(t, "B", nil, 0)
+	h := startHostNginx(t, bin, a.addr(), b.addr())
+	rt := HostRuntime(h.pidFile, bin, h.conf)
+	waitWorkers(t, rt, 2)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	conf := bytes.Replace(h.orig, []byte("    server {\n"), []byte("    server {\n        listen "+taken.Addr().String()+";\n"), 1)
+	h.write(t, conf)
+	t.Cleanup(func() { h.write(t, h.orig) })
+	bal := New(Options{ConfigPath: h.conf, Upstream: "apps", Runtime: rt, ReloadTimeout: time.Second, Log: testLogger(t)})
+	if err := bal.Check(ctx, []string{a.addr()}); err != nil {
+		t.Fatalf("nginx -T binds nothing, so the preflight passes: %v", err)
+	}
+	workers := workerPIDs(t, rt)
+	_, err = bal.MarkDown(ctx, a.addr())
+	if !errors.Is(err, ErrReloadUnconfirmed) {
+		t.Fatalf("MarkDown with a reload the master refuses = %v", err)
+	}
+	t.Logf("the failure: %v", err)
+	if got := h.read(t); !bytes.Equal(got, conf) {
+		t.Fatalf("the edit was not reverted:\n%s", got)
+	}
+	if got := workerPIDs(t, rt); !slices.Equal(got, workers) {
+		t.Fatalf("workers %v -> %v: the old generation should still serve", workers, got)
+	}
+	if seen := hits(t, h.url, 10); seen["A"] == 0 {
+		t.Fatalf("A no longer gets requests: %v", seen)
 	}
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -106,4 +107,54 @@ func TestApplyEditsOnlyWhatNginxLoads(t *testing.T) {
 		}
 		serves(t, topo, "v1")
 	})
+}
+
+// Issue #9 section 1, second half: a reload that does not take fails the
+// step, which rolls back. Host form: a file dropped into conf.d after the
+// preflight listens on a port that is taken; `nginx -t` binds nothing and
+// passes, the master refuses the config at reload and keeps its old
+// workers.
+func TestApplyReloadNotTakenFailsTheStep(t *testing.T) {
+	t.Parallel()
+	cli := testenv.Docker(t)
+	testenv.NginxBinary(t)
+	topo := startSeed(t, cli, seedtopo.Options{HostNginx: true})
+	src := seedPlanText(topo, seedPlanOptions{PreFor: 2 * time.Second})
+	src = strings.Replace(src, fmt.Sprintf("container     = %q\n", topo.NginxContainer),
+		fmt.Sprintf("pid_file      = %q\n  main_config   = %q\n", topo.NginxPIDFile, topo.ConfigPath), 1)
+	for _, a := range topo.Apps {
+		src = strings.ReplaceAll(src, fmt.Sprintf("%q", a.Service+":3000"), fmt.Sprintf("%q", a.Server))
+	}
+	if !strings.Contains(src, "pid_file") {
+		t.Fatalf("not a host-form plan:\n%s", src)
+	}
+	plan := writePlanIn(t, topo, "reload-not-taken", src)
+	before := takeSnapshot(t, cli, topo)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	p := startPlan(t, nil, "apply", "-auto-approve", "-var", "version=v2", plan)
+	waitEntry(t, p, plan, "intent", "step.health_check.pre")
+	extra := filepath.Join(topo.Dir, "conf.d", "taken.conf")
+	if err := os.WriteFile(extra, []byte("server {\n    listen "+taken.Addr().String()+";\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(extra) })
+	code, out := p.wait(t)
+	t.Logf("plan apply (exit %d):\n%s", code, out)
+	if code != 2 || !strings.Contains(out, "things are as they were before the apply") {
+		t.Errorf("exit %d, want 2 (the drain failed, nothing left changed)", code)
+	}
+	for _, w := range []string{"step.drain.app2", "reload not confirmed", "no new worker generation"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q", w)
+		}
+	}
+	if strings.Contains(out, "drained app2") {
+		t.Error("the drain was reported done")
+	}
+	sameSnapshot(t, before, takeSnapshot(t, cli, topo))
+	serves(t, topo, "v1")
 }
