@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/nonstop-deploy/nonstop/internal/testkit/testenv"
 	"github.com/nonstop-deploy/nonstop/internal/testkit/testimage"
@@ -117,6 +119,70 @@ func TestContainerNginxEditsOnlyWhatItLoads(t *testing.T) {
 		if err != nil || string(b) != proxyConf {
 			t.Fatalf("archive read = %q, %v", b, err)
 		}
+	})
+
+	// nginx started with -c on a file in a mounted folder: the test and
+	// the proof use the master's own flags (the image has no default
+	// nginx.conf), and the folder mount maps the file.
+	t.Run("a custom -c in a mounted folder", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "custom")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		main := filepath.Join(dir, "main.conf")
+		if err := os.WriteFile(main, []byte(strings.Replace(proxyConf, "pid /var/run/nginx.pid;", "pid /tmp/nginx.pid;", 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		name := testenv.UniqueName("nonstop-custom")
+		created, err := cli.ContainerCreate(ctx,
+			&container.Config{Image: ref, Cmd: []string{"nginx", "-c", "/etc/nginx/custom/main.conf", "-g", "daemon off;"}, Labels: map[string]string{"nonstop.test": "nginx"}},
+			&container.HostConfig{Binds: []string{dir + ":/etc/nginx/custom:ro"}, Tmpfs: map[string]string{"/tmp": ""}},
+			&network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{netName: {}}}, nil, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if t.Failed() {
+				if rc, err := cli.ContainerLogs(ctx, created.ID, container.LogsOptions{ShowStdout: true, ShowStderr: true}); err == nil {
+					var out bytes.Buffer
+					_, _ = stdcopy.StdCopy(&out, &out, rc)
+					rc.Close()
+					t.Logf("logs of %s:\n%s", name, out.String())
+				}
+			}
+			_ = cli.ContainerRemove(ctx, created.ID, container.RemoveOptions{Force: true})
+		})
+		if err := cli.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		crt := ContainerRuntime(cli, name, "")
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if _, err := crt.Processes(ctx); err == nil {
+				break
+			} else if time.Now().After(deadline) {
+				t.Fatal(err)
+			}
+		}
+		waitWorkers(t, crt, 2)
+		bal := New(Options{ConfigPath: main, Upstream: "apps", Runtime: crt, WriteInPlace: true, Log: testLogger(t)})
+		if err := bal.Check(ctx, servers); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bal.MarkDown(ctx, "appa:80"); err != nil {
+			t.Fatal(err)
+		}
+		// Another file of the folder is mounted, but nginx does not load it.
+		other := filepath.Join(dir, "unused.conf")
+		if err := os.WriteFile(other, []byte(proxyConf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		err = New(Options{ConfigPath: other, Upstream: "apps", Runtime: crt, Log: testLogger(t)}).Check(ctx, servers)
+		if !errors.Is(err, ErrNotLoaded) || !strings.Contains(err.Error(), "/etc/nginx/custom/main.conf (this machine's "+main+")") {
+			t.Fatalf("Check of a mounted file nginx does not load = %v", err)
+		}
+		t.Logf("the refusal:\n%v", err)
 	})
 
 	t.Run("a copy is refused", func(t *testing.T) {

@@ -176,3 +176,20 @@ func TestBalancerEditsOnlyWhatNginxLoads(t *testing.T) {
 		t.Fatalf("mark down with nginx reading the file: %v", err)
 	}
 }
+
+func TestStartFlags(t *testing.T) {
+	for _, tc := range []struct {
+		binary, path string
+		args, want   []string
+	}{
+		{"nginx", "nginx", []string{"-g", "daemon off;"}, []string{"-g", "daemon off;"}},
+		{"nginx", "/docker-entrypoint.sh", []string{"nginx", "-c", "/etc/nginx/custom.conf", "-g", "daemon off;"}, []string{"-c", "/etc/nginx/custom.conf", "-g", "daemon off;"}},
+		{"/usr/sbin/nginx", "/usr/sbin/nginx", []string{"-p", "/srv/", "-c/srv/main.conf", "-q"}, []string{"-p", "/srv/", "-c/srv/main.conf"}},
+		{"nginx", "/app/server", []string{"-c", "x"}, nil},
+		{"nginx", "nginx", []string{"-c"}, nil},
+	} {
+		if got := startFlags(tc.binary, tc.path, tc.args); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("startFlags(%s, %q) = %q, want %q", tc.path, tc.args, got, tc.want)
+		}
+	}
+}

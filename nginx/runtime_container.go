@@ -57,10 +57,15 @@ func ContainerRuntime(cli client.APIClient, container, binary string) Runtime {
 // String names the container as the caller named it.
 func (r *containerRuntime) String() string { return fmt.Sprintf("container %q", r.container) }
 
-// Test runs `nginx -t -q` in the container and returns its combined
-// output in a *TestError when the exit code is not 0.
+// Test runs `nginx -t -q` in the container, with the flags its master was
+// started with (see startFlags), and returns its combined output in a
+// *TestError when the exit code is not 0.
 func (r *containerRuntime) Test(ctx context.Context) error {
-	out, code, err := r.exec(ctx, []string{r.binary, "-t", "-q"})
+	ins, err := r.cli.ContainerInspect(ctx, r.container)
+	if err != nil {
+		return fmt.Errorf("%s: %w", r, err)
+	}
+	out, code, err := r.exec(ctx, append([]string{r.binary, "-t", "-q"}, startFlags(r.binary, ins.Path, ins.Args)...))
 	if err != nil {
 		return err
 	}

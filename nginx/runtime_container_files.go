@@ -15,7 +15,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/docker/docker/api/types/container"
 )
@@ -27,21 +29,52 @@ const maxConfigSize = 16 << 20
 // dump, stderr nginx's complaints), each file mapped to this machine
 // through the container's mounts.
 func (r *containerRuntime) Dump(ctx context.Context) (*Loaded, error) {
+	ins, err := r.cli.ContainerInspect(ctx, r.container)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", r, err)
+	}
 	var stdout, stderr bytes.Buffer
-	code, err := r.execTo(ctx, []string{r.binary, "-T", "-q"}, &stdout, &stderr)
+	code, err := r.execTo(ctx, append([]string{r.binary, "-T", "-q"}, startFlags(r.binary, ins.Path, ins.Args)...), &stdout, &stderr)
 	if err != nil {
 		return nil, err
 	}
 	if code != 0 {
 		return nil, &TestError{Output: stderr.String() + stdout.String()}
 	}
-	mounts, err := r.mounts(ctx)
-	if err != nil {
-		return nil, err
-	}
 	l := parseDump(stdout.Bytes())
-	l.mapMounts(mounts)
+	l.mapMounts(mountsOf(ins))
 	return l, nil
+}
+
+// startFlags returns the flags of the container's command line (path and
+// args, as inspect shows them) that decide what its nginx master loads:
+// -p (prefix), -c (main config), -g (directives) and -e (error log), with
+// their values, found after the nginx binary (so an entrypoint script that
+// execs "$@" is looked through). `nginx -t` must test the config the
+// master loads, not the compiled-in default.
+func startFlags(binary, path string, args []string) []string {
+	argv := append([]string{path}, args...)
+	i := slices.IndexFunc(argv, func(a string) bool {
+		b := filepath.Base(a)
+		return b == "nginx" || b == filepath.Base(binary)
+	})
+	if i < 0 {
+		return nil
+	}
+	var out []string
+	for j := i + 1; j < len(argv); j++ {
+		a := argv[j]
+		if len(a) < 2 || a[0] != '-' || !strings.ContainsRune("pcge", rune(a[1])) {
+			continue
+		}
+		if len(a) > 2 { // nginx takes "-cFILE" too
+			out = append(out, a)
+		} else if j+1 < len(argv) {
+			out = append(out, a, argv[j+1])
+			j++
+		}
+	}
+	return out
 }
 
 // mounts lists the container's mounts.
