@@ -28,6 +28,7 @@ type containerRuntime struct {
 	cli       client.APIClient
 	container string
 	binary    string
+	proc      procFS // this machine's process table
 
 	// mu guards the host-PID cache of Processes' fast path.
 	mu sync.Mutex
@@ -51,7 +52,7 @@ func ContainerRuntime(cli client.APIClient, container, binary string) Runtime {
 	if binary == "" {
 		binary = "nginx"
 	}
-	return &containerRuntime{cli: cli, container: container, binary: binary}
+	return &containerRuntime{cli: cli, container: container, binary: binary, proc: hostProc}
 }
 
 // String names the container as the caller named it.
@@ -170,7 +171,7 @@ func (r *containerRuntime) procProcesses(ctx context.Context) (procs []Process, 
 			r.hostPID, r.pidMounts = r.findHostPID(ctx)
 			continue
 		}
-		procs, err := procTree(r.hostPID)
+		procs, err := r.proc.tree(r.hostPID)
 		if err == nil && len(procs) > 0 && strings.Contains(procs[0].Cmd, "master process") {
 			return procs, true
 		}
@@ -190,10 +191,10 @@ func (r *containerRuntime) findHostPID(ctx context.Context) (int, []Mount) {
 		return 0, nil
 	}
 	pid := ins.State.Pid
-	if !procInCgroup(pid, ins.ID) {
+	if !r.proc.inCgroup(pid, ins.ID) {
 		return -1, nil
 	}
-	if cmd, err := procCmdline(pid); err != nil || !strings.Contains(cmd, "master process") {
+	if cmd, err := r.proc.cmdline(pid); err != nil || !strings.Contains(cmd, "master process") {
 		return -1, nil
 	}
 	return pid, mountsOf(ins)
@@ -390,7 +391,7 @@ func (r *containerRuntime) Connections(ctx context.Context, pids []int) ([]Conn,
 	if !ok {
 		return nil, fmt.Errorf("%s: the connections of its processes are not visible from this machine", r)
 	}
-	conns := connsOf(procs[0].PID, pids)
+	conns := r.proc.connsOf(procs[0].PID, pids)
 	names := r.ipNames(ctx)
 	for i, c := range conns {
 		if host, _, err := net.SplitHostPort(c.Remote); err == nil && !c.Inbound {

@@ -105,7 +105,7 @@ func (r *containerRuntime) Seen(ctx context.Context, path string) (string, []byt
 		pid, mounts := r.hostPID, r.pidMounts
 		r.mu.Unlock()
 		if name := containerPathOf(path, mounts); pid == procs[0].PID && name != "" {
-			if b, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "root", name)); err == nil {
+			if b, err := os.ReadFile(filepath.Join(string(r.proc), strconv.Itoa(pid), "root", name)); err == nil {
 				return name, b, nil
 			}
 		}

@@ -23,6 +23,7 @@ type hostRuntime struct {
 	pidFile    string
 	binary     string
 	mainConfig string
+	proc       procFS // this machine's process table
 }
 
 // HostRuntime talks to an nginx running on this machine, found through its
@@ -34,7 +35,7 @@ func HostRuntime(pidFile, binary, mainConfig string) Runtime {
 	if binary == "" {
 		binary = "/usr/sbin/nginx"
 	}
-	return &hostRuntime{pidFile: pidFile, binary: binary, mainConfig: mainConfig}
+	return &hostRuntime{pidFile: pidFile, binary: binary, mainConfig: mainConfig, proc: hostProc}
 }
 
 // String names the pid file, the one thing that identifies a host nginx.
@@ -115,7 +116,7 @@ func (h *hostRuntime) Processes(ctx context.Context) ([]Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	procs, err := procTree(master)
+	procs, err := h.proc.tree(master)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", h, err)
 	}
@@ -128,7 +129,7 @@ func (h *hostRuntime) Connections(ctx context.Context, pids []int) ([]Conn, erro
 	if err != nil {
 		return nil, err
 	}
-	return connsOf(master, pids), nil
+	return h.proc.connsOf(master, pids), nil
 }
 
 // Resolves uses the host's resolver (net.DefaultResolver), which is the
