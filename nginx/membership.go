@@ -113,8 +113,8 @@ func Handoff(ctx context.Context, m Membership, in, out string) (inChange, outCh
 }
 
 // Detour sends server's requests to addr through m's Detourer; a
-// Membership without that capability is refused (errors.ErrUnsupported), changing
-// nothing.
+// Membership without that capability is refused (errors.ErrUnsupported),
+// changing nothing.
 func Detour(ctx context.Context, m Membership, server, addr string) (Change, error) {
 	d, ok := m.(Detourer)
 	if !ok {
@@ -199,7 +199,9 @@ const (
 // ErrReloadUnconfirmed is wrapped when nginx accepted the signal but no new
 // worker generation appeared within Options.ReloadTimeout: nginx most likely
 // rejected the config at load time (its error log says why), so the new
-// membership is not live. The edit has been reverted when this is returned.
+// membership is not live. It is also wrapped, with ErrNotLoaded, when the
+// new workers came up but nginx no longer reads the edit (the file changed
+// under it). The edit has been reverted when this is returned.
 var ErrReloadUnconfirmed = errors.New("reload not confirmed")
 
 // ErrUnresolvable is wrapped when Restore (or an Undo that puts a server
