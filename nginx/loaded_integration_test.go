@@ -96,6 +96,7 @@ func TestContainerNginxEditsOnlyWhatItLoads(t *testing.T) {
 			what string
 			f    func() error
 		}{
+			{"nginx -v (exec: the exec API alone)", func() error { _, _, err := cr.exec(ctx, []string{"nginx", "-v"}); return err }},
 			{"nginx -t (exec)", func() error { return rt.Test(ctx) }},
 			{"nginx -T (exec) + inspect", func() error { _, err := rt.Dump(ctx); return err }},
 			{"Seen (/proc/PID/root, cached mounts)", func() error { _, _, err := rt.Seen(ctx, conf); return err }},
