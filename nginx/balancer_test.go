@@ -38,6 +38,13 @@ type fakeRuntime struct {
 	noNewGen  bool // reloads are signalled but nginx keeps the old workers
 	inTest    int  // concurrent Test calls, to catch missing serialization
 	maxInTest int
+	// loads is the file the "nginx" loads (default path); stale, when not
+	// nil, is what it reads there instead of the file's bytes (a bind
+	// mount of a replaced file); staleAfter counts the Seen calls that
+	// still see the real bytes before stale applies.
+	loads      string
+	stale      []byte
+	staleAfter int
 }
 
 func newFake(path string) *fakeRuntime {
@@ -66,6 +73,42 @@ func (f *fakeRuntime) Test(ctx context.Context) error {
 		return fn(cfg)
 	}
 	return nil
+}
+
+// Dump is Test, then the one file the fake loads.
+func (f *fakeRuntime) Dump(ctx context.Context) (*Loaded, error) {
+	if err := f.Test(ctx); err != nil {
+		return nil, err
+	}
+	name, data, err := f.Seen(ctx, f.loadsPath())
+	if err != nil {
+		return nil, err
+	}
+	return &Loaded{Files: []LoadedFile{{Name: name, Host: name, Data: data}}}, nil
+}
+
+func (f *fakeRuntime) loadsPath() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.loads != "" {
+		return f.loads
+	}
+	return f.path
+}
+
+func (f *fakeRuntime) Seen(ctx context.Context, path string) (string, []byte, error) {
+	f.mu.Lock()
+	stale := f.stale
+	if f.staleAfter > 0 {
+		f.staleAfter--
+		stale = nil
+	}
+	f.mu.Unlock()
+	if stale != nil {
+		return path, stale, nil
+	}
+	b, err := os.ReadFile(path)
+	return path, b, err
 }
 
 func (f *fakeRuntime) Reload(ctx context.Context) error {
@@ -405,14 +448,16 @@ func TestBalancerConcurrentEdits(t *testing.T) {
 	}
 	conf.WriteString("}\n")
 	b, rt, path := setup(t, conf.String(), true)
+	shared := NewShared()
 	var wg sync.WaitGroup
 	errs := make(chan error, 12)
 	for i := range 12 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// A separate Balancer per goroutine: the lock is package-level.
-			bb := New(Options{ConfigPath: path, Upstream: "apps", Runtime: rt, WriteInPlace: true})
+			// A separate Balancer per goroutine: the locks are in the
+			// Shared they are all given.
+			bb := New(Options{ConfigPath: path, Upstream: "apps", Runtime: rt, WriteInPlace: true, Shared: shared})
 			_, err := bb.MarkDown(ctx, fmt.Sprintf("app%d:3000", i))
 			errs <- err
 		}()
@@ -674,24 +719,24 @@ func TestBalancerHandoff(t *testing.T) {
 	}
 }
 
-// WaitOldWorkers waits for every worker that is shutting down, whichever
+// WaitIdle waits for every worker that is shutting down, whichever
 // reload made it old.
-func TestBalancerWaitOldWorkers(t *testing.T) {
+func TestBalancerWaitIdle(t *testing.T) {
 	ctx := context.Background()
 	b, rt, _ := setup(t, testConf, false)
 	rt.drain()
-	if rep, err := b.WaitOldWorkers(ctx, "app1:3000", time.Second); err != nil || rep.TimedOut {
+	if rep, err := b.WaitIdle(ctx, "app1:3000", time.Second); err != nil || rep.TimedOut {
 		t.Fatalf("no old workers: %+v %v", rep, err)
 	}
 	if _, err := b.MarkDown(ctx, "app1:3000"); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := b.WaitOldWorkers(ctx, "app1:3000", 50*time.Millisecond)
+	rep, err := b.WaitIdle(ctx, "app1:3000", 50*time.Millisecond)
 	if err != nil || !rep.TimedOut || len(rep.Remaining) != 1 {
 		t.Fatalf("an old worker left: %+v %v", rep, err)
 	}
 	go func() { time.Sleep(30 * time.Millisecond); rt.drain() }()
-	if rep, err := b.WaitOldWorkers(ctx, "app1:3000", 5*time.Second); err != nil || rep.TimedOut {
+	if rep, err := b.WaitIdle(ctx, "app1:3000", 5*time.Second); err != nil || rep.TimedOut {
 		t.Fatalf("after the old worker exits: %+v %v", rep, err)
 	}
 }

@@ -13,6 +13,29 @@
 //
 // Callers should depend on the Membership interface rather than on reloads:
 // a reload-free backend (Lua, balancer_by_lua) is planned beside Balancer.
+// What only the reload backend does (a restore and a drain in one reload,
+// a detour to an address, a reload that changes nothing) are optional
+// capabilities (Handoffer, Detourer, Refresher), reached through the
+// functions Handoff, Detour, Undetour and Refresh, which fall back or
+// refuse for a backend without them. The package keeps no process-wide
+// state: Balancers that share a file or an nginx share a *Shared that the
+// caller constructs.
+//
+// Files: membership.go (the contract), balancer.go (the reload backend's
+// edits), undo.go, reload.go (test + reload), drain.go (drain detection),
+// loaded.go (what nginx loads), write.go, resolve.go, shared.go, edit.go
+// and config.go (pure text), runtime*.go and procfs.go (talking to a
+// running nginx).
+//
+// The reload backend edits only what nginx runs. Its preflight (Check)
+// runs `nginx -T` instead of `nginx -t` (one exec either way) and proves
+// that the file to edit is a file nginx loads, with the bytes on disk: for
+// nginx in a container, through the container's mounts; for nginx on the
+// host, the same file. Otherwise it refuses with ErrNotLoaded, naming the
+// file, what nginx loads (and the mounts) and the fix. Every change then
+// checks, before the reload and once the new workers run, that nginx reads
+// what was written (Runtime.Seen: /proc/PID/root of the container's
+// master, microseconds), and is reverted when it does not.
 //
 // Error contract of the membership operations (MarkDown, Restore, SetWeight,
 // Undo): when they return an error, the config file holds its previous

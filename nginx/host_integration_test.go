@@ -461,11 +461,12 @@ func TestHostNginxIntegration(t *testing.T) {
 		var wg sync.WaitGroup
 		errs := make(chan error, 2)
 		changes := make(chan Change, 2)
+		shared := NewShared() // what serializes the two Balancers
 		for _, s := range []string{a.addr(), bb.addr()} {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				c, err := New(Options{ConfigPath: h.conf, Upstream: "apps", Runtime: rt}).SetWeight(ctx, s, 5)
+				c, err := New(Options{ConfigPath: h.conf, Upstream: "apps", Runtime: rt, Shared: shared}).SetWeight(ctx, s, 5)
 				errs <- err
 				changes <- c
 			}()

@@ -1,3 +1,7 @@
+// This file holds what is read from /proc: an nginx master's children and
+// their titles (drain detection in microseconds), and the connections a
+// process holds (what a drain timeout reports).
+
 package nginx
 
 import (
@@ -13,24 +17,29 @@ import (
 	"strings"
 )
 
-// procRoot is where the process table is read; tests point it elsewhere.
-var procRoot = "/proc"
+// procFS is a process table: the folder it is read from, "/proc" (the
+// runtimes' default, see hostProc) or a fake one in tests. A value, not a
+// package variable, so a test's fake table is its own.
+type procFS string
 
-// procChildren returns the PIDs of pid's children. It reads
+// hostProc is this machine's process table.
+const hostProc procFS = "/proc"
+
+// children returns the PIDs of pid's children. It reads
 // /proc/PID/task/*/children (a few small files, microseconds), and when the
 // kernel lacks that file (CONFIG_PROC_CHILDREN unset) scans every process's
 // stat for its parent instead.
-func procChildren(pid int) ([]int, error) {
-	tasks, err := os.ReadDir(filepath.Join(procRoot, strconv.Itoa(pid), "task"))
+func (p procFS) children(pid int) ([]int, error) {
+	tasks, err := os.ReadDir(filepath.Join(string(p), strconv.Itoa(pid), "task"))
 	if err != nil {
 		return nil, err
 	}
 	var kids []int
 	for _, t := range tasks {
-		b, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "task", t.Name(), "children"))
+		b, err := os.ReadFile(filepath.Join(string(p), strconv.Itoa(pid), "task", t.Name(), "children"))
 		if os.IsNotExist(err) {
-			if _, serr := os.Stat(filepath.Join(procRoot, strconv.Itoa(pid), "task", t.Name())); serr == nil {
-				return scanChildren(pid) // the task exists: no children file in this kernel
+			if _, serr := os.Stat(filepath.Join(string(p), strconv.Itoa(pid), "task", t.Name())); serr == nil {
+				return p.scanChildren(pid) // the task exists: no children file in this kernel
 			}
 			continue // the thread exited meanwhile
 		}
@@ -46,12 +55,12 @@ func procChildren(pid int) ([]int, error) {
 	return kids, nil
 }
 
-// scanChildren is procChildren the slow way: every process whose parent is
+// scanChildren is children the slow way: every process whose parent is
 // pid.
-func scanChildren(pid int) ([]int, error) {
-	entries, err := os.ReadDir(procRoot)
+func (p procFS) scanChildren(pid int) ([]int, error) {
+	entries, err := os.ReadDir(string(p))
 	if err != nil {
-		return nil, fmt.Errorf("listing %s: %w", procRoot, err)
+		return nil, fmt.Errorf("listing %s: %w", string(p), err)
 	}
 	var kids []int
 	for _, e := range entries {
@@ -59,32 +68,32 @@ func scanChildren(pid int) ([]int, error) {
 		if err != nil || k == pid {
 			continue
 		}
-		if pp, err := procPPID(k); err == nil && pp == pid {
+		if pp, err := p.ppid(k); err == nil && pp == pid {
 			kids = append(kids, k)
 		}
 	}
 	return kids, nil
 }
 
-// procTree is the nginx master pid and its children as Processes, read from
+// tree is the nginx master pid and its children as Processes, read from
 // /proc. Children that exit while being read are left out, as ps would.
-func procTree(master int) ([]Process, error) {
-	cmd, err := procCmdline(master)
+func (p procFS) tree(master int) ([]Process, error) {
+	cmd, err := p.cmdline(master)
 	if err != nil {
 		return nil, fmt.Errorf("reading master %d: %w", master, err)
 	}
-	ppid, err := procPPID(master)
+	ppid, err := p.ppid(master)
 	if err != nil {
 		return nil, fmt.Errorf("reading master %d: %w", master, err)
 	}
-	kids, err := procChildren(master)
+	kids, err := p.children(master)
 	if err != nil {
 		return nil, fmt.Errorf("listing the children of %d: %w", master, err)
 	}
 	procs := make([]Process, 1, 1+len(kids))
 	procs[0] = Process{PID: master, PPID: ppid, Cmd: cmd}
 	for _, k := range kids {
-		c, err := procCmdline(k)
+		c, err := p.cmdline(k)
 		if err != nil {
 			continue // exited meanwhile
 		}
@@ -93,28 +102,28 @@ func procTree(master int) ([]Process, error) {
 	return procs, nil
 }
 
-// procPPID reads the parent pid from /proc/PID/stat. The command name field
+// ppid reads the parent pid from /proc/PID/stat. The command name field
 // can contain spaces and parentheses, so parse after the last ')'.
-func procPPID(pid int) (int, error) {
-	b, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "stat"))
+func (p procFS) ppid(pid int) (int, error) {
+	b, err := os.ReadFile(filepath.Join(string(p), strconv.Itoa(pid), "stat"))
 	if err != nil {
 		return 0, err
 	}
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("unexpected %s/%d/stat", procRoot, pid)
+		return 0, fmt.Errorf("unexpected %s/%d/stat", string(p), pid)
 	}
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 2 {
-		return 0, fmt.Errorf("unexpected %s/%d/stat", procRoot, pid)
+		return 0, fmt.Errorf("unexpected %s/%d/stat", string(p), pid)
 	}
 	return strconv.Atoi(f[1])
 }
 
-// procCmdline reads the process title; nginx overwrites argv with it
+// cmdline reads the process title; nginx overwrites argv with it
 // ("nginx: worker process"), padding with NULs.
-func procCmdline(pid int) (string, error) {
-	b, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "cmdline"))
+func (p procFS) cmdline(pid int) (string, error) {
+	b, err := os.ReadFile(filepath.Join(string(p), strconv.Itoa(pid), "cmdline"))
 	if err != nil {
 		return "", err
 	}
@@ -122,16 +131,16 @@ func procCmdline(pid int) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// procInCgroup reports whether pid's cgroup path (as this process's cgroup
+// inCgroup reports whether pid's cgroup path (as this process's cgroup
 // namespace sees it) names the container id: the proof that a PID the
 // engine reported is the same process in this machine's /proc, and not a
 // stranger in a PID namespace that merely shares the number (a remote
 // engine, Docker Desktop's VM).
-func procInCgroup(pid int, id string) bool {
+func (p procFS) inCgroup(pid int, id string) bool {
 	if len(id) < 12 {
 		return false
 	}
-	b, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "cgroup"))
+	b, err := os.ReadFile(filepath.Join(string(p), strconv.Itoa(pid), "cgroup"))
 	return err == nil && bytes.Contains(b, []byte(id))
 }
 
@@ -196,11 +205,11 @@ func Summary(conns []Conn) string {
 	return strings.Join(parts, " and ")
 }
 
-// procListenPorts returns the local ports of pid's listening TCP sockets:
+// listenPorts returns the local ports of pid's listening TCP sockets:
 // for the nginx master, the ports it accepts clients on.
-func procListenPorts(pid int) map[string]bool {
+func (p procFS) listenPorts(pid int) map[string]bool {
 	ports := map[string]bool{}
-	for _, c := range procSockets(pid, "0A") { // 0A: LISTEN
+	for _, c := range p.sockets(pid, "0A") { // 0A: LISTEN
 		_, port, _ := net.SplitHostPort(c.Local)
 		ports[port] = true
 	}
@@ -213,19 +222,19 @@ type ConnLister interface {
 	Connections(ctx context.Context, pids []int) ([]Conn, error)
 }
 
-// procConns lists the established TCP connections of pid: the sockets among
+// conns lists the established TCP connections of pid: the sockets among
 // its open files, looked up in its network namespace's TCP tables.
-func procConns(pid int) ([]Conn, error) {
-	if _, err := os.Stat(filepath.Join(procRoot, strconv.Itoa(pid), "fd")); err != nil {
+func (p procFS) conns(pid int) ([]Conn, error) {
+	if _, err := os.Stat(filepath.Join(string(p), strconv.Itoa(pid), "fd")); err != nil {
 		return nil, err
 	}
-	return procSockets(pid, "01"), nil // 01: ESTABLISHED
+	return p.sockets(pid, "01"), nil // 01: ESTABLISHED
 }
 
-// procSockets lists pid's TCP sockets in the given state (/proc/net/tcp's
+// sockets lists pid's TCP sockets in the given state (/proc/net/tcp's
 // hex code).
-func procSockets(pid int, state string) []Conn {
-	dir := filepath.Join(procRoot, strconv.Itoa(pid))
+func (p procFS) sockets(pid int, state string) []Conn {
+	dir := filepath.Join(string(p), strconv.Itoa(pid))
 	fds, err := os.ReadDir(filepath.Join(dir, "fd"))
 	if err != nil {
 		return nil
@@ -286,11 +295,11 @@ func hexAddr(s string) (string, error) {
 
 // connsOf is Connections for a set of PIDs, skipping processes that
 // exited; a connection to a port the master listens on is Inbound.
-func connsOf(master int, pids []int) []Conn {
-	listen := procListenPorts(master)
+func (p procFS) connsOf(master int, pids []int) []Conn {
+	listen := p.listenPorts(master)
 	var all []Conn
 	for _, pid := range pids {
-		cs, err := procConns(pid)
+		cs, err := p.conns(pid)
 		if err != nil {
 			continue
 		}

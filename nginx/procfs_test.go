@@ -15,7 +15,7 @@ type fakeProcess struct {
 	cgroup string
 }
 
-func fakeProc(t *testing.T, procs map[int]fakeProcess, childrenFiles bool) {
+func fakeProc(t *testing.T, procs map[int]fakeProcess, childrenFiles bool) procFS {
 	t.Helper()
 	root := t.TempDir()
 	for pid, p := range procs {
@@ -43,9 +43,7 @@ func fakeProc(t *testing.T, procs map[int]fakeProcess, childrenFiles bool) {
 			write(filepath.Join(task, "children"), kids)
 		}
 	}
-	old := procRoot
-	procRoot = root
-	t.Cleanup(func() { procRoot = old })
+	return procFS(root)
 }
 
 func TestProcTree(t *testing.T) {
@@ -58,8 +56,8 @@ func TestProcTree(t *testing.T) {
 	}
 	for _, children := range []bool{true, false} {
 		t.Run("childrenFile="+strconv.FormatBool(children), func(t *testing.T) {
-			fakeProc(t, procs, children)
-			got, err := procTree(100)
+			fs := fakeProc(t, procs, children)
+			got, err := fs.tree(100)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -78,22 +76,22 @@ func TestProcTree(t *testing.T) {
 			if !slices.Equal(pids, []int{101, 102}) {
 				t.Errorf("children = %v, want [101 102]", pids)
 			}
-			if !procInCgroup(100, id) {
+			if !fs.inCgroup(100, id) {
 				t.Error("the master is in the container's cgroup")
 			}
-			if procInCgroup(100, "fedcba9876543210") || procInCgroup(101, id) || procInCgroup(100, "") {
-				t.Error("procInCgroup matched a cgroup that does not name the container")
+			if fs.inCgroup(100, "fedcba9876543210") || fs.inCgroup(101, id) || fs.inCgroup(100, "") {
+				t.Error("inCgroup matched a cgroup that does not name the container")
 			}
-			if _, err := procTree(999); err == nil {
-				t.Error("procTree of a missing pid succeeded")
+			if _, err := fs.tree(999); err == nil {
+				t.Error("tree of a missing pid succeeded")
 			}
 		})
 	}
 }
 
 func TestProcConns(t *testing.T) {
-	fakeProc(t, map[int]fakeProcess{7: {ppid: 1, title: "nginx: worker process is shutting down"}}, true)
-	dir := filepath.Join(procRoot, "7")
+	fs := fakeProc(t, map[int]fakeProcess{7: {ppid: 1, title: "nginx: worker process is shutting down"}}, true)
+	dir := filepath.Join(string(fs), "7")
 	for _, d := range []string{"fd", "net"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			t.Fatal(err)
@@ -123,7 +121,7 @@ func TestProcConns(t *testing.T) {
 		}
 	}
 	// The master (6) listens on :80 and :8080.
-	mdir := filepath.Join(procRoot, "6")
+	mdir := filepath.Join(string(fs), "6")
 	for _, d := range []string{"fd", "net"} {
 		if err := os.MkdirAll(filepath.Join(mdir, d), 0o755); err != nil {
 			t.Fatal(err)
@@ -140,7 +138,7 @@ func TestProcConns(t *testing.T) {
 		"   1: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 501 1 0 20 4 30 10 -1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	got := connsOf(6, []int{7, 8}) // 8 does not exist: skipped
+	got := fs.connsOf(6, []int{7, 8}) // 8 does not exist: skipped
 	var s []string
 	for _, c := range got {
 		if c.PID != 7 {

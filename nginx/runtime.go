@@ -1,17 +1,13 @@
+// This file holds the Runtime contract (how the reload backend talks to one
+// running nginx), the values it returns (Process, TestError) and the
+// helpers that read them (masterOf, isWorker, resolveLiteral).
+
 package nginx
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"strconv"
 	"strings"
-	"syscall"
-	"time"
 )
 
 // Runtime is how the reload backend talks to one running nginx: test the
@@ -35,6 +31,18 @@ type Runtime interface {
 	// to load a config naming an unresolvable upstream host); the error
 	// names the host.
 	Resolves(ctx context.Context, host string) error
+	// Dump runs `nginx -T` against the config nginx would load on reload:
+	// it tests it as Test does (a rejected config is a *TestError) and
+	// returns every file nginx loads with the bytes it read, mapped to
+	// this machine's paths. It is how preflight proves that the file it
+	// will edit is one nginx loads.
+	Dump(ctx context.Context) (*Loaded, error)
+	// Seen returns what nginx reads now at the file that is path on this
+	// machine, and the name nginx knows it by: for a container, through
+	// its mounts, as its processes see it (an error wrapping ErrNotLoaded
+	// when no mount brings path in). It confirms that an edit is what
+	// nginx loads on reload.
+	Seen(ctx context.Context, path string) (name string, data []byte, err error)
 	// String names the nginx for messages: `container "x"` or
 	// `host nginx (pid file /run/nginx.pid)`.
 	String() string
@@ -100,129 +108,4 @@ func masterOf(procs []Process) (master Process, children []Process, ok bool) {
 func resolveLiteral(host string) bool {
 	h := strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 	return net.ParseIP(h) != nil || strings.HasPrefix(host, "unix:")
-}
-
-// hostRuntime is nginx running directly on this machine.
-type hostRuntime struct {
-	pidFile    string
-	binary     string
-	mainConfig string
-}
-
-// HostRuntime talks to an nginx running on this machine, found through its
-// pid file (read on every call, so a restarted nginx is picked up). binary
-// defaults to /usr/sbin/nginx; mainConfig is the file passed to `nginx -t -c`,
-// empty for nginx's compiled-in default. Test passes no `-p` or `-g`, so the
-// main config should use absolute paths (as distribution configs do).
-func HostRuntime(pidFile, binary, mainConfig string) Runtime {
-	if binary == "" {
-		binary = "/usr/sbin/nginx"
-	}
-	return &hostRuntime{pidFile: pidFile, binary: binary, mainConfig: mainConfig}
-}
-
-// String names the pid file, the one thing that identifies a host nginx.
-func (h *hostRuntime) String() string {
-	return fmt.Sprintf("host nginx (pid file %s)", h.pidFile)
-}
-
-// masterPID reads the pid file and checks that the process is alive. An
-// empty file is read again for a moment: nginx creates it (O_TRUNC) and
-// writes the pid in two steps while it starts.
-func (h *hostRuntime) masterPID() (int, error) {
-	var b []byte
-	for try := 0; ; try++ {
-		var err error
-		b, err = os.ReadFile(h.pidFile)
-		if err != nil {
-			return 0, fmt.Errorf("%s: reading pid file: %w (is nginx running?)", h, err)
-		}
-		if len(bytes.TrimSpace(b)) > 0 || try == 20 {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return 0, fmt.Errorf("%s: pid file holds %q, not a pid", h, strings.TrimSpace(string(b)))
-	}
-	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
-		return 0, fmt.Errorf("%s: process %d from the pid file is not running (stale pid file?): %w", h, pid, err)
-	}
-	return pid, nil
-}
-
-// Test runs `binary -t -q [-c mainConfig]` (argv, no shell); -q keeps the
-// output to nginx's errors, which a failure returns in a *TestError.
-func (h *hostRuntime) Test(ctx context.Context) error {
-	args := []string{"-t", "-q"}
-	if h.mainConfig != "" {
-		args = append(args, "-c", h.mainConfig)
-	}
-	cmd := exec.CommandContext(ctx, h.binary, args...)
-	out, err := cmd.CombinedOutput()
-	if err == nil {
-		return nil
-	}
-	if ctx.Err() != nil {
-		return fmt.Errorf("%s: nginx -t: %w", h, ctx.Err())
-	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return &TestError{Output: string(out)}
-	}
-	return fmt.Errorf("%s: running %s -t: %w", h, h.binary, err)
-}
-
-// Reload sends SIGHUP to the pid in the pid file.
-func (h *hostRuntime) Reload(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	pid, err := h.masterPID()
-	if err != nil {
-		return err
-	}
-	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
-		return fmt.Errorf("%s: sending SIGHUP to %d: %w", h, pid, err)
-	}
-	return nil
-}
-
-// Processes reads the master and its children from /proc; titles come
-// from /proc/PID/cmdline, which nginx overwrites with its process title.
-func (h *hostRuntime) Processes(ctx context.Context) ([]Process, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	master, err := h.masterPID()
-	if err != nil {
-		return nil, err
-	}
-	procs, err := procTree(master)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", h, err)
-	}
-	return procs, nil
-}
-
-// Connections implements ConnLister through /proc.
-func (h *hostRuntime) Connections(ctx context.Context, pids []int) ([]Conn, error) {
-	master, err := h.masterPID()
-	if err != nil {
-		return nil, err
-	}
-	return connsOf(master, pids), nil
-}
-
-// Resolves uses the host's resolver (net.DefaultResolver), which is the
-// resolver a host nginx's getaddrinfo uses too.
-func (h *hostRuntime) Resolves(ctx context.Context, host string) error {
-	if resolveLiteral(host) {
-		return nil
-	}
-	if _, err := net.DefaultResolver.LookupHost(ctx, host); err != nil {
-		return fmt.Errorf("host %q does not resolve on this machine, where %s runs: %w", host, h, err)
-	}
-	return nil
 }

@@ -1,9 +1,14 @@
+// This file holds the Runtime of nginx as PID 1 of a Docker container,
+// driven only through the Docker API (exec, kill, top, inspect), with a
+// /proc fast path for its processes when the engine runs on this machine.
+
 package nginx
 
 import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"sort"
 	"strconv"
@@ -23,6 +28,7 @@ type containerRuntime struct {
 	cli       client.APIClient
 	container string
 	binary    string
+	proc      procFS // this machine's process table
 
 	// mu guards the host-PID cache of Processes' fast path.
 	mu sync.Mutex
@@ -31,6 +37,10 @@ type containerRuntime struct {
 	// up yet; -1: /proc cannot see it (remote engine, other PID namespace,
 	// nginx not PID 1), use the top API.
 	hostPID int
+	// pidMounts are the container's mounts as inspect gave them when
+	// hostPID was found: a running container's mounts do not change, so
+	// they hold as long as hostPID does (see Seen).
+	pidMounts []Mount
 }
 
 // ContainerRuntime talks to nginx running as PID 1 of a Docker container
@@ -42,16 +52,21 @@ func ContainerRuntime(cli client.APIClient, container, binary string) Runtime {
 	if binary == "" {
 		binary = "nginx"
 	}
-	return &containerRuntime{cli: cli, container: container, binary: binary}
+	return &containerRuntime{cli: cli, container: container, binary: binary, proc: hostProc}
 }
 
 // String names the container as the caller named it.
 func (r *containerRuntime) String() string { return fmt.Sprintf("container %q", r.container) }
 
-// Test runs `nginx -t -q` in the container and returns its combined
-// output in a *TestError when the exit code is not 0.
+// Test runs `nginx -t -q` in the container, with the flags its master was
+// started with (see startFlags), and returns its combined output in a
+// *TestError when the exit code is not 0.
 func (r *containerRuntime) Test(ctx context.Context) error {
-	out, code, err := r.exec(ctx, []string{r.binary, "-t", "-q"})
+	ins, err := r.cli.ContainerInspect(ctx, r.container)
+	if err != nil {
+		return fmt.Errorf("%s: %w", r, err)
+	}
+	out, code, err := r.exec(ctx, append([]string{r.binary, "-t", "-q"}, startFlags(r.binary, ins.Path, ins.Args)...))
 	if err != nil {
 		return err
 	}
@@ -64,43 +79,53 @@ func (r *containerRuntime) Test(ctx context.Context) error {
 // exec runs cmd in the container and returns its combined output and exit
 // code.
 func (r *containerRuntime) exec(ctx context.Context, cmd []string) ([]byte, int, error) {
+	var out bytes.Buffer
+	code, err := r.execTo(ctx, cmd, &out, &out)
+	if err != nil {
+		return nil, 0, err
+	}
+	return out.Bytes(), code, nil
+}
+
+// execTo runs cmd in the container, copies its stdout and stderr to the
+// writers, and returns its exit code.
+func (r *containerRuntime) execTo(ctx context.Context, cmd []string, stdout, stderr io.Writer) (int, error) {
 	created, err := r.cli.ContainerExecCreate(ctx, r.container, container.ExecOptions{
 		Cmd:          cmd,
 		AttachStdout: true,
 		AttachStderr: true,
 	})
 	if err != nil {
-		return nil, 0, fmt.Errorf("%s: exec %s: %w", r, strings.Join(cmd, " "), err)
+		return 0, fmt.Errorf("%s: exec %s: %w", r, strings.Join(cmd, " "), err)
 	}
 	att, err := r.cli.ContainerExecAttach(ctx, created.ID, container.ExecAttachOptions{})
 	if err != nil {
-		return nil, 0, fmt.Errorf("%s: exec %s: %w", r, strings.Join(cmd, " "), err)
+		return 0, fmt.Errorf("%s: exec %s: %w", r, strings.Join(cmd, " "), err)
 	}
 	defer att.Close()
 	// The hijacked connection ignores ctx once established; close it on
 	// cancel so a hung exec cannot hang the caller.
 	stop := context.AfterFunc(ctx, att.Close)
 	defer stop()
-	var out bytes.Buffer
-	if _, err := stdcopy.StdCopy(&out, &out, att.Reader); err != nil {
+	if _, err := stdcopy.StdCopy(stdout, stderr, att.Reader); err != nil {
 		if ctx.Err() != nil {
-			return nil, 0, fmt.Errorf("%s: exec %s: %w", r, strings.Join(cmd, " "), ctx.Err())
+			return 0, fmt.Errorf("%s: exec %s: %w", r, strings.Join(cmd, " "), ctx.Err())
 		}
-		return nil, 0, fmt.Errorf("%s: exec %s: reading output: %w", r, strings.Join(cmd, " "), err)
+		return 0, fmt.Errorf("%s: exec %s: reading output: %w", r, strings.Join(cmd, " "), err)
 	}
 	// The stream ends when the process exits; the engine may need a moment
 	// to record the exit code.
 	for {
 		ins, err := r.cli.ContainerExecInspect(ctx, created.ID)
 		if err != nil {
-			return nil, 0, fmt.Errorf("%s: exec %s: %w", r, strings.Join(cmd, " "), err)
+			return 0, fmt.Errorf("%s: exec %s: %w", r, strings.Join(cmd, " "), err)
 		}
 		if !ins.Running {
-			return out.Bytes(), ins.ExitCode, nil
+			return ins.ExitCode, nil
 		}
 		select {
 		case <-ctx.Done():
-			return nil, 0, fmt.Errorf("%s: exec %s: %w", r, strings.Join(cmd, " "), ctx.Err())
+			return 0, fmt.Errorf("%s: exec %s: %w", r, strings.Join(cmd, " "), ctx.Err())
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
@@ -143,35 +168,36 @@ func (r *containerRuntime) procProcesses(ctx context.Context) (procs []Process, 
 			return nil, false
 		}
 		if r.hostPID == 0 {
-			r.hostPID = r.findHostPID(ctx)
+			r.hostPID, r.pidMounts = r.findHostPID(ctx)
 			continue
 		}
-		procs, err := procTree(r.hostPID)
+		procs, err := r.proc.tree(r.hostPID)
 		if err == nil && len(procs) > 0 && strings.Contains(procs[0].Cmd, "master process") {
 			return procs, true
 		}
 		// Gone or replaced (the container restarted): look it up again.
-		r.hostPID = 0
+		r.hostPID, r.pidMounts = 0, nil
 	}
 	return nil, false
 }
 
 // findHostPID returns the container's PID 1 when this machine's /proc shows
 // it as the nginx master of this very container, 0 when the container is
-// not running (ask again later), and -1 when /proc will not do.
-func (r *containerRuntime) findHostPID(ctx context.Context) int {
+// not running (ask again later), and -1 when /proc will not do; with the
+// container's mounts when the PID is good.
+func (r *containerRuntime) findHostPID(ctx context.Context) (int, []Mount) {
 	ins, err := r.cli.ContainerInspect(ctx, r.container)
 	if err != nil || ins.State == nil || !ins.State.Running || ins.State.Pid <= 0 {
-		return 0
+		return 0, nil
 	}
 	pid := ins.State.Pid
-	if !procInCgroup(pid, ins.ID) {
-		return -1
+	if !r.proc.inCgroup(pid, ins.ID) {
+		return -1, nil
 	}
-	if cmd, err := procCmdline(pid); err != nil || !strings.Contains(cmd, "master process") {
-		return -1
+	if cmd, err := r.proc.cmdline(pid); err != nil || !strings.Contains(cmd, "master process") {
+		return -1, nil
 	}
-	return pid
+	return pid, mountsOf(ins)
 }
 
 // topProcesses is Processes through the engine's top API.
@@ -365,7 +391,7 @@ func (r *containerRuntime) Connections(ctx context.Context, pids []int) ([]Conn,
 	if !ok {
 		return nil, fmt.Errorf("%s: the connections of its processes are not visible from this machine", r)
 	}
-	conns := connsOf(procs[0].PID, pids)
+	conns := r.proc.connsOf(procs[0].PID, pids)
 	names := r.ipNames(ctx)
 	for i, c := range conns {
 		if host, _, err := net.SplitHostPort(c.Remote); err == nil && !c.Inbound {

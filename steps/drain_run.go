@@ -36,7 +36,7 @@ func (Drain) Undo(ctx context.Context, env *Env, raw json.RawMessage, note func(
 	if env.takeStale(rec.Nginx) {
 		// See the restore's undo: nginx may still send requests to
 		// an address that is gone.
-		if err := b.Refresh(ctx); err != nil {
+		if err := nginx.Refresh(ctx, b); err != nil {
 			env.markStale(rec.Nginx)
 			return fmt.Errorf("reloading nginx so that it resolves %s again: %w", rec.Change.Server, err)
 		}
@@ -86,7 +86,7 @@ func (s *DrainSpec) wait(ctx context.Context, b nginx.Membership, t NginxTarget,
 		// Already down (by hand, or by an apply that died before its
 		// drain was over): requests to it may still be on the workers
 		// that are shutting down.
-		if _, err := b.WaitOldWorkers(ctx, s.Server.Value, s.DrainTimeout.Value); err != nil {
+		if _, err := b.WaitIdle(ctx, s.Server.Value, s.DrainTimeout.Value); err != nil {
 			return nil, fmt.Errorf("waiting for %s's requests: %w", s.Server.Value, err)
 		}
 		note(fmt.Sprintf("%s was already down", s.Server.Value))

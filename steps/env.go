@@ -41,6 +41,9 @@ type Env struct {
 	// stale are nginx targets whose running config may name an address
 	// that is gone: the next undo on it reloads even if it changes nothing.
 	stale map[NginxTarget]bool
+	// nginxShared is what every Balancer of this Env shares: the locks
+	// that serialize edits of one file and reloads of one nginx.
+	nginxShared nginx.Shared
 }
 
 // markStale notes that nginx t must be refreshed by the next undo on it.
@@ -182,7 +185,7 @@ func (e *Env) Balancer(ctx context.Context, t NginxTarget) (nginx.Membership, er
 	} else {
 		rt = nginx.HostRuntime(t.PIDFile, t.Binary, t.MainConfig)
 	}
-	b := nginx.New(nginx.Options{ConfigPath: t.Config, Upstream: t.Upstream, Runtime: rt, WriteInPlace: inPlace, Log: e.Log})
+	b := nginx.New(nginx.Options{ConfigPath: t.Config, Upstream: t.Upstream, Runtime: rt, WriteInPlace: inPlace, Shared: &e.nginxShared, Log: e.Log})
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.lbs[t] = b

@@ -68,7 +68,7 @@ func (r *RestoreSpec) Fuse(env *Env, next Spec, first, second func(json.RawMessa
 			}
 			return record(second, d.takenOut(target, c))
 		})
-		in, ch, err := b.Handoff(cctx, r.Server.Value, out)
+		in, ch, err := nginx.Handoff(cctx, b, r.Server.Value, out)
 		if err != nil {
 			if errors.Is(err, nginx.ErrRestoreFailed) { // the edits may be in place
 				restored(mustJSON(restoreRecord{Nginx: target, Change: in, DrainTimeout: drainTimeout}), err)

@@ -53,7 +53,7 @@ func (Restore) Undo(ctx context.Context, env *Env, raw json.RawMessage, note fun
 		// Already down: an earlier undo marked it and was cut short
 		// (a second Ctrl-C, a killed process) before its requests
 		// were done. They are on the workers still shutting down.
-		_, err = b.WaitOldWorkers(ctx, rec.Change.Server, d)
+		_, err = b.WaitIdle(ctx, rec.Change.Server, d)
 	} else {
 		_, err = b.WaitDrained(ctx, ch, d)
 	}

@@ -53,7 +53,7 @@ func (Switch) Undo(ctx context.Context, env *Env, raw json.RawMessage, note func
 // for the requests nginx had sent before, a graceful stop of from, and the
 // end of the detour (the name now resolves to to alone).
 func move(ctx context.Context, cli client.APIClient, b nginx.Membership, server, toAddr string, wasDown bool, from container.InspectResponse, drain string, note func(string)) error {
-	ch, err := b.Detour(ctx, server, toAddr)
+	ch, err := nginx.Detour(ctx, b, server, toAddr)
 	if err != nil {
 		return fmt.Errorf("sending %s's requests to %s: %w", server, toAddr, err)
 	}
@@ -67,7 +67,7 @@ func move(ctx context.Context, cli client.APIClient, b nginx.Membership, server,
 	if err := dockerx.StopGracefully(ctx, cli, from); err != nil {
 		return fmt.Errorf("stopping %s: %w", trimSlash(from.Name), err)
 	}
-	if _, err := b.EndDetour(ctx, server, toAddr, wasDown); err != nil {
+	if _, err := nginx.Undetour(ctx, b, server, toAddr, wasDown); err != nil {
 		return fmt.Errorf("%s stopped, but putting %s back under its name failed: %w (nginx still sends its requests to %s)", trimSlash(from.Name), server, err, toAddr)
 	}
 	return nil
@@ -98,7 +98,7 @@ func undoSwitch(ctx context.Context, env *Env, rec switchRecord, note func(strin
 	}
 	// A detour to the new container may be in place (the switch was cut
 	// short): end it first; both containers run, so nothing is lost.
-	if _, err := b.EndDetour(ctx, rec.Server, rec.NewAddr, rec.WasDown); err != nil {
+	if _, err := nginx.Undetour(ctx, b, rec.Server, rec.NewAddr, rec.WasDown); err != nil {
 		return fmt.Errorf("switching %s back: %w", rec.Server, err)
 	}
 	cur, err := cli.ContainerInspect(ctx, rec.NewID)
