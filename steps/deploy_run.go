@@ -26,7 +26,7 @@ func init() {
 		if err != nil {
 			return err
 		}
-		cli, err := env.Engine(rec.Engine.Host)
+		cli, err := env.Engine(rec.Engine.Endpoint)
 		if err != nil {
 			return err
 		}
@@ -43,7 +43,7 @@ func replacementStep(fn func(context.Context, client.APIClient, dockerx.Replacem
 		if err != nil {
 			return err
 		}
-		cli, err := env.Engine(rec.Engine.Host)
+		cli, err := env.Engine(rec.Engine.Endpoint)
 		if err != nil {
 			return err
 		}
@@ -59,7 +59,7 @@ func replacementStep(fn func(context.Context, client.APIClient, dockerx.Replacem
 // only docker block) names, and the reference its records keep.
 func (e *Env) engineFor(d *dsl.Docker) (*client.Client, EngineRef, error) {
 	ref := engineRef(d)
-	cli, err := e.Engine(ref.Host)
+	cli, err := e.Engine(ref.Endpoint)
 	return cli, ref, err
 }
 

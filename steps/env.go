@@ -30,7 +30,7 @@ type Env struct {
 	EngineWait time.Duration
 
 	mu        sync.Mutex
-	engines   map[string]*client.Client
+	engines   map[dockerx.Endpoint]*client.Client
 	lbs       map[NginxTarget]nginx.Membership
 	downSince time.Time // first undo failure for an unreachable engine
 	// stale are nginx targets whose running config may name an address
@@ -62,7 +62,7 @@ const DefaultEngineWait = 10 * time.Second
 
 // NewEnv returns an Env that logs to log.
 func NewEnv(log zerolog.Logger) *Env {
-	return &Env{Log: log, EngineWait: DefaultEngineWait, engines: map[string]*client.Client{}, lbs: map[NginxTarget]nginx.Membership{}}
+	return &Env{Log: log, EngineWait: DefaultEngineWait, engines: map[dockerx.Endpoint]*client.Client{}, lbs: map[NginxTarget]nginx.Membership{}}
 }
 
 // Close closes every connection.
@@ -74,32 +74,35 @@ func (e *Env) Close() {
 	}
 }
 
-// Engine returns a client for a Docker engine ("" = DOCKER_HOST / default).
-func (e *Env) Engine(host string) (*client.Client, error) {
+// Engine returns a client for a Docker engine (the zero Endpoint: as the
+// docker CLI chooses).
+func (e *Env) Engine(ep dockerx.Endpoint) (*client.Client, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if c, ok := e.engines[host]; ok {
+	if c, ok := e.engines[ep]; ok {
 		return c, nil
 	}
-	c, err := dockerx.Connect(host)
+	c, err := dockerx.ConnectEndpoint(ep)
 	if err != nil {
 		return nil, err
 	}
-	e.engines[host] = c
+	e.engines[ep] = c
 	return c, nil
 }
 
 // EngineRef is the Docker engine a step uses, as recorded in journals.
 type EngineRef struct {
-	Host           string `json:"host,omitempty"`
-	ComposeProject string `json:"compose_project,omitempty"`
+	dockerx.Endpoint        // inline in JSON: "host", "context", "ca_file", ...
+	ComposeProject   string `json:"compose_project,omitempty"`
 }
 
 func engineRef(d *dsl.Docker) EngineRef {
 	if d == nil {
 		return EngineRef{}
 	}
-	return EngineRef{Host: d.Host.Value, ComposeProject: d.ComposeProject.Value}
+	return EngineRef{ComposeProject: d.ComposeProject.Value, Endpoint: dockerx.Endpoint{
+		Host: d.Host.Value, Context: d.Context.Value, TLSVerify: d.TLSVerify.Value,
+		CAFile: d.CAFile.Value, CertFile: d.CertFile.Value, KeyFile: d.KeyFile.Value}}
 }
 
 // NginxTarget identifies one upstream of one nginx, self-contained so that
@@ -133,7 +136,7 @@ func (e *Env) Balancer(t NginxTarget) (nginx.Membership, error) {
 	var rt nginx.Runtime
 	inPlace := false
 	if t.Container != "" {
-		cli, err := e.Engine(t.Engine.Host)
+		cli, err := e.Engine(t.Engine.Endpoint)
 		if err != nil {
 			return nil, err
 		}

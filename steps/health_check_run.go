@@ -26,7 +26,7 @@ func (s *HealthCheckSpec) Preflight(ctx context.Context, env *Env) []error { ret
 // stops running fails the step at once rather than at the deadline.
 func (s *HealthCheckSpec) Apply(ctx context.Context, env *Env, note func(string)) (json.RawMessage, error) {
 	ref := engineRef(s.Engine)
-	cli, err := env.Engine(ref.Host)
+	cli, err := env.Engine(ref.Endpoint)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nonstop-deploy/nonstop/dsl"
 	"github.com/nonstop-deploy/nonstop/executor"
+	"github.com/nonstop-deploy/nonstop/internal/dockerx"
 	"github.com/nonstop-deploy/nonstop/nginx"
 )
 
@@ -21,8 +22,8 @@ import (
 // does not answer is reported once, not once per step that uses it.
 func Preflight(ctx context.Context, env *Env, p *dsl.Plan, g *executor.Graph) []error {
 	var errs []error
-	down := map[string]bool{} // engines that do not answer
-	engine := func(host string) bool {
+	down := map[dockerx.Endpoint]bool{} // engines that do not answer
+	engine := func(host dockerx.Endpoint) bool {
 		if ok, seen := down[host]; seen {
 			return !ok
 		}
@@ -68,7 +69,7 @@ func Preflight(ctx context.Context, env *Env, p *dsl.Plan, g *executor.Graph) []
 	})
 	var o *order
 	for _, t := range targets {
-		if t.Container != "" && !engine(t.Engine.Host) {
+		if t.Container != "" && !engine(t.Engine.Endpoint) {
 			continue
 		}
 		b, err := env.Balancer(t)
@@ -96,16 +97,16 @@ func Preflight(ctx context.Context, env *Env, p *dsl.Plan, g *executor.Graph) []
 }
 
 // engineOf is the Docker engine a step needs, if any.
-func engineOf(spec dsl.Spec) (string, bool) {
+func engineOf(spec dsl.Spec) (dockerx.Endpoint, bool) {
 	switch sp := spec.(type) {
 	case *DeploySpec:
-		return engineRef(sp.Engine).Host, true
+		return engineRef(sp.Engine).Endpoint, true
 	case *HealthCheckSpec:
-		return engineRef(sp.Engine).Host, true
+		return engineRef(sp.Engine).Endpoint, true
 	case *SwitchSpec:
-		return engineRef(sp.Engine).Host, true
+		return engineRef(sp.Engine).Endpoint, true
 	}
-	return "", false
+	return dockerx.Endpoint{}, false
 }
 
 // membershipOf is the nginx and server of a step that changes upstream
