@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/docker/docker/client"
 
@@ -16,6 +17,8 @@ type deployRecord struct {
 	Engine      EngineRef           `json:"engine"`
 	Replacement dockerx.Replacement `json:"replacement"`
 	Image       string              `json:"image"`
+	// ImageDigest pins what the new container runs (dockerx.PinnedImage).
+	ImageDigest string `json:"image_digest,omitempty"`
 }
 
 func init() {
@@ -74,10 +77,14 @@ func (s *DeploySpec) Preflight(ctx context.Context, env *Env) []error {
 	if _, err := dockerx.FindContainer(ctx, cli, s.Container.Value, ref.ComposeProject); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", s.Container.Range, err))
 	}
-	if s.Pull.Value != "always" {
-		if _, _, err := cli.ImageInspectWithRaw(ctx, s.Image.Value); err == nil {
-			return errs
+	if s.Pull.Value == "always" { // the registry must serve it, with the CLI's credentials
+		if _, err := dockerx.CheckPull(ctx, cli, s.Image.Value); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.Image.Range, err))
 		}
+		return errs
+	}
+	if _, _, err := cli.ImageInspectWithRaw(ctx, s.Image.Value); err == nil {
+		return errs
 	}
 	if s.Pull.Value == "never" {
 		return append(errs, fmt.Errorf("%s: image %q is not present and pull = \"never\"", s.Image.Range, shown(s.Image)))
@@ -98,7 +105,7 @@ func (s *DeploySpec) Apply(ctx context.Context, env *Env, note func(string)) (js
 	if err != nil {
 		return nil, err
 	}
-	if err := dockerx.ImageAvailable(ctx, cli, s.Image.Value, note); err != nil {
+	if err := dockerx.EnsureImage(ctx, cli, s.Image.Value, dockerx.PullOptions{Always: s.Pull.Value == "always", Progress: note}); err != nil {
 		return nil, err
 	}
 	r, err := dockerx.Replace(ctx, cli, old, dockerx.Spec{Image: s.Image.Value, Env: s.Env.Value, StartFirst: s.StartFirst(),
@@ -116,7 +123,13 @@ func (s *DeploySpec) Apply(ctx context.Context, env *Env, note func(string)) (js
 	} else {
 		note(fmt.Sprintf("%s recreated from %s (old container kept as %s until the apply succeeds)", r.Name, shown(s.Image), r.BackupName))
 	}
-	return mustJSON(deployRecord{Engine: ref, Replacement: r, Image: shown(s.Image)}), nil
+	pinned, err := dockerx.PinnedImage(ctx, cli, r.NewID, s.Image.Value)
+	if err != nil {
+		note("cannot pin the image by digest: " + err.Error())
+	} else if _, d, ok := strings.Cut(pinned, "@"); ok && s.Image.Sensitive {
+		pinned = d // the digest, not the sensitive name
+	}
+	return mustJSON(deployRecord{Engine: ref, Replacement: r, Image: shown(s.Image), ImageDigest: pinned}), nil
 }
 
 // UpToDate reports whether the container already runs the plan's image
