@@ -172,6 +172,20 @@ func TestPrivateRegistryPullAlways(t *testing.T) {
 	repo := reg.Addr + "/nonstop/" + testenv.UniqueName("testapp")
 	ref := repo + ":v2"
 	digest := reg.push(t, cli, topo.Images.App, ref)
+	// A stale local copy under the same tag (here: the nginx image):
+	// pull = "always" must not settle for it.
+	if err := cli.ImageTag(context.Background(), topo.Images.Nginx, ref); err != nil {
+		t.Fatal(err)
+	}
+	imageID := func(name string) string {
+		t.Helper()
+		img, err := cli.ImageInspect(context.Background(), name)
+		if err != nil {
+			t.Fatalf("image %s: %v", name, err)
+		}
+		return img.ID
+	}
+	stale, fresh := imageID(topo.Images.Nginx), imageID(topo.Images.App)
 	plan := seedPlan(t, topo, "rolling-update.hcl", "  image      = var.image\n", "  image      = var.image\n  pull       = \"always\"\n")
 	args := []string{"apply", "-auto-approve", "-var", "compose_project=" + topo.Project, "-var", "nginx_container=" + topo.NginxContainer, "-var", "image=" + ref, plan}
 	before, err := os.ReadFile(topo.ConfigPath)
@@ -204,7 +218,7 @@ func TestPrivateRegistryPullAlways(t *testing.T) {
 		if after, _ := os.ReadFile(topo.ConfigPath); string(after) != string(before) {
 			t.Errorf("%s: nginx.conf changed", tc.name)
 		}
-		if _, err := cli.ImageInspect(context.Background(), ref); err == nil {
+		if id := imageID(ref); id != stale {
 			t.Errorf("%s: %s was pulled", tc.name, ref)
 		}
 	}
@@ -220,8 +234,8 @@ func TestPrivateRegistryPullAlways(t *testing.T) {
 	}
 	for _, a := range topo.Apps {
 		c, err := cli.ContainerInspect(context.Background(), a.Container)
-		if err != nil || c.Config.Image != ref {
-			t.Errorf("%s runs %q (%v), want %s", a.Container, c.Config.Image, err, ref)
+		if err != nil || c.Config.Image != ref || c.Image != fresh {
+			t.Errorf("%s runs %q, image %s (%v), want %s pulled from the registry (%s), not the stale local copy (%s)", a.Container, c.Config.Image, c.Image, err, ref, fresh, stale)
 		}
 	}
 	// The journal pins what ran by the registry's digest.
