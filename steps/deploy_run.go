@@ -83,7 +83,7 @@ func (s *DeploySpec) Preflight(ctx context.Context, env *Env) []error {
 		}
 		return errs
 	}
-	if _, _, err := cli.ImageInspectWithRaw(ctx, s.Image.Value); err == nil {
+	if _, err := cli.ImageInspect(ctx, s.Image.Value); err == nil {
 		return errs
 	}
 	if s.Pull.Value == "never" {

@@ -82,7 +82,7 @@ func (e *Env) Engine(ep dockerx.Endpoint) (*client.Client, error) {
 	if c, ok := e.engines[ep]; ok {
 		return c, nil
 	}
-	c, err := dockerx.ConnectEndpoint(ep)
+	c, err := dockerx.ConnectEndpoint(context.Background(), ep)
 	if err != nil {
 		return nil, err
 	}

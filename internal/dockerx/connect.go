@@ -18,7 +18,12 @@ const PingTimeout = 10 * time.Second
 // docker CLI chooses: DOCKER_HOST, DOCKER_CONTEXT, the current context, the
 // default socket). See ConnectEndpoint.
 func Connect(host string) (*client.Client, error) {
-	return ConnectEndpoint(Endpoint{Host: host})
+	return ConnectContext(context.Background(), host)
+}
+
+// ConnectContext is Connect bounded by ctx as well as PingTimeout.
+func ConnectContext(ctx context.Context, host string) (*client.Client, error) {
+	return ConnectEndpoint(ctx, Endpoint{Host: host})
 }
 
 // ConnectEndpoint returns a client for the Docker Engine ep designates (see
@@ -26,8 +31,8 @@ func Connect(host string) (*client.Client, error) {
 // Nonstop meets are older than this client (Docker 20.10 speaks API 1.41).
 // The engine is pinged before returning so that an unreachable one is
 // reported up front, with how to fix it, rather than as the first step's
-// failure.
-func ConnectEndpoint(ep Endpoint) (*client.Client, error) {
+// failure. ctx bounds the ping, as well as PingTimeout.
+func ConnectEndpoint(ctx context.Context, ep Endpoint) (*client.Client, error) {
 	r, err := ep.Resolve()
 	if err != nil {
 		return nil, err
@@ -40,7 +45,7 @@ func ConnectEndpoint(ep Endpoint) (*client.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker: cannot set up a client for the engine at %s (%s): %w (expected an address like unix:///var/run/docker.sock, tcp://host:2376 or ssh://user@host)", r.Host, r.Source, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), PingTimeout)
+	ctx, cancel := context.WithTimeout(ctx, PingTimeout)
 	defer cancel()
 	ping, err := cli.Ping(ctx)
 	if err != nil {

@@ -192,7 +192,7 @@ func TestSSHEngineContext(t *testing.T) {
 	t.Setenv("DOCKER_CONFIG", cfg)
 	t.Setenv("DOCKER_HOST", "")
 	t.Setenv("DOCKER_CONTEXT", "far")
-	cli, err := dockerx.ConnectEndpoint(dockerx.Endpoint{})
+	cli, err := dockerx.ConnectEndpoint(context.Background(), dockerx.Endpoint{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +206,7 @@ func TestSSHEngineContext(t *testing.T) {
 	}
 	t.Logf("engine %s through %s (context far, DOCKER_CONTEXT)", v.Version, s.Host)
 	// A wrong port is an error that names the engine, not a hang.
-	_, err = dockerx.ConnectEndpoint(dockerx.Endpoint{Host: fmt.Sprintf("ssh://root@127.0.0.1:%d", loopbackPort(t))})
+	_, err = dockerx.ConnectEndpoint(context.Background(), dockerx.Endpoint{Host: fmt.Sprintf("ssh://root@127.0.0.1:%d", loopbackPort(t))})
 	if err == nil || !strings.Contains(err.Error(), "does not answer") {
 		t.Errorf("a dead ssh engine: %v", err)
 	}
