@@ -65,9 +65,14 @@ func EnsureImage(ctx context.Context, cli client.APIClient, ref string, o PullOp
 	if err != nil {
 		return notPulled(err)
 	}
+	// refused says which registry and which credentials: the engine's
+	// "unauthorized" names neither.
+	refused := func(err error) error {
+		return notPulled(fmt.Errorf("%w (registry %s, credentials: %s; if they are wrong, `docker login %s`)", err, creds.Registry, creds.From, creds.Registry))
+	}
 	rc, err := cli.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: creds.Encoded})
 	if err != nil {
-		return notPulled(err)
+		return refused(err)
 	}
 	defer func() { _ = rc.Close() }()
 	// The pull reports progress, and its failure, as a stream of JSON
@@ -83,10 +88,10 @@ func EnsureImage(ctx context.Context, cli client.APIClient, ref string, o PullOp
 			return notPulled(fmt.Errorf("reading the engine's pull progress: %w", err))
 		}
 		if m.Error != nil {
-			return notPulled(fmt.Errorf("%s (registry %s, credentials: %s)", m.Error.Message, creds.Registry, creds.From))
+			return refused(errors.New(m.Error.Message))
 		}
 		if m.ErrorMessage != "" { //nolint:staticcheck // older engines send only this
-			return notPulled(fmt.Errorf("%s (registry %s, credentials: %s)", m.ErrorMessage, creds.Registry, creds.From)) //nolint:staticcheck
+			return refused(errors.New(m.ErrorMessage)) //nolint:staticcheck
 		}
 		if progress == nil || m.Status == "" || last[m.ID] == m.Status {
 			continue // byte-level updates of the same status would flood

@@ -193,11 +193,27 @@ func TestPrivateRegistryPullAlways(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	for _, tc := range []struct{ name, user, pass, says string }{
-		{"wrong password", reg.User, "wrong", "auths in"},
-		{"no login", "", "", "no login for " + reg.Addr},
+	// The same plan with the default pull = "missing", for an image the
+	// engine lacks: preflight pulls it, and must be refused the same way.
+	absent := repo + ":absent"
+	reg.push(t, cli, topo.Images.App, absent)
+	missingPlan := filepath.Join(topo.Dir, "rolling-update-missing.hcl")
+	src, err := os.ReadFile(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeTestFile(t, missingPlan, strings.ReplaceAll(string(src), "  pull       = \"always\"\n", ""), 0o644)
+	missingArgs := []string{"apply", "-auto-approve", "-var", "compose_project=" + topo.Project, "-var", "nginx_container=" + topo.NginxContainer, "-var", "image=" + absent, missingPlan}
+
+	for _, tc := range []struct {
+		name, user, pass, says string
+		args                   []string
+	}{
+		{"wrong password", reg.User, "wrong", "auths in", args},
+		{"no login", "", "", "no login for " + reg.Addr, args},
+		{"pull missing, wrong password", reg.User, "wrong", "auths in", missingArgs},
 	} {
-		code, out := runPlanEnv(t, []string{"DOCKER_CONFIG=" + reg.dockerConfig(t, tc.user, tc.pass)}, args...)
+		code, out := runPlanEnv(t, []string{"DOCKER_CONFIG=" + reg.dockerConfig(t, tc.user, tc.pass)}, tc.args...)
 		t.Logf("%s: plan apply (exit %d):\n%s", tc.name, code, out)
 		if code == 0 {
 			t.Fatalf("%s: apply succeeded", tc.name)
@@ -220,6 +236,9 @@ func TestPrivateRegistryPullAlways(t *testing.T) {
 		}
 		if id := imageID(ref); id != stale {
 			t.Errorf("%s: %s was pulled", tc.name, ref)
+		}
+		if _, err := cli.ImageInspect(context.Background(), absent); err == nil {
+			t.Errorf("%s: %s was pulled", tc.name, absent)
 		}
 	}
 
