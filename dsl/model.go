@@ -104,9 +104,17 @@ type Variable struct {
 // Docker is a `docker` block: how to reach an engine.
 type Docker struct {
 	Name string
-	// Host is the engine address; empty means DOCKER_HOST / the default
-	// socket.
+	// Host is the engine address (unix://, tcp://, ssh://); empty with no
+	// Context means as the docker CLI chooses (DOCKER_HOST, DOCKER_CONTEXT,
+	// the current context, the default socket).
 	Host String
+	// Context names a Docker CLI context (`docker context ls`), instead of
+	// Host.
+	Context String
+	// CAFile, CertFile and KeyFile are TLS files for a tcp:// Host,
+	// absolute; TLSVerify verifies the engine's certificate.
+	CAFile, CertFile, KeyFile String
+	TLSVerify                 Bool
 	// ComposeProject scopes container lookups to one Docker Compose project,
 	// so a step may name a container by its Compose service ("app2").
 	ComposeProject String

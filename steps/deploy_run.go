@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/docker/docker/client"
 
@@ -16,6 +17,8 @@ type deployRecord struct {
 	Engine      EngineRef           `json:"engine"`
 	Replacement dockerx.Replacement `json:"replacement"`
 	Image       string              `json:"image"`
+	// ImageDigest pins what the new container runs (dockerx.PinnedImage).
+	ImageDigest string `json:"image_digest,omitempty"`
 }
 
 // Undo implements Type: the old container back in place of the new one.
@@ -36,7 +39,7 @@ func (Deploy) Finalize(ctx context.Context, env *Env, raw json.RawMessage) error
 	if err != nil {
 		return err
 	}
-	cli, err := env.Engine(ctx, rec.Engine.Host)
+	cli, err := env.Engine(ctx, rec.Engine.Endpoint)
 	if err != nil {
 		return err
 	}
@@ -51,7 +54,7 @@ func replacementStep(ctx context.Context, env *Env, raw json.RawMessage, note fu
 	if err != nil {
 		return err
 	}
-	cli, err := env.Engine(ctx, rec.Engine.Host)
+	cli, err := env.Engine(ctx, rec.Engine.Endpoint)
 	if err != nil {
 		return err
 	}
@@ -66,7 +69,7 @@ func replacementStep(ctx context.Context, env *Env, raw json.RawMessage, note fu
 // only docker block) names, and the reference its records keep.
 func (e *Env) engineFor(ctx context.Context, d *dsl.Docker) (*client.Client, EngineRef, error) {
 	ref := engineRef(d)
-	cli, err := e.Engine(ctx, ref.Host)
+	cli, err := e.Engine(ctx, ref.Endpoint)
 	return cli, ref, err
 }
 
@@ -81,10 +84,14 @@ func (s *DeploySpec) Preflight(ctx context.Context, env *Env) []error {
 	if _, err := dockerx.FindContainer(ctx, cli, s.Container.Value, ref.ComposeProject); err != nil {
 		errs = append(errs, dsl.At(err, "Container not found", s.Container.Range))
 	}
-	if s.Pull.Value != "always" {
-		if _, _, err := cli.ImageInspectWithRaw(ctx, s.Image.Value); err == nil {
-			return errs
+	if s.Pull.Value == "always" { // the registry must serve it, with the CLI's credentials
+		if _, err := dockerx.CheckPull(ctx, cli, s.Image.Value); err != nil {
+			errs = append(errs, dsl.At(err, "Image cannot be pulled", s.Image.Range))
 		}
+		return errs
+	}
+	if _, err := cli.ImageInspect(ctx, s.Image.Value); err == nil {
+		return errs
 	}
 	if s.Pull.Value == "never" {
 		return append(errs, dsl.At(fmt.Errorf("image %q is not present and pull = \"never\"", shown(s.Image)), "Image not present", s.Image.Range))
@@ -110,7 +117,7 @@ func (s *DeploySpec) apply(ctx context.Context, env *Env, note func(string)) (js
 	if err != nil {
 		return nil, dsl.At(err, "Container not found", s.Container.Range)
 	}
-	if err := dockerx.ImageAvailable(ctx, cli, s.Image.Value, note); err != nil {
+	if err := dockerx.EnsureImage(ctx, cli, s.Image.Value, dockerx.PullOptions{Always: s.Pull.Value == "always", Progress: note}); err != nil {
 		return nil, dsl.At(err, "Image not available", s.Image.Range)
 	}
 	r, err := dockerx.Replace(ctx, cli, old, dockerx.Spec{Image: s.Image.Value, Env: s.Env.Value, StartFirst: s.StartFirst(),
@@ -128,7 +135,13 @@ func (s *DeploySpec) apply(ctx context.Context, env *Env, note func(string)) (js
 	} else {
 		note(fmt.Sprintf("%s recreated from %s (old container kept as %s until the apply succeeds)", r.Name, shown(s.Image), r.BackupName))
 	}
-	return mustJSON(deployRecord{Engine: ref, Replacement: r, Image: shown(s.Image)}), nil
+	pinned, err := dockerx.PinnedImage(ctx, cli, r.NewID, s.Image.Value)
+	if err != nil {
+		note("cannot pin the image by digest: " + err.Error())
+	} else if _, d, ok := strings.Cut(pinned, "@"); ok && s.Image.Sensitive {
+		pinned = d // the digest, not the sensitive name
+	}
+	return mustJSON(deployRecord{Engine: ref, Replacement: r, Image: shown(s.Image), ImageDigest: pinned}), nil
 }
 
 // UpToDate reports whether the container already runs the plan's image

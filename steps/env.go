@@ -35,7 +35,7 @@ type Env struct {
 	steps *Registry
 
 	mu        sync.Mutex
-	engines   map[string]*engineConn
+	engines   map[dockerx.Endpoint]*engineConn
 	lbs       map[NginxTarget]nginx.Membership
 	downSince time.Time // first undo failure for an unreachable engine
 	// stale are nginx targets whose running config may name an address
@@ -71,7 +71,7 @@ const DefaultEngineWait = 10 * time.Second
 // NewEnv returns an Env that logs to log and runs the step types of reg
 // (undos of journal entries are looked up there by type name).
 func NewEnv(log zerolog.Logger, reg *Registry) *Env {
-	return &Env{Log: log, EngineWait: DefaultEngineWait, steps: reg, engines: map[string]*engineConn{}, lbs: map[NginxTarget]nginx.Membership{}}
+	return &Env{Log: log, EngineWait: DefaultEngineWait, steps: reg, engines: map[dockerx.Endpoint]*engineConn{}, lbs: map[NginxTarget]nginx.Membership{}}
 }
 
 // Close closes every connection.
@@ -97,18 +97,19 @@ type engineConn struct {
 	err  error
 }
 
-// Engine returns a client for a Docker engine ("" = DOCKER_HOST / default),
+// Engine returns a client for a Docker engine (the zero Endpoint: as the
+// docker CLI chooses),
 // connecting on first use. The connection is made under the first caller's
 // ctx, holding no lock: steps on other engines go on meanwhile, and callers
 // for the same engine wait for that one attempt (or their own ctx). A
 // failed attempt is forgotten, so the next call tries again (an engine
 // that restarts during a rollback).
-func (e *Env) Engine(ctx context.Context, host string) (*client.Client, error) {
+func (e *Env) Engine(ctx context.Context, ep dockerx.Endpoint) (*client.Client, error) {
 	e.mu.Lock()
-	c, ok := e.engines[host]
+	c, ok := e.engines[ep]
 	if !ok {
 		c = &engineConn{done: make(chan struct{})}
-		e.engines[host] = c
+		e.engines[ep] = c
 	}
 	e.mu.Unlock()
 	if ok {
@@ -119,10 +120,10 @@ func (e *Env) Engine(ctx context.Context, host string) (*client.Client, error) {
 			return nil, fmt.Errorf("waiting for the Docker engine to answer: %w", ctx.Err())
 		}
 	}
-	c.cli, c.err = dockerx.ConnectContext(ctx, host)
+	c.cli, c.err = dockerx.ConnectEndpoint(ctx, ep)
 	if c.err != nil {
 		e.mu.Lock()
-		delete(e.engines, host)
+		delete(e.engines, ep)
 		e.mu.Unlock()
 	}
 	close(c.done)
@@ -131,15 +132,17 @@ func (e *Env) Engine(ctx context.Context, host string) (*client.Client, error) {
 
 // EngineRef is the Docker engine a step uses, as recorded in journals.
 type EngineRef struct {
-	Host           string `json:"host,omitempty"`
-	ComposeProject string `json:"compose_project,omitempty"`
+	dockerx.Endpoint        // inline in JSON: "host", "context", "ca_file", ...
+	ComposeProject   string `json:"compose_project,omitempty"`
 }
 
 func engineRef(d *dsl.Docker) EngineRef {
 	if d == nil {
 		return EngineRef{}
 	}
-	return EngineRef{Host: d.Host.Value, ComposeProject: d.ComposeProject.Value}
+	return EngineRef{ComposeProject: d.ComposeProject.Value, Endpoint: dockerx.Endpoint{
+		Host: d.Host.Value, Context: d.Context.Value, TLSVerify: d.TLSVerify.Value,
+		CAFile: d.CAFile.Value, CertFile: d.CertFile.Value, KeyFile: d.KeyFile.Value}}
 }
 
 // NginxTarget identifies one upstream of one nginx, self-contained so that
@@ -174,7 +177,7 @@ func (e *Env) Balancer(ctx context.Context, t NginxTarget) (nginx.Membership, er
 	var rt nginx.Runtime
 	inPlace := false
 	if t.Container != "" {
-		cli, err := e.Engine(ctx, t.Engine.Host)
+		cli, err := e.Engine(ctx, t.Engine.Endpoint)
 		if err != nil {
 			return nil, err
 		}

@@ -35,7 +35,7 @@ func (s *HealthCheckSpec) Apply(ctx context.Context, env *Env, note func(string)
 
 func (s *HealthCheckSpec) apply(ctx context.Context, env *Env, note func(string)) (json.RawMessage, error) {
 	ref := engineRef(s.Engine)
-	cli, err := env.Engine(ctx, ref.Host)
+	cli, err := env.Engine(ctx, ref.Endpoint)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/nonstop-deploy/nonstop/dsl"
 	"github.com/nonstop-deploy/nonstop/executor"
+	"github.com/nonstop-deploy/nonstop/internal/dockerx"
 	"github.com/nonstop-deploy/nonstop/nginx"
 )
 
@@ -24,11 +25,11 @@ import (
 // does not answer is reported once, not once per step that uses it.
 func Preflight(ctx context.Context, env *Env, p *dsl.Plan, g *executor.Graph) []error {
 	var errs []error
-	down := map[string]bool{} // engines that do not answer
+	down := map[dockerx.Endpoint]bool{} // engines that do not answer
 	// engine reports whether the engine of docker block d answers; where
 	// is what to point at when d is nil (the environment's engine).
 	engine := func(d *dsl.Docker, where hcl.Range) bool {
-		host := engineRef(d).Host
+		host := engineRef(d).Endpoint
 		if ok, seen := down[host]; seen {
 			return !ok
 		}
@@ -39,6 +40,8 @@ func Preflight(ctx context.Context, env *Env, p *dsl.Plan, g *executor.Graph) []
 				where = d.DeclRange
 				if d.Host.Set {
 					where = d.Host.Range
+				} else if d.Context.Set {
+					where = d.Context.Range
 				}
 			}
 			errs = append(errs, dsl.At(err, "Docker engine does not answer", where))

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nonstop-deploy/nonstop/internal/dockerx"
+
 	"github.com/rs/zerolog"
 
 	"github.com/nonstop-deploy/nonstop/dsl"
@@ -124,19 +126,19 @@ func TestEngineConnectHoldsNoLock(t *testing.T) {
 	defer env.Close()
 	ctxA, cancelA := context.WithCancel(context.Background())
 	doneA := make(chan error, 1)
-	go func() { _, err := env.Engine(ctxA, a); doneA <- err }()
+	go func() { _, err := env.Engine(ctxA, dockerx.Endpoint{Host: a}); doneA <- err }()
 	<-acceptedA // A waits for the engine's answer
 
 	// Another caller for the same engine gives up with its own context.
 	ctxC, cancelC := context.WithCancel(context.Background())
 	cancelC()
-	if _, err := env.Engine(ctxC, a); !errors.Is(err, context.Canceled) {
+	if _, err := env.Engine(ctxC, dockerx.Endpoint{Host: a}); !errors.Is(err, context.Canceled) {
 		t.Errorf("a caller that gave up: %v", err)
 	}
 	// Another engine is not held up by A.
 	ctxB, cancelB := context.WithCancel(context.Background())
 	cancelB()
-	if _, err := env.Engine(ctxB, b); err == nil {
+	if _, err := env.Engine(ctxB, dockerx.Endpoint{Host: b}); err == nil {
 		t.Error("connected to an engine that never answers")
 	}
 	cancelA()

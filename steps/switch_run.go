@@ -78,7 +78,7 @@ func move(ctx context.Context, cli client.APIClient, b nginx.Membership, server,
 // ends stopped. The start-first deploy's undo then removes the new one and
 // renames the old one back, and no request meets a stopping server.
 func undoSwitch(ctx context.Context, env *Env, rec switchRecord, note func(string)) error {
-	cli, err := env.Engine(ctx, rec.Engine.Host)
+	cli, err := env.Engine(ctx, rec.Engine.Endpoint)
 	if err != nil {
 		return err
 	}
