@@ -19,12 +19,14 @@ const luaPrefix = "content_by_lua_block {"
 // lua-nginx-module reads them: body is the Lua source up to the closing '}',
 // err the exact error of ParseConfig("f", luaPrefix+src). The integration
 // test TestLuaCasesAgainstNginx checks nginx accepts exactly the ones
-// without err.
+// without err, unless nginxErr names an error nginx finds past the syntax.
 var luaCases = []struct {
 	name, src, body, err string
+	nginxErr             string
 }{
 	{name: "plain", src: `ngx.say("hello") }`, body: `ngx.say("hello") `},
-	{name: "empty", src: `}`, body: ``},
+	{name: "empty", src: `}`, body: ``, nginxErr: "no runnable Lua code"},
+	{name: "an empty table", src: `{}}`, body: `{}`},
 	{name: "compact with a table", src: `ngx.say("hello", {"!"})}`, body: `ngx.say("hello", {"!"})`},
 	{name: "braces in strings", src: "ngx.say(\"}1, 2)\")\nngx.say('{1, 2)')\n}", body: "ngx.say(\"}1, 2)\")\nngx.say('{1, 2)')\n"},
 	{name: "escaped quotes", src: `ngx.say("\"}1") ngx.say('\'{1') }`, body: `ngx.say("\"}1") ngx.say('\'{1') `},
@@ -45,6 +47,7 @@ var luaCases = []struct {
 	{name: "stray closing brackets", src: "local t1, t2 = {\"a\"}, {1}\nngx.say(t1[t2[1]])\n}", body: "local t1, t2 = {\"a\"}, {1}\nngx.say(t1[t2[1]])\n"},
 	{name: "single brackets", src: `x = t[ [[}]] ] }`, body: `x = t[ [[}]] ] `},
 	{name: "unterminated string on its line: the quote is skipped", src: "x = \"abc }", body: "x = \"abc "},
+	{name: "a string ends with its line, a later quote does not close it", src: "x = \"a\n}\n# \"\n", body: "x = \"a\n"},
 	{name: "quote skipped, the quote after it pairs", src: "x = \"it's a '{' x\n}}", body: "x = \"it's a '{' x\n}"},
 	{
 		name: "backslash-newline continuation: the } ends the block",
