@@ -211,26 +211,30 @@ var (
 )
 
 // luaReference returns the offset of the '}' closing the Lua block that
-// starts at start, or -1 for any error.
+// starts at start, or -1 for any error. Like nginx, it sees no more than
+// ngxConfBuffer bytes past the end of the previous token: a match must lie
+// within them, so a string that would close further is no match (its quote
+// is skipped), and any other token that would end further is an error.
 func luaReference(src []byte, start int) int {
-	level, pos := 1, start
+	level, tokStart := 1, start
 	for {
-		loc := luaTokenRE.FindIndex(src[pos:])
+		limit := min(tokStart+ngxConfBuffer, len(src))
+		loc := luaTokenRE.FindIndex(src[tokStart:limit])
 		if loc == nil {
 			return -1
 		}
-		from, end := pos+loc[0], pos+loc[1]
+		from, end := tokStart+loc[0], tokStart+loc[1]
 		m := src[from:end]
+		if m[0] == '-' && end == limit && limit < len(src) && src[limit] != '\n' {
+			return -1 // the line comment goes on past the limit
+		}
 		if open := luaOpenRE.FindSubmatch(m); open != nil {
 			closing := "]" + string(open[1]) + "]"
 			j := bytes.Index(src[end:], []byte(closing))
-			if j < 0 {
+			if j < 0 || end+j+len(closing) > limit {
 				return -1
 			}
 			end += j + len(closing)
-		}
-		if end-pos > ngxConfBuffer {
-			return -1
 		}
 		switch string(m) {
 		case "{":
@@ -240,7 +244,7 @@ func luaReference(src []byte, start int) int {
 				return from
 			}
 		}
-		pos = end
+		tokStart = end
 	}
 }
 

@@ -56,15 +56,25 @@ type luaError struct {
 //     included. nginx accepts such a block when the braces balance, and so
 //     does this reader; when the block then never closes, the error points
 //     at that quote, the likeliest cause.
-//   - More than ngxConfBuffer bytes between two Lua tokens is an error.
-//     Shorter spans that cross nginx's buffer refill can still be refused by
-//     nginx (its lexer does not stream); such a config parses here and fails
+//   - More than ngxConfBuffer bytes between two Lua tokens is an error,
+//     and a string must end within them, or its quote is skipped like an
+//     unterminated one: nginx's lexer never sees past its buffer. Shorter
+//     spans that cross nginx's buffer refill can still be refused by nginx
+//     (its lexer does not stream); such a config parses here and fails
 //     `nginx -t`, which Balancer runs before every reload.
 func scanLuaBlock(src []byte, start int) (int, *luaError) {
 	level := 1
 	tokStart := start   // nginx keeps src[tokStart:] in its buffer
 	unclosedQuote := -1 // last quote that did not close on its line
+	quotes := quoteScanner{src: src}
+	tooLong := func() *luaError {
+		return &luaError{off: tokStart, msg: "too long lua code block: nginx reads at most 4096 bytes between two Lua tokens (braces, strings, comments); split the long string or code"}
+	}
 	for i := start; i < len(src); {
+		limit := tokStart + ngxConfBuffer
+		if i >= limit {
+			return 0, tooLong()
+		}
 		end := -1 // end of the token matched at i
 		switch src[i] {
 		case '{':
@@ -100,7 +110,7 @@ func scanLuaBlock(src []byte, start int) (int, *luaError) {
 				}
 			}
 		case '"', '\'':
-			if end = quotedEnd(src, i); end < 0 {
+			if end = quotes.end(i, limit); end < 0 {
 				unclosedQuote = i
 			}
 		}
@@ -108,8 +118,8 @@ func scanLuaBlock(src []byte, start int) (int, *luaError) {
 			i++
 			continue
 		}
-		if end-tokStart > ngxConfBuffer {
-			return 0, &luaError{off: tokStart, msg: "too long lua code block: nginx reads at most 4096 bytes between two Lua tokens (braces, strings, comments); split the long string or code"}
+		if end > limit {
+			return 0, tooLong()
 		}
 		if level == 0 {
 			return i, nil
@@ -149,23 +159,50 @@ func closeLongBracket(src []byte, off, from, level int, what string) (int, *luaE
 	return 0, &luaError{off: off, msg: "Lua long " + what + " is not closed: missing " + strconv.Quote(closing)}
 }
 
-// quotedEnd returns the offset just past the quoted string starting at i, or
-// -1 when it does not close on its line. A backslash escapes any byte but a
-// newline.
-func quotedEnd(src []byte, i int) int {
-	q := src[i]
-	for j := i + 1; j < len(src); j++ {
-		switch src[j] {
+// quoteScanner finds where the quoted strings of a Lua block end. A string
+// ends at the first unescaped quote of its kind before the end of its line
+// and before limit (see scanLuaBlock). A scan that stops without one is
+// remembered per quote kind: every quote of that kind it passed was escaped,
+// so a string opened at one of them continues exactly like the remembered
+// scan, which therefore resumes where it stopped instead of starting over.
+// That keeps hostile input (a long line of `"\`) linear.
+type quoteScanner struct {
+	src        []byte
+	from, stop [2]int  // per kind: a scan from quote from stopped at stop
+	final      [2]bool // stop is a newline or the end of src, not a limit
+}
+
+// end returns the offset just past the string opened by the quote at i, or
+// -1 when it does not end on its line before limit.
+func (s *quoteScanner) end(i, limit int) int {
+	k, q := 0, s.src[i]
+	if q == '\'' {
+		k = 1
+	}
+	j := i + 1
+	if i > s.from[k] && i < s.stop[k] {
+		if s.final[k] || s.stop[k] >= limit {
+			return -1
+		}
+		j = s.stop[k]
+	} else {
+		s.from[k] = i
+	}
+	for ; j < limit && j < len(s.src); j++ {
+		switch s.src[j] {
 		case q:
 			return j + 1
 		case '\n':
+			s.stop[k], s.final[k] = j, true
 			return -1
 		case '\\':
-			if j+1 >= len(src) || src[j+1] == '\n' {
+			if j+1 < len(s.src) && s.src[j+1] == '\n' {
+				s.stop[k], s.final[k] = j+1, true
 				return -1
 			}
 			j++
 		}
 	}
+	s.stop[k], s.final[k] = j, j >= len(s.src)
 	return -1
 }
