@@ -274,16 +274,6 @@ func (p *parser) position(off int) (int, int) {
 	return line, off - start + 1
 }
 
-// advance counts the lines of src[from:to], bytes the tokenizer skips.
-func (p *parser) advance(from, to int) {
-	for i := from; i < to; i++ {
-		if p.src[i] == '\n' {
-			p.line++
-			p.lineStart = i + 1
-		}
-	}
-}
-
 func isSpace(ch byte) bool { return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n' }
 
 // quoteChar renders a byte for an "unexpected X" message.

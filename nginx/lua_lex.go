@@ -132,6 +132,17 @@ func scanLuaBlock(src []byte, start int) (int, *luaError) {
 	return 0, &luaError{off: len(src), msg: `unexpected end of file, expecting "}" to end the Lua block`}
 }
 
+// advance counts the lines of src[from:to], the Lua block the tokenizer
+// skips, so that later tokens keep their line numbers.
+func (p *parser) advance(from, to int) {
+	for i := from; i < to; i++ {
+		if p.src[i] == '\n' {
+			p.line++
+			p.lineStart = i + 1
+		}
+	}
+}
+
 // longBracket returns the length of a long bracket `[=*[` (open '[') or
 // `]=*]` (open ']') at the start of b, or 0.
 func longBracket(b []byte, open byte) int {
