@@ -40,6 +40,7 @@ type directive struct {
 	args     []token
 	end      int // offset just past the terminating ';' or the closing '}'
 	isBlock  bool
+	lua      bool // a `*_by_lua_block`: the body is Lua, opaque bytes, no children
 	children []*directive
 }
 
@@ -133,7 +134,9 @@ func (u *Upstream) Server(address string) (*Server, bool) {
 // blocks), so that Nonstop never disagrees with nginx about where a `server`
 // line starts and ends. It returns a *ParseError with line and column for
 // input nginx would reject at the syntax level (unbalanced braces, unexpected
-// end of file, ...). It never panics. filename is only used in messages.
+// end of file, ...). The body of a `*_by_lua_block` is read as Lua, the way
+// lua-nginx-module reads it (see scanLuaBlock), and kept as opaque bytes. It
+// never panics. filename is only used in messages.
 func ParseConfig(filename string, src []byte) (*Config, error) {
 	p := &parser{file: filename, src: src, line: 1}
 	root, err := p.parse()
@@ -313,19 +316,29 @@ func (p *parser) parse() ([]*directive, error) {
 	reset := func() {
 		lastSpace, needSpace, escaped, sQuoted, dQuoted, variable = true, false, false, false, false, false
 	}
-	// end handles ';' or '{' at offset i terminating the current directive.
-	end := func(i int, ch byte) error {
+	// end handles ';' or '{' at offset *i terminating the current directive.
+	// A Lua block is read whole: *i moves to its closing '}'.
+	end := func(i *int, ch byte) error {
 		if len(args) == 0 {
-			return p.errAt(i, "unexpected %s", quoteChar(ch))
+			return p.errAt(*i, "unexpected %s", quoteChar(ch))
 		}
-		d := &directive{args: args, end: i + 1}
+		d := &directive{args: args, end: *i + 1}
 		args = nil
 		add(d)
-		if ch == '{' {
-			d.isBlock = true
-			stack = append(stack, open{d: d, off: i})
-		}
 		reset()
+		switch {
+		case ch == '{' && isLuaBlock(d.args[0].val):
+			d.isBlock, d.lua = true, true
+			closeOff, lerr := scanLuaBlock(p.src, *i+1)
+			if lerr != nil {
+				return p.errAt(lerr.off, "in %q: %s", d.args[0].val, lerr.msg)
+			}
+			p.advance(*i+1, closeOff)
+			*i, d.end = closeOff, closeOff+1
+		case ch == '{':
+			d.isBlock = true
+			stack = append(stack, open{d: d, off: *i})
+		}
 		return nil
 	}
 	src := p.src
@@ -350,7 +363,7 @@ func (p *parser) parse() ([]*directive, error) {
 				lastSpace, needSpace = true, false
 				continue
 			case ch == ';' || ch == '{':
-				if err := end(i, ch); err != nil {
+				if err := end(&i, ch); err != nil {
 					return nil, err
 				}
 				continue
@@ -369,7 +382,7 @@ func (p *parser) parse() ([]*directive, error) {
 			tokCol = i - p.lineStart + 1
 			switch ch {
 			case ';', '{':
-				if err := end(i, ch); err != nil {
+				if err := end(&i, ch); err != nil {
 					return nil, err
 				}
 			case '}':
@@ -439,7 +452,7 @@ func (p *parser) parse() ([]*directive, error) {
 		}
 		args = append(args, t)
 		if ch == ';' || ch == '{' {
-			if err := end(i, ch); err != nil {
+			if err := end(&i, ch); err != nil {
 				return nil, err
 			}
 		}

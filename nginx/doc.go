@@ -4,12 +4,14 @@
 // membership have finished their in-flight requests.
 //
 // The package has two layers. The lower one is pure: ParseConfig reads an
-// nginx configuration the way nginx itself tokenizes it, and SetDown /
-// SetWeight rewrite exactly one `server` line of an `upstream` while keeping
-// every other byte of the file. The upper one, Balancer, applies such an edit
-// to a live nginx through a Runtime (nginx in a Docker container or on the
-// host): write, `nginx -t`, reload, wait for the new worker generation, and
-// later wait until the old generation has drained.
+// nginx configuration the way nginx itself tokenizes it (and the body of
+// every `*_by_lua_block` the way lua-nginx-module reads Lua, kept as opaque
+// bytes), and SetDown / SetWeight rewrite exactly one `server` line of an
+// `upstream` while keeping every other byte of the file. The upper one,
+// Balancer, applies such an edit to a live nginx through a Runtime (nginx in
+// a Docker container or on the host): write, `nginx -t`, reload, wait for
+// the new worker generation, and later wait until the old generation has
+// drained.
 //
 // Callers should depend on the Membership interface rather than on reloads:
 // a reload-free backend (Lua, balancer_by_lua) is planned beside Balancer.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -19,6 +21,22 @@ var fuzzSeeds = []string{
 	"map $h $x { default a}b; } server { set $a ${b}c#d; }\nupstream u{server a:1;}",
 	"stream { upstream db { server db1:5432; } } http { upstream db { server x:1; } }",
 	"upstream u {\tserver\t[::1]:80\tweight=1 ; server unix:/x.sock ; }",
+	// Lua blocks: braces in strings, long brackets and comments.
+	"http { init_by_lua_block { x = { \"}\", '{', [==[ ]] } ]==] } -- }\n }\n upstream u { server a:1; balancer_by_lua_block { b.balance() --[[ } ]] } } }",
+	"location / { content_by_lua_block { ngx.say(\"\\\"}\") } }\nupstream u { server a:1 down; }",
+	"upstream u { server a:1; }\nset_by_lua_block $r { return \"a\" .. [[}]] }\nlog_by_lua_block { --[=[\n}\n]=] x = 'it\\'s {' }",
+	"content_by_lua_block { x = \"unterminated }\nupstream u { server a:1; }",
+	"access_by_lua_block {\r\n -- }\r\n}\r\nupstream u {\r\n server a:1;\r\n}\r\n",
+}
+
+// luaFixtureSeeds adds the Lua fixtures of testdata/lua to a corpus.
+func luaFixtureSeeds(add func([]byte)) {
+	names, _ := filepath.Glob(filepath.Join("testdata", "lua", "*.conf"))
+	for _, n := range names {
+		if b, err := os.ReadFile(n); err == nil {
+			add(b)
+		}
+	}
 }
 
 func FuzzParseConfig(f *testing.F) {
@@ -28,6 +46,7 @@ func FuzzParseConfig(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(s))
 	}
+	luaFixtureSeeds(func(b []byte) { f.Add(b) })
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := ParseConfig("fuzz", data)
 		if err != nil {
@@ -94,6 +113,10 @@ func FuzzSetDown(f *testing.F) {
 		f.Add([]byte(s), "u", "a:1", true)
 		f.Add([]byte(s), "u", "a:1", false)
 	}
+	luaFixtureSeeds(func(b []byte) {
+		f.Add(b, "apps", "127.0.0.1:3001", true)
+		f.Add(b, "backend", "127.0.0.1:3002", true)
+	})
 	f.Fuzz(func(t *testing.T, data []byte, upstream, server string, down bool) {
 		out, err := SetDown(data, upstream, server, down)
 		if err != nil {
@@ -174,6 +197,82 @@ func FuzzDetour(f *testing.F) {
 		}
 		if !bytes.Equal(back, data) && !bytes.Equal(out, data) {
 			t.Fatalf("round trip:\n in %q\nout %q\nback %q", data, out, back)
+		}
+	})
+}
+
+// luaTokenRE is lua-nginx-module's lexer as util/gen-lexer-c defines it: the
+// eight patterns given to the sregex compiler, whose leftmost-first
+// semantics Go's regexp shares. luaReference reads a Lua block with it, as
+// ngx_http_lua_conf_lua_block_parse does, to check scanLuaBlock against.
+var (
+	luaTokenRE = regexp.MustCompile(`\{|\}|\[=*\[|--\[=*\[|\]=*\]|--[^\n]*|"(?:\\[^\n]|[^"\n\\])*"|'(?:\\[^\n]|[^'\n\\])*'`)
+	luaOpenRE  = regexp.MustCompile(`^(?:--)?\[(=*)\[$`)
+)
+
+// luaReference returns the offset of the '}' closing the Lua block that
+// starts at start, or -1 for any error. Like nginx, it sees no more than
+// ngxConfBuffer bytes past the end of the previous token: a match must lie
+// within them, so a string that would close further is no match (its quote
+// is skipped), and any other token that would end further is an error.
+func luaReference(src []byte, start int) int {
+	level, tokStart := 1, start
+	for {
+		limit := min(tokStart+ngxConfBuffer, len(src))
+		loc := luaTokenRE.FindIndex(src[tokStart:limit])
+		if loc == nil {
+			return -1
+		}
+		from, end := tokStart+loc[0], tokStart+loc[1]
+		m := src[from:end]
+		if m[0] == '-' && end == limit && limit < len(src) && src[limit] != '\n' {
+			return -1 // the line comment goes on past the limit
+		}
+		if open := luaOpenRE.FindSubmatch(m); open != nil {
+			closing := "]" + string(open[1]) + "]"
+			j := bytes.Index(src[end:], []byte(closing))
+			if j < 0 || end+j+len(closing) > limit {
+				return -1
+			}
+			end += j + len(closing)
+		}
+		switch string(m) {
+		case "{":
+			level++
+		case "}":
+			if level--; level == 0 {
+				return from
+			}
+		}
+		tokStart = end
+	}
+}
+
+// FuzzLuaBlock: scanLuaBlock finds the same end as the reference built from
+// lua-nginx-module's own patterns, and its errors lie inside the input.
+func FuzzLuaBlock(f *testing.F) {
+	for _, c := range luaCases {
+		f.Add([]byte(c.src))
+	}
+	luaFixtureSeeds(func(b []byte) {
+		if i := bytes.Index(b, []byte("_by_lua_block {")); i >= 0 {
+			f.Add(b[i+len("_by_lua_block {"):])
+		}
+	})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := scanLuaBlock(data, 0)
+		want := luaReference(data, 0)
+		if err != nil {
+			if err.off < 0 || err.off > len(data) || err.msg == "" {
+				t.Fatalf("error outside the input: %+v", err)
+			}
+			if want != -1 {
+				t.Fatalf("scanLuaBlock: %s at %d; the reference ends the block at %d", err.msg, err.off, want)
+			}
+			return
+		}
+		if got != want || data[got] != '}' {
+			t.Fatalf("scanLuaBlock ends the block at %d, the reference at %d", got, want)
 		}
 	})
 }
