@@ -112,6 +112,8 @@ func (l *liveProgress) Event(e executor.Event) {
 		}
 	case executor.EventRollback:
 		l.banner = "rollback: " + e.Message
+	case executor.EventCommit:
+		l.banner = "commit: " + e.Message
 	}
 	l.draw()
 }
@@ -123,6 +125,7 @@ var statusMark = map[executor.Status]string{
 	executor.Failed:         "✗",
 	executor.Cancelled:      "-",
 	executor.Skipped:        "-",
+	executor.Stuck:          "?",
 	executor.RolledBack:     "↺",
 	executor.RollbackFailed: "!",
 }
@@ -187,6 +190,8 @@ func lineProgress(w io.Writer) func(executor.Event) {
 			fmt.Fprintf(w, "[%6.1fs] %-40s   %s\n", at, e.Step, e.Message)
 		case executor.EventRollback:
 			fmt.Fprintf(w, "[%6.1fs] rollback: %s\n", at, e.Message)
+		case executor.EventCommit:
+			fmt.Fprintf(w, "[%6.1fs] commit: %s\n", at, e.Message)
 		}
 	}
 }
