@@ -293,7 +293,16 @@ func (c *applyCommand) summary(res *runner.Result, p *dsl.Plan, red *runner.Reda
 		if out.Cause != nil {
 			cause = red.String(out.Cause.Error())
 		}
-		_ = json.NewEncoder(m.stdout).Encode(map[string]any{"type": executor.EventSummary, "apply_id": res.ApplyID, "exit_code": out.Code, "cause": cause, "steps": list, "journal": res.Journal, "nothing_to_do": res.NothingToDo})
+		doc := map[string]any{"type": executor.EventSummary, "apply_id": res.ApplyID, "exit_code": out.Code, "cause": cause, "steps": list, "journal": res.Journal, "nothing_to_do": res.NothingToDo}
+		if diags, ok := dsl.Diagnostics(out.Cause); ok {
+			// Where in the plan the cause is, as validate -json gives it.
+			dj := render.NewValidateJSON(diags).Diagnostics
+			for i := range dj {
+				dj[i].Summary, dj[i].Detail = red.String(dj[i].Summary), red.String(dj[i].Detail)
+			}
+			doc["diagnostics"] = dj
+		}
+		_ = json.NewEncoder(m.stdout).Encode(doc)
 		return
 	}
 	if res.NothingToDo {

@@ -110,7 +110,8 @@ func (m *meta) showDiags(p *dsl.Plan, diags hcl.Diagnostics) {
 // showError prints a run-time error on stderr: a problem about a place in
 // the plan with its file:line and snippet (render.Error), anything else as
 // text; preflight's problems one after the other under one header. Sensitive
-// values are hidden.
+// values are hidden. Lines are not wrapped: a run-time error quotes paths,
+// addresses and nginx's own words, which must stay searchable whole.
 func (m *meta) showError(p *dsl.Plan, red *runner.Redactor, err error) {
 	var files map[string]*hcl.File
 	if p != nil {
@@ -122,13 +123,13 @@ func (m *meta) showError(p *dsl.Plan, red *runner.Redactor, err error) {
 		fmt.Fprintf(&b, "Error: preflight found %d problem(s); nothing was changed:\n", len(pe.Problems))
 		for _, prob := range pe.Problems {
 			if _, ok := dsl.Diagnostics(prob); ok {
-				_ = render.Error(&b, files, prob, 100, m.color())
+				_ = render.Error(&b, files, prob, 0, m.color())
 			} else {
 				fmt.Fprintf(&b, "  - %s\n", prob)
 			}
 		}
 	} else {
-		_ = render.Error(&b, files, err, 100, m.color())
+		_ = render.Error(&b, files, err, 0, m.color())
 	}
 	_, _ = io.WriteString(m.stderr, red.String(b.String()))
 }

@@ -79,12 +79,12 @@ func (c *rollbackCommand) Run(args []string) int {
 		m.showError(nil, nil, err)
 		return exitError
 	}
+	if res.StaleLock != nil {
+		fmt.Fprintf(m.stdout, "Took over the lock left by %s, which is no longer running.\n", res.StaleLock)
+	}
 	if res.Nothing {
 		fmt.Fprintln(m.stdout, "Nothing to roll back: the last apply finished cleanly.")
 		return exitOK
-	}
-	if res.StaleLock != nil {
-		fmt.Fprintf(m.stdout, "Took over the lock left by %s, which is no longer running.\n", res.StaleLock)
 	}
 	if res.Committed {
 		for _, s := range res.Finished {

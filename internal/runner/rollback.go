@@ -102,12 +102,24 @@ func Rollback(ctx context.Context, dir string, o RollbackOptions) (*RollbackResu
 	}
 	s := executor.Summarize(entries)
 	res := &RollbackResult{ApplyID: s.ApplyID, Failed: map[string]error{}, Committed: s.Committed}
-	if !s.NeedsRollback() && !s.NeedsFinish() {
-		res.Nothing = true
-		return res, nil
-	}
 	host, _ := os.Hostname()
 	info := executor.LockInfo{ID: newApplyID(), PID: os.Getpid(), Host: host, Started: time.Now().UTC(), Plan: s.Plan}
+	if !s.NeedsRollback() && !s.NeedsFinish() {
+		res.Nothing = true
+		// A process killed after its journal's end still left its lock:
+		// its work is done, so the lock goes.
+		if _, err := executor.ReadLock(dir); err == nil && !executor.LockHeld(dir) {
+			lock, stale, err := executor.TakeOver(dir, info, 0)
+			if err != nil {
+				return nil, err
+			}
+			res.StaleLock = stale
+			if err := lock.Release(); err != nil {
+				return nil, err
+			}
+		}
+		return res, nil
+	}
 	lock, stale, err := executor.TakeOver(dir, info, o.LockTimeout)
 	if err != nil {
 		return nil, err

@@ -249,11 +249,14 @@ func unfinished(dir string) (*UnfinishedError, error) {
 	return &UnfinishedError{Journal: path, Summary: s}, nil
 }
 
-// newApplyID makes a sortable, unique ID: UTC time, then random bits.
+// newApplyID makes a sortable, unique ID: UTC time to the microsecond,
+// then random bits. The newest journal is the last ID in sort order, so
+// two applies within one second (a kill, a rollback, a new apply) must not
+// sort by their random bits.
 func newApplyID() string {
 	var b [3]byte
 	_, _ = rand.Read(b[:])
-	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+	return time.Now().UTC().Format("20060102T150405.000000Z") + "-" + hex.EncodeToString(b[:])
 }
 
 // planHash fingerprints the plan's source files, for the lock and journal.
