@@ -25,8 +25,8 @@ func Finish(changes []Change, o Options) Finishing {
 	res := Finishing{Failed: map[int]error{}}
 	for k, c := range changes {
 		f, ok := c.Task.(Finalizer)
-		if !ok {
-			continue
+		if !ok || len(c.Record) == 0 {
+			continue // nothing to clean up: no record, or no finalizer
 		}
 		err := bounded(o.RollbackContext, o.UndoTimeout, o.Grace, func(ctx context.Context) error { return f.Finalize(ctx, c.Record) })
 		if err != nil {

@@ -43,8 +43,12 @@ variable "token" {
 		t.Fatal("no journal")
 	}
 	for _, f := range files {
-		if b, _ := os.ReadFile(f); strings.Contains(string(b), secret) {
+		b, _ := os.ReadFile(f)
+		if strings.Contains(string(b), secret) {
 			t.Errorf("%s holds the sensitive value", f)
+		}
+		if !strings.Contains(string(b), "X-Token") {
+			t.Errorf("%s lacks the failed header check: the test proves nothing about it:\n%s", f, b)
 		}
 	}
 }
