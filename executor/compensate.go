@@ -80,6 +80,15 @@ func compensate(ctx context.Context, changes []Change, o Options, p *progress) C
 			p.status(c.Index, RolledBack, "nothing to undo: interrupted before it changed anything")
 			continue
 		}
+		if len(c.Record) == 0 {
+			// A completed step that left no record changed nothing (a
+			// health check): an undo gets only the record, so there is
+			// nothing it could do.
+			res.Undone = append(res.Undone, k)
+			res.journal(o.Journal, Entry{Kind: KindUndone, Step: c.Step})
+			p.status(c.Index, RolledBack, "")
+			continue
+		}
 		res.journal(o.Journal, Entry{Kind: KindUndo, Step: c.Step})
 		if err := undo(ctx, c, o, p.note(c.Index)); err != nil {
 			res.Failed[k] = err

@@ -224,17 +224,20 @@ func TestCompensateReportsFailuresNotUndone(t *testing.T) {
 		{Step: "b", Index: 1, Task: &fakeTask{name: "b", log: log, undoErr: errors.New("cannot undo type x")}, Record: Record(`"b"`)},
 		{Step: "c", Index: 2, Task: &stubbornUndo{fakeTask{name: "c", log: log}, release}, Record: Record(`"c"`)},
 		{Step: "d", Index: 3, Task: &fakeTask{name: "d", log: log}, Interrupted: true},
+		// Completed without a record (a health check): nothing to undo,
+		// whatever its undo would say.
+		{Step: "e", Index: 4, Task: &fakeTask{name: "e", log: log, undoErr: errors.New("no undo for this type")}},
 	}
 	var events []string
 	c := Compensate(context.Background(), changes, Options{UndoTimeout: 20 * time.Millisecond, Grace: 20 * time.Millisecond,
 		Events: func(e Event) { events = append(events, e.Step+" "+string(e.Status)) }})
-	if !slices.Equal(c.Undone, []int{0}) || !slices.Equal(c.Unchanged, []int{3}) || !slices.Equal(c.Left, []int{1, 2}) || c.Complete() {
+	if !slices.Equal(c.Undone, []int{4, 0}) || !slices.Equal(c.Unchanged, []int{3}) || !slices.Equal(c.Left, []int{1, 2}) || c.Complete() {
 		t.Fatalf("%+v", c)
 	}
 	if !strings.Contains(c.Failed[1].Error(), "cannot undo type x") || !strings.Contains(c.Failed[2].Error(), "ignores its context") {
 		t.Errorf("failed %v", c.Failed)
 	}
-	want := []string{"d rolled back", "c rollback failed", "b rollback failed", "a rolled back"}
+	want := []string{"e rolled back", "d rolled back", "c rollback failed", "b rollback failed", "a rolled back"}
 	if !slices.Equal(events, want) {
 		t.Errorf("events %v, want %v", events, want)
 	}
