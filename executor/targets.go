@@ -20,8 +20,16 @@ import (
 	"time"
 )
 
-// DefaultTargetLockDir is the machine-wide folder of target locks.
-func DefaultTargetLockDir() string { return filepath.Join(os.TempDir(), "nonstop-locks") }
+// DefaultTargetLockDir is the machine-wide folder of target locks:
+// /run/lock/nonstop where /run/lock (the system's folder for lock files)
+// is writable, else /tmp/nonstop-locks. Not $TMPDIR: two CI jobs on one
+// machine often get two, and must still see each other's locks.
+func DefaultTargetLockDir() string {
+	if fi, err := os.Stat("/run/lock"); err == nil && fi.IsDir() && syscall.Access("/run/lock", 2 /* W_OK */) == nil {
+		return "/run/lock/nonstop"
+	}
+	return "/tmp/nonstop-locks"
+}
 
 // TargetLocks are the held locks of a plan's targets.
 type TargetLocks struct{ files []*os.File }
