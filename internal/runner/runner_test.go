@@ -128,7 +128,7 @@ func TestRedactor(t *testing.T) {
 	if got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
-	if ts := Targets(&dsl.Plan{Steps: []*dsl.Step{{Spec: spec}}}); !slices.Equal(ts, []string{"container app2"}) {
+	if ts := Targets(&dsl.Plan{Steps: []*dsl.Step{{Spec: spec}}, Docker: []*dsl.Docker{{ComposeProject: dsl.String{Value: "p1"}, Host: dsl.String{Value: "unix:///x.sock"}}}}); !slices.Equal(ts, []string{"container app2 in compose project p1 on unix:///x.sock"}) {
 		t.Errorf("targets %v", ts)
 	}
 }

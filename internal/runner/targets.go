@@ -14,8 +14,11 @@ import (
 // Targets names what a plan changes: every nginx config it declares (by
 // its real path when the file is on this machine, else by engine,
 // container and path), and every container a step names (the `container`
-// attribute its Describe lists). Over-locking is harmless (two plans wait
-// for each other); under-locking is not, so a name seen anywhere counts.
+// attribute its Describe lists), within its Compose project and engine.
+// Over-locking is harmless (two plans wait for each other); under-locking
+// is not, so a name seen anywhere counts. A container named by its Compose
+// service in one plan and by its full name in another is two names here;
+// the nginx config they share still serializes such plans.
 func Targets(p *dsl.Plan) []string {
 	var out []string
 	for _, n := range p.Nginx {
@@ -32,6 +35,21 @@ func Targets(p *dsl.Plan) []string {
 		}
 		out = append(out, "nginx config "+cfg+" in container "+n.Container.Value+" on "+engineName(host))
 	}
+	// A container is known by its name within a Compose project on an
+	// engine: "app1" of two projects are two containers. Which docker block
+	// a step uses is the step type's business, so a name counts under every
+	// block the plan declares (or the default engine without one).
+	scopes := []string{" on " + engineName("")}
+	if len(p.Docker) > 0 {
+		scopes = nil
+		for _, d := range p.Docker {
+			sc := " on " + engineName(d.Host.Value)
+			if d.ComposeProject.Value != "" {
+				sc = " in compose project " + d.ComposeProject.Value + sc
+			}
+			scopes = append(scopes, sc)
+		}
+	}
 	for _, s := range p.Steps {
 		for _, a := range s.Spec.Describe() {
 			if a.Name != "container" || a.Sensitive {
@@ -41,7 +59,9 @@ func Targets(p *dsl.Plan) []string {
 			if err != nil {
 				name = a.Value
 			}
-			out = append(out, "container "+name)
+			for _, sc := range scopes {
+				out = append(out, "container "+name+sc)
+			}
 		}
 	}
 	return out
