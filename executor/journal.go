@@ -66,6 +66,9 @@ type Entry struct {
 	PlanHash string `json:"plan_hash,omitempty"`
 	Host     string `json:"host,omitempty"`
 	PID      int    `json:"pid,omitempty"`
+	// Targets are what the apply changes (see LockTargets), so a rollback
+	// locks them too without the plan.
+	Targets []string `json:"targets,omitempty"`
 	// Step entries.
 	Step string `json:"step,omitempty"`
 	// Type is the step type, so an undo can be rebuilt from the record

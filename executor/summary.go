@@ -15,6 +15,8 @@ type Summary struct {
 	Host    string
 	PID     int
 	Started time.Time
+	// Targets are what the apply changes (its begin entry's).
+	Targets []string
 	// Finished is false when the journal has no end entry: the process
 	// died or was killed.
 	Finished bool
@@ -48,7 +50,7 @@ func Summarize(entries []Entry) Summary {
 	for _, e := range entries {
 		switch e.Kind {
 		case KindBegin:
-			s.ApplyID, s.Plan, s.Started, s.Host, s.PID = e.ApplyID, e.Plan, e.Time, e.Host, e.PID
+			s.ApplyID, s.Plan, s.Started, s.Host, s.PID, s.Targets = e.ApplyID, e.Plan, e.Time, e.Host, e.PID, e.Targets
 		case KindIntent:
 			open[e.Step] = e
 			started = append(started, e.Step)

@@ -22,8 +22,11 @@ type RollbackOptions struct {
 	Log zerolog.Logger
 	// Events receives progress, as for apply.
 	Events func(executor.Event)
-	// LockTimeout waits for a live holder of the plan's lock.
+	// LockTimeout waits for a live holder of the plan's lock, or of one of
+	// its targets.
 	LockTimeout time.Duration
+	// TargetLockDir: see Options.
+	TargetLockDir string
 }
 
 // RollbackResult is what `plan rollback` did.
@@ -126,6 +129,17 @@ func Rollback(ctx context.Context, dir string, o RollbackOptions) (*RollbackResu
 	}
 	defer lock.Release()
 	res.StaleLock = stale
+	// What the apply changes (its journal says), so that no other plan
+	// changes it meanwhile.
+	lockDir := o.TargetLockDir
+	if lockDir == "" {
+		lockDir = executor.DefaultTargetLockDir()
+	}
+	targets, err := executor.LockTargets(lockDir, s.Targets, info, o.LockTimeout)
+	if err != nil {
+		return nil, err
+	}
+	defer targets.Release()
 	j, err := executor.OpenJournal(path)
 	if err != nil {
 		return nil, err

@@ -122,7 +122,8 @@ func Apply(ctx context.Context, p *dsl.Plan, g *executor.Graph, o Options) (*Res
 	if lockDir == "" {
 		lockDir = executor.DefaultTargetLockDir()
 	}
-	targets, err := executor.LockTargets(lockDir, Targets(p), info, o.LockTimeout)
+	targetNames := Targets(p)
+	targets, err := executor.LockTargets(lockDir, targetNames, info, o.LockTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +167,7 @@ func Apply(ctx context.Context, p *dsl.Plan, g *executor.Graph, o Options) (*Res
 				return j.Append(executor.Entry{Kind: executor.KindCheckpoint, Step: addr, Record: rec})
 			}}
 	}
-	if err := j.Append(executor.Entry{Kind: executor.KindBegin, ApplyID: id, Plan: p.Path, PlanHash: hash, Host: host, PID: os.Getpid()}); err != nil {
+	if err := j.Append(executor.Entry{Kind: executor.KindBegin, ApplyID: id, Plan: p.Path, PlanHash: hash, Host: host, PID: os.Getpid(), Targets: targetNames}); err != nil {
 		return nil, err
 	}
 	out := executor.Run(ctx, g, tasks, executor.Options{

@@ -154,3 +154,26 @@ func TestPreflightErrorsKeepRanges(t *testing.T) {
 		t.Errorf("the preflight error exposes %d ranged problems, want 2", len(all))
 	}
 }
+
+// Rollback locks what the apply changed (its begin entry lists it): while
+// another plan's apply holds one of those targets, it refuses, naming it.
+func TestRollbackLocksTheTargets(t *testing.T) {
+	b := begin
+	b.Targets = []string{"container app2 on the default engine"}
+	dir := writeJournal(t, b, executor.Entry{Kind: executor.KindIntent, Step: "step.health_check.a", Type: "health_check"})
+	locks := t.TempDir()
+	held, err := executor.LockTargets(locks, []string{"container app2 on the default engine"}, executor.LockInfo{ID: "other"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Rollback(context.Background(), dir, RollbackOptions{Log: zerolog.Nop(), TargetLockDir: locks})
+	var le *executor.LockError
+	if !errors.As(err, &le) || le.Holder.ID != "other" || le.Target != "container app2 on the default engine" {
+		t.Fatalf("rollback while another holds the target: %v", err)
+	}
+	held.Release()
+	res, err := Rollback(context.Background(), dir, RollbackOptions{Log: zerolog.Nop(), TargetLockDir: locks})
+	if err != nil || !slices.Equal(res.Unchanged, []string{"step.health_check.a"}) {
+		t.Fatalf("%+v, %v", res, err)
+	}
+}
