@@ -242,3 +242,11 @@ func TestCompensateReportsFailuresNotUndone(t *testing.T) {
 		t.Errorf("events %v, want %v", events, want)
 	}
 }
+
+// An empty journal (its apply stopped before the begin record) needs
+// nothing: no refusal, no rollback that would write into it.
+func TestEmptyJournalNeedsNothing(t *testing.T) {
+	if s := Summarize(nil); s.NeedsRollback() || s.NeedsFinish() {
+		t.Fatalf("%+v", s)
+	}
+}

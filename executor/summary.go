@@ -17,6 +17,9 @@ type Summary struct {
 	Started time.Time
 	// Targets are what the apply changes (its begin entry's).
 	Targets []string
+	// Began is false for an empty journal: its apply stopped before the
+	// begin record, before any change.
+	Began bool
 	// Finished is false when the journal has no end entry: the process
 	// died or was killed.
 	Finished bool
@@ -50,6 +53,7 @@ func Summarize(entries []Entry) Summary {
 	for _, e := range entries {
 		switch e.Kind {
 		case KindBegin:
+			s.Began = true
 			s.ApplyID, s.Plan, s.Started, s.Host, s.PID, s.Targets = e.ApplyID, e.Plan, e.Time, e.Host, e.PID, e.Targets
 		case KindIntent:
 			open[e.Step] = e
@@ -126,7 +130,9 @@ func (s Summary) Left() []string {
 // process died, and only `plan rollback` can tell (and record) that
 // nothing was left.
 func (s Summary) NeedsRollback() bool {
-	if s.Committed {
+	if s.Committed || !s.Began {
+		// Committed, or an empty journal: killed (or its disk full)
+		// before the begin record, so before any change.
 		return false
 	}
 	if s.Finished && (s.Result == ResultApplied || strings.HasPrefix(s.Result, "failed, nothing") || s.Result == "failed, rolled back" || s.Result == "rolled back") {

@@ -176,6 +176,10 @@ func (c *statusCommand) Run(args []string) int {
 		return exitOK
 	}
 	s := executor.Summarize(entries)
+	if !s.Began {
+		fmt.Fprintf(m.stdout, "Last apply: stopped before its first record, so before any change\n  journal: %s\n", j)
+		return exitOK
+	}
 	result := s.Result
 	switch {
 	case s.NeedsFinish():
