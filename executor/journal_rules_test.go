@@ -250,3 +250,37 @@ func TestEmptyJournalNeedsNothing(t *testing.T) {
 		t.Fatalf("%+v", s)
 	}
 }
+
+// stubbornFuser fuses with the next step and then ignores its context.
+type stubbornFuser struct {
+	fakeTask
+	release chan struct{}
+}
+
+func (s *stubbornFuser) Fuse(next Task) FusedApply {
+	return func(ctx context.Context, noteFirst, noteSecond func(string), firstDone func(Record, error)) (Record, error) {
+		s.log.add("fused")
+		<-s.release
+		firstDone(nil, nil)
+		return nil, nil
+	}
+}
+
+// A fused pair that ignores its context is reported stuck, both steps,
+// and the walk ends.
+func TestStuckFusedPair(t *testing.T) {
+	g := graphOf(t, map[string][]string{"b": {"a"}}, []string{"a", "b"})
+	log := &eventLog{}
+	tasks := tasksFor(g, log, nil)
+	release := make(chan struct{})
+	defer close(release)
+	tasks[0] = &stubbornFuser{fakeTask{name: "a", log: log}, release}
+	out := Run(context.Background(), g, tasks, Options{Rollback: true, Grace: 10 * time.Millisecond,
+		Timeout: func(int) time.Duration { return 10 * time.Millisecond }})
+	log.mu.Lock() // the stuck apply still runs
+	fused := slices.Contains(log.evs, "fused")
+	log.mu.Unlock()
+	if !fused || out.Status[0] != Stuck || out.Status[1] != Stuck || out.Code != ExitRollbackPartial || !slices.Equal(out.Left, []int{0, 1}) {
+		t.Fatalf("events %v status %v code %d left %v", log.evs, out.Status, out.Code, out.Left)
+	}
+}
