@@ -12,13 +12,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"text/tabwriter"
 
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
-	"golang.org/x/term"
 
 	"github.com/nonstop-deploy/nonstop/dsl"
 	"github.com/nonstop-deploy/nonstop/executor"
@@ -241,29 +239,11 @@ func (c *applyCommand) confirm(name string, n int) bool {
 	return strings.TrimSpace(line) == "yes"
 }
 
-// printer returns the progress renderer: JSON lines with -json, a live
-// table on a terminal, one line per event otherwise. close stops it.
+// printer returns the progress renderer (see progressPrinter) and notes
+// whether it is the live table.
 func (c *applyCommand) printer(asJSON bool, order []string) (events func(executor.Event), close func()) {
-	m := c.meta
-	if asJSON {
-		var mu sync.Mutex
-		enc := json.NewEncoder(m.stdout)
-		return func(e executor.Event) {
-			mu.Lock()
-			defer mu.Unlock()
-			_ = enc.Encode(e)
-		}, func() {}
-	}
-	if f, ok := m.stdout.(*os.File); ok && isatty.IsTerminal(f.Fd()) && os.Getenv("TERM") != "dumb" {
-		width, _, err := term.GetSize(int(f.Fd()))
-		if err != nil {
-			width = 100
-		}
-		l := newLiveProgress(m.stdout, order, width)
-		c.live = true
-		return l.Event, l.Close
-	}
-	return lineProgress(m.stdout), func() {}
+	events, close, c.live = c.meta.progressPrinter(asJSON, order)
+	return events, close
 }
 
 // summary prints the table of steps and what state things are in. Errors

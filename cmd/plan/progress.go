@@ -1,11 +1,16 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mattn/go-isatty"
+	"golang.org/x/term"
 
 	"github.com/nonstop-deploy/nonstop/executor"
 )
@@ -92,6 +97,17 @@ func (l *liveProgress) Event(e executor.Event) {
 		go l.tick()
 	}
 	i, ok := l.index[e.Step]
+	if !ok && e.Step != "" {
+		// A step the display was not given in advance (rollback learns
+		// its steps from the journal).
+		i, ok = len(l.steps), true
+		l.index[e.Step] = i
+		l.steps = append(l.steps, e.Step)
+		l.status = append(l.status, executor.Waiting)
+		l.started = append(l.started, time.Time{})
+		l.elapsed = append(l.elapsed, 0)
+		l.note = append(l.note, "")
+	}
 	switch e.Type {
 	case executor.EventStep:
 		if !ok {
@@ -169,6 +185,31 @@ func clip(s string, width int) string {
 		return s
 	}
 	return string(r[:width-2]) + "…"
+}
+
+// progressPrinter returns the progress display of apply and rollback: JSON
+// lines with -json, a live table on a terminal (steps not in order are
+// added as they first appear), one line per event otherwise. close stops
+// it; live says which it is.
+func (m *meta) progressPrinter(asJSON bool, order []string) (events func(executor.Event), close func(), live bool) {
+	if asJSON {
+		var mu sync.Mutex
+		enc := json.NewEncoder(m.stdout)
+		return func(e executor.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			_ = enc.Encode(e)
+		}, func() {}, false
+	}
+	if f, ok := m.stdout.(*os.File); ok && isatty.IsTerminal(f.Fd()) && os.Getenv("TERM") != "dumb" {
+		width, _, err := term.GetSize(int(f.Fd()))
+		if err != nil {
+			width = 100
+		}
+		l := newLiveProgress(m.stdout, order, width)
+		return l.Event, l.Close, true
+	}
+	return lineProgress(m.stdout), func() {}, false
 }
 
 // lineProgress prints one line per event: the display for logs and CI.

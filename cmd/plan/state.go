@@ -73,8 +73,10 @@ func (c *rollbackCommand) Run(args []string) int {
 	// listed, and another rollback finishes it.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	events, closeProgress, _ := m.progressPrinter(false, nil)
 	res, err := runner.Rollback(ctx, stateDirFor(path, *stateDir), runner.RollbackOptions{
-		Log: log, Events: lineProgress(m.stdout), LockTimeout: *lockTimeout})
+		Log: log, Events: events, LockTimeout: *lockTimeout})
+	closeProgress()
 	if err != nil {
 		m.showError(nil, nil, err)
 		return exitError
