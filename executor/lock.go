@@ -89,23 +89,28 @@ func (e *LockError) Unwrap() error {
 const lockPoll = 100 * time.Millisecond
 
 // Acquire takes the lock of a state folder, or says who holds it.
-func Acquire(dir string, info LockInfo) (*Lock, error) { return AcquireWait(dir, info, 0) }
+func Acquire(dir string, info LockInfo) (*Lock, error) {
+	return AcquireWait(context.Background(), dir, info, 0)
+}
 
 // AcquireWait takes the lock of a state folder, waiting up to wait while a
 // live process holds it (as Terraform's -lock-timeout). A lock left by a
-// dead process is reported at once: waiting would not help.
-func AcquireWait(dir string, info LockInfo, wait time.Duration) (*Lock, error) {
+// dead process is reported at once: waiting would not help. Cancelling
+// ctx ends the wait.
+func AcquireWait(ctx context.Context, dir string, info LockInfo, wait time.Duration) (*Lock, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", dir, err)
 	}
 	fl := flock.New(filepath.Join(dir, "lock"), flock.SetFlag(os.O_CREATE|os.O_RDWR), flock.SetPermissions(0o600))
 	ok, err := fl.TryLock()
 	if err == nil && !ok && wait > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		ok, err = fl.TryLockContext(ctx, lockPoll)
+		wctx, cancel := context.WithTimeout(ctx, wait)
+		ok, err = fl.TryLockContext(wctx, lockPoll)
 		cancel()
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = nil
+		} else if err != nil && ctx.Err() != nil {
+			err = fmt.Errorf("stopped waiting: %w", context.Cause(ctx))
 		}
 	}
 	if err != nil {
@@ -131,8 +136,8 @@ func AcquireWait(dir string, info LockInfo, wait time.Duration) (*Lock, error) {
 // TakeOver takes the lock of a state folder whose holder is dead (what
 // `plan rollback` does: finishing that process's work is its job), and
 // returns the dead holder. A live holder is an error, as for Acquire.
-func TakeOver(dir string, info LockInfo, wait time.Duration) (*Lock, *LockInfo, error) {
-	l, err := AcquireWait(dir, info, wait)
+func TakeOver(ctx context.Context, dir string, info LockInfo, wait time.Duration) (*Lock, *LockInfo, error) {
+	l, err := AcquireWait(ctx, dir, info, wait)
 	var le *LockError
 	if err == nil || !errors.As(err, &le) || !le.Stale {
 		return l, nil, err
@@ -140,7 +145,7 @@ func TakeOver(dir string, info LockInfo, wait time.Duration) (*Lock, *LockInfo, 
 	if err := os.Remove(filepath.Join(dir, "lock.json")); err != nil {
 		return nil, nil, err
 	}
-	l, err = AcquireWait(dir, info, wait)
+	l, err = AcquireWait(ctx, dir, info, wait)
 	if err != nil {
 		return nil, nil, err
 	}

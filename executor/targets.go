@@ -7,6 +7,7 @@
 package executor
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -44,8 +45,8 @@ type targetHolder struct {
 // /etc/nginx/conf.d/apps.conf", "container app2"), in a stable order so
 // two plans never wait for each other in a circle. A target held by
 // another process is waited for up to wait, then reported with its holder;
-// nothing stays locked then.
-func LockTargets(dir string, targets []string, info LockInfo, wait time.Duration) (*TargetLocks, error) {
+// nothing stays locked then. Cancelling ctx ends the wait.
+func LockTargets(ctx context.Context, dir string, targets []string, info LockInfo, wait time.Duration) (*TargetLocks, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating the lock folder %s: %w", dir, err)
 	}
@@ -59,7 +60,7 @@ func LockTargets(dir string, targets []string, info LockInfo, wait time.Duration
 	deadline := time.Now().Add(wait)
 	l := &TargetLocks{}
 	for _, t := range targets {
-		f, err := lockTarget(dir, t, info, deadline, wait)
+		f, err := lockTarget(ctx, dir, t, info, deadline, wait)
 		if err != nil {
 			l.Release()
 			return nil, err
@@ -69,7 +70,7 @@ func LockTargets(dir string, targets []string, info LockInfo, wait time.Duration
 	return l, nil
 }
 
-func lockTarget(dir, target string, info LockInfo, deadline time.Time, wait time.Duration) (*os.File, error) {
+func lockTarget(ctx context.Context, dir, target string, info LockInfo, deadline time.Time, wait time.Duration) (*os.File, error) {
 	sum := sha256.Sum256([]byte(target))
 	path := filepath.Join(dir, hex.EncodeToString(sum[:12])+".lock")
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
@@ -95,7 +96,12 @@ func lockTarget(dir, target string, info LockInfo, deadline time.Time, wait time
 			f.Close()
 			return nil, &LockError{Holder: h.LockInfo, Target: target, Waited: wait}
 		}
-		time.Sleep(lockPoll)
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("stopped waiting for the lock of %s: %w", target, context.Cause(ctx))
+		case <-time.After(lockPoll):
+		}
 	}
 	b, _ := json.Marshal(targetHolder{LockInfo: info, Target: target})
 	if err := f.Truncate(0); err == nil {

@@ -112,7 +112,7 @@ func Rollback(ctx context.Context, dir string, o RollbackOptions) (*RollbackResu
 		// A process killed after its journal's end still left its lock:
 		// its work is done, so the lock goes.
 		if _, err := executor.ReadLock(dir); err == nil && !executor.LockHeld(dir) {
-			lock, stale, err := executor.TakeOver(dir, info, 0)
+			lock, stale, err := executor.TakeOver(ctx, dir, info, 0)
 			if err != nil {
 				return nil, err
 			}
@@ -123,7 +123,7 @@ func Rollback(ctx context.Context, dir string, o RollbackOptions) (*RollbackResu
 		}
 		return res, nil
 	}
-	lock, stale, err := executor.TakeOver(dir, info, o.LockTimeout)
+	lock, stale, err := executor.TakeOver(ctx, dir, info, o.LockTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +135,7 @@ func Rollback(ctx context.Context, dir string, o RollbackOptions) (*RollbackResu
 	if lockDir == "" {
 		lockDir = executor.DefaultTargetLockDir()
 	}
-	targets, err := executor.LockTargets(lockDir, s.Targets, info, o.LockTimeout)
+	targets, err := executor.LockTargets(ctx, lockDir, s.Targets, info, o.LockTimeout)
 	if err != nil {
 		return nil, err
 	}

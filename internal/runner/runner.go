@@ -97,7 +97,7 @@ func Apply(ctx context.Context, p *dsl.Plan, g *executor.Graph, o Options) (*Res
 	host, _ := os.Hostname()
 	hash := planHash(p)
 	info := executor.LockInfo{ID: id, PID: os.Getpid(), Host: host, Started: time.Now().UTC(), Plan: p.Path, PlanHash: hash}
-	lock, err := executor.AcquireWait(dir, info, o.LockTimeout)
+	lock, err := executor.AcquireWait(ctx, dir, info, o.LockTimeout)
 	if err != nil {
 		var le *executor.LockError
 		if errors.As(err, &le) && le.Stale {
@@ -123,7 +123,7 @@ func Apply(ctx context.Context, p *dsl.Plan, g *executor.Graph, o Options) (*Res
 		lockDir = executor.DefaultTargetLockDir()
 	}
 	targetNames := Targets(p)
-	targets, err := executor.LockTargets(lockDir, targetNames, info, o.LockTimeout)
+	targets, err := executor.LockTargets(ctx, lockDir, targetNames, info, o.LockTimeout)
 	if err != nil {
 		return nil, err
 	}

@@ -162,7 +162,7 @@ func TestRollbackLocksTheTargets(t *testing.T) {
 	b.Targets = []string{"container app2 on the default engine"}
 	dir := writeJournal(t, b, executor.Entry{Kind: executor.KindIntent, Step: "step.health_check.a", Type: "health_check"})
 	locks := t.TempDir()
-	held, err := executor.LockTargets(locks, []string{"container app2 on the default engine"}, executor.LockInfo{ID: "other"}, 0)
+	held, err := executor.LockTargets(context.Background(), locks, []string{"container app2 on the default engine"}, executor.LockInfo{ID: "other"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
