@@ -274,7 +274,7 @@ func (c *applyCommand) summary(res *runner.Result, p *dsl.Plan, red *runner.Reda
 			cause = red.String(out.Cause.Error())
 		}
 		doc := map[string]any{"type": executor.EventSummary, "apply_id": res.ApplyID, "exit_code": out.Code, "cause": cause, "steps": list, "journal": res.Journal, "nothing_to_do": res.NothingToDo}
-		if diags, ok := dsl.Diagnostics(out.Cause); ok {
+		if diags, ok := dsl.Diagnostics(c.cause(res)); ok && out.Cause != nil {
 			// Where in the plan the cause is, as validate -json gives it.
 			dj := render.NewValidateJSON(diags).Diagnostics
 			for i := range dj {
@@ -314,8 +314,8 @@ func (c *applyCommand) summary(res *runner.Result, p *dsl.Plan, red *runner.Reda
 	default:
 		m.showError(p, red, c.cause(res))
 		for _, i := range slices.Sorted(maps.Keys(out.UndoErrors)) {
-			fmt.Fprintf(m.stderr, "Rollback of %s failed:\n", res.Graph.Steps[i].Addr)
-			m.showError(p, red, out.UndoErrors[i])
+			st := res.Graph.Steps[i]
+			m.showError(p, red, atStep(fmt.Errorf("rollback of %s failed: %w", st.Addr, out.UndoErrors[i]), "Rollback of "+st.Addr+" failed", st))
 		}
 		var left []string
 		for _, i := range out.Left {
@@ -328,14 +328,26 @@ func (c *applyCommand) summary(res *runner.Result, p *dsl.Plan, red *runner.Reda
 	}
 }
 
-// cause is the root cause of a failed apply, naming its step.
+// cause is the root cause of a failed apply, naming its step, and placed
+// in the plan: at the range its step type gave it, else at the step's
+// block.
 func (c *applyCommand) cause(res *runner.Result) error {
 	out := res.Outcome
 	if out.CauseStep >= 0 {
-		return fmt.Errorf("%s failed: %w", res.Graph.Steps[out.CauseStep].Addr, out.Cause)
+		st := res.Graph.Steps[out.CauseStep]
+		return atStep(fmt.Errorf("%s failed: %w", st.Addr, out.Cause), st.Addr+" failed", st)
 	}
 	if out.Cause != nil {
 		return out.Cause
 	}
 	return errors.New("unknown failure")
+}
+
+// atStep places an error about a step at the step's block, unless it
+// carries a range of its own (the more precise one wins).
+func atStep(err error, summary string, st *dsl.Step) error {
+	if st.DeclRange.Filename == "" {
+		return err
+	}
+	return dsl.At(err, summary, st.DeclRange)
 }

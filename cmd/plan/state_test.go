@@ -1,11 +1,16 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/nonstop-deploy/nonstop/dsl"
 	"github.com/nonstop-deploy/nonstop/executor"
 )
 
@@ -79,5 +84,28 @@ func TestStateCommands(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A step's failure is placed at the step's block, unless its step type
+// gave it a more precise range.
+func TestAtStep(t *testing.T) {
+	decl := hcl.Range{Filename: "plan.hcl", Start: hcl.Pos{Line: 3, Column: 1}}
+	own := hcl.Range{Filename: "plan.hcl", Start: hcl.Pos{Line: 9, Column: 3}}
+	st := &dsl.Step{Addr: "step.deploy.app2", DeclRange: decl}
+	for _, tc := range []struct {
+		err  error
+		line int
+	}{
+		{errors.New("boom"), 3},
+		{fmt.Errorf("wrapped: %w", dsl.At(errors.New("boom"), "Image not found", own)), 9},
+	} {
+		d, ok := dsl.Diagnostics(atStep(tc.err, "step.deploy.app2 failed", st))
+		if !ok || len(d) != 1 || d[0].Subject.Start.Line != tc.line {
+			t.Errorf("%v: %v, want line %d", tc.err, d, tc.line)
+		}
+	}
+	if _, ok := dsl.Diagnostics(atStep(errors.New("x"), "s", &dsl.Step{})); ok {
+		t.Error("a step without a range placed an error")
 	}
 }
