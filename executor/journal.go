@@ -1,14 +1,19 @@
+// This file holds the journal: an append-only, fsynced log of one apply,
+// written one JSON line per event, and the rules for reading it back. A
+// record that cannot be written is an error the walk acts on (the change
+// it was to record does not start); a journal that cannot be read, beyond a
+// torn last line, is an error too: nothing acts on a journal it cannot
+// trust.
 package executor
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 )
@@ -24,10 +29,30 @@ const (
 	KindCheckpoint = "checkpoint"
 	KindDone       = "done"
 	KindFailed     = "failed"
+	// KindCommit is written once every step is done, before anything is
+	// finalized: from here on, recovery finishes the apply (Finish)
+	// instead of undoing it.
+	KindCommit = "commit"
+	// KindFinalized is written after a step's finalizer succeeded.
+	KindFinalized  = "finalized"
 	KindUndo       = "undo"
 	KindUndone     = "undone"
 	KindUndoFailed = "undo_failed"
 	KindEnd        = "end"
+)
+
+var knownKinds = map[string]bool{KindBegin: true, KindIntent: true, KindCheckpoint: true, KindDone: true, KindFailed: true,
+	KindCommit: true, KindFinalized: true, KindUndo: true, KindUndone: true, KindUndoFailed: true, KindEnd: true}
+
+// JournalVersion is the format this binary writes, in the begin entry.
+// Version 2 added the commit and finalized records; a journal without a
+// version (1) reads the same, without them. A newer version is refused:
+// this binary cannot know what its records mean.
+const JournalVersion = 2
+
+// Results of an apply or rollback, in end entries.
+const (
+	ResultApplied = "applied"
 )
 
 // Entry is one line of a journal.
@@ -35,11 +60,15 @@ type Entry struct {
 	Time time.Time `json:"time"`
 	Kind string    `json:"kind"`
 	// Begin only.
+	Version  int    `json:"version,omitempty"`
 	ApplyID  string `json:"apply_id,omitempty"`
 	Plan     string `json:"plan,omitempty"`
 	PlanHash string `json:"plan_hash,omitempty"`
 	Host     string `json:"host,omitempty"`
 	PID      int    `json:"pid,omitempty"`
+	// Targets are what the apply changes (see LockTargets), so a rollback
+	// locks them too without the plan.
+	Targets []string `json:"targets,omitempty"`
 	// Step entries.
 	Step string `json:"step,omitempty"`
 	// Type is the step type, so an undo can be rebuilt from the record
@@ -56,12 +85,21 @@ type Entry struct {
 
 // Journal is an append-only, fsynced log of one apply: each step's intent
 // before it acts and its result after, with the record its undo needs. It
-// is what lets `plan rollback` finish the job after a crash.
+// is what lets `plan rollback` finish the job after a crash. A nil
+// *Journal records nothing.
 type Journal struct {
 	mu    sync.Mutex
 	f     *os.File
 	Path  string
 	types map[string]string // step address → type
+	n     int               // records written through this value
+	// Redact, when set, is applied to every error text before it is
+	// written: sensitive values never reach the disk.
+	Redact func(string) string
+	// AfterRecord, when set, is called after the n-th record written
+	// through this value is on disk (n counts from 1). Tests use it to
+	// stop the process at an exact record; see cmd/plan.
+	AfterRecord func(n int)
 }
 
 // StateDir is where apply keeps its lock and journals, next to the plan.
@@ -82,7 +120,18 @@ func CreateJournal(dir, applyID string, types map[string]string) (*Journal, erro
 }
 
 // OpenJournal reopens an existing journal to append to it (plan rollback).
+// A torn last line (its writer died mid-write; ReadJournal ignores it) is
+// cut off first, so the next record starts on a line of its own.
 func OpenJournal(path string) (*Journal, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > 0 && b[len(b)-1] != '\n' {
+		if err := os.Truncate(path, int64(bytes.LastIndexByte(b, '\n')+1)); err != nil {
+			return nil, fmt.Errorf("cutting the torn last line of %s: %w", path, err)
+		}
+	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
@@ -90,49 +139,108 @@ func OpenJournal(path string) (*Journal, error) {
 	return &Journal{f: f, Path: path}, nil
 }
 
-// Append writes one entry and fsyncs it: once Append returns, the entry
-// survives a crash of this process or the machine.
+// Append writes one entry and fsyncs it: once Append returns nil, the entry
+// survives a crash of this process or the machine. On a nil Journal it
+// does nothing.
 func (j *Journal) Append(e Entry) error {
+	if j == nil {
+		return nil
+	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
 	}
+	if e.Kind == KindBegin && e.Version == 0 {
+		e.Version = JournalVersion
+	}
 	if e.Type == "" && e.Step != "" && j.types != nil {
 		e.Type = j.types[e.Step]
 	}
+	if j.Redact != nil && e.Error != "" {
+		e.Error = j.Redact(e.Error)
+	}
 	b, err := json.Marshal(e)
 	if err != nil {
-		return err
+		return fmt.Errorf("writing the journal %s: %w", j.Path, err)
 	}
 	if _, err := j.f.Write(append(b, '\n')); err != nil {
 		return fmt.Errorf("writing the journal %s: %w", j.Path, err)
 	}
-	return j.f.Sync()
+	if err := j.f.Sync(); err != nil {
+		return fmt.Errorf("writing the journal %s (fsync): %w", j.Path, err)
+	}
+	j.n++
+	if j.AfterRecord != nil {
+		j.AfterRecord(j.n)
+	}
+	return nil
 }
 
 // Close closes the journal file.
-func (j *Journal) Close() error { return j.f.Close() }
-
-// ReadJournal reads every entry of a journal. A torn last line (the process
-// died mid-write) is ignored: the entry before it is the last that counts.
-func ReadJournal(path string) ([]Entry, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+func (j *Journal) Close() error {
+	if j == nil {
+		return nil
 	}
-	defer f.Close()
+	return j.f.Close()
+}
+
+// JournalError says a journal cannot be trusted, and where.
+type JournalError struct {
+	Path string
+	Line int // 0 when not about one line
+	Err  error
+}
+
+// Error names the journal and the line, and what to do: look at it.
+func (e *JournalError) Error() string {
+	at := ""
+	if e.Line > 0 {
+		at = fmt.Sprintf(" at line %d", e.Line)
+	}
+	return fmt.Sprintf("the journal %s cannot be read%s: %s. Nothing was done: inspect it (one JSON object per line) and the state of the containers and nginx it names before going on", e.Path, at, e.Err)
+}
+
+// Unwrap exposes the cause.
+func (e *JournalError) Unwrap() error { return e.Err }
+
+// ReadJournal reads every entry of a journal. Only a torn last line (no
+// newline at its end: its writer died mid-write, and Append had not
+// returned, so nothing relied on it) is ignored. Anything else that is not
+// a well-formed entry in order (a line that does not decode, an unknown
+// kind, a first entry that is not begin, a newer format) is a
+// *JournalError.
+func ReadJournal(path string) ([]Entry, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &JournalError{Path: path, Err: err}
+	}
+	b = b[:bytes.LastIndexByte(b, '\n')+1] // without a torn last line
 	var out []Entry
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	for sc.Scan() {
+	if len(b) == 0 {
+		return out, nil // created, and killed before its first record
+	}
+	for n, line := range bytes.Split(b[:len(b)-1], []byte("\n")) {
+		bad := func(format string, args ...any) ([]Entry, error) {
+			return nil, &JournalError{Path: path, Line: n + 1, Err: fmt.Errorf(format, args...)}
+		}
 		var e Entry
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			break
+		if err := json.Unmarshal(line, &e); err != nil {
+			return bad("not a journal entry: %v", err)
+		}
+		switch {
+		case !knownKinds[e.Kind]:
+			return bad("unknown entry kind %q", e.Kind)
+		case len(out) == 0 && e.Kind != KindBegin:
+			return bad("the first entry is %q, not %q", e.Kind, KindBegin)
+		case len(out) > 0 && e.Kind == KindBegin:
+			return bad("a second %q entry", KindBegin)
+		case e.Kind == KindBegin && e.Version > JournalVersion:
+			return bad("it was written by a newer plan (journal version %d; this one reads up to %d): use that version", e.Version, JournalVersion)
 		}
 		out = append(out, e)
 	}
-	return out, sc.Err()
+	return out, nil
 }
 
 // LastJournal returns the path of the newest journal in dir, or "".
@@ -143,105 +251,6 @@ func LastJournal(dir string) (string, error) {
 	}
 	sort.Strings(names) // apply IDs start with a UTC timestamp
 	return names[len(names)-1], nil
-}
-
-// Summary is what a journal says about its apply.
-type Summary struct {
-	ApplyID, Plan string
-	// Host and PID ran the apply.
-	Host    string
-	PID     int
-	Started time.Time
-	// Finished is false when the journal has no end entry: the process
-	// died or was killed.
-	Finished bool
-	Result   string
-	// Outstanding are steps whose changes may still be in place, in
-	// completion order: done and not undone, or failed without cleaning
-	// up after themselves (their failed entry carries a record).
-	Outstanding []Entry
-	// Interrupted are steps that started and never reported a result (the
-	// process died mid-step), in start order. Each is the step's last
-	// checkpoint entry, whose Record says what the step was changing, or
-	// its intent entry (no Record) when it had changed nothing yet.
-	Interrupted []Entry
-}
-
-// Summarize reads what a journal's entries say.
-func Summarize(entries []Entry) Summary {
-	var s Summary
-	done := map[string]Entry{}
-	var order []string
-	open := map[string]Entry{}
-	var started []string
-	for _, e := range entries {
-		switch e.Kind {
-		case KindBegin:
-			s.ApplyID, s.Plan, s.Started, s.Host, s.PID = e.ApplyID, e.Plan, e.Time, e.Host, e.PID
-		case KindIntent:
-			open[e.Step] = e
-			started = append(started, e.Step)
-		case KindCheckpoint:
-			if _, ok := open[e.Step]; ok {
-				open[e.Step] = e
-			}
-		case KindDone:
-			delete(open, e.Step)
-			done[e.Step] = e
-			order = append(order, e.Step)
-		case KindFailed:
-			delete(open, e.Step)
-			if len(e.Record) > 0 {
-				done[e.Step] = e
-				order = append(order, e.Step)
-			}
-		case KindUndone:
-			delete(done, e.Step)
-			delete(open, e.Step)
-		case KindEnd:
-			s.Finished, s.Result = true, e.Result
-		}
-	}
-	if s.Finished && s.Result == "applied" {
-		return s
-	}
-	seen := map[string]bool{}
-	for _, st := range order {
-		if e, ok := done[st]; ok && !seen[st] {
-			seen[st] = true
-			s.Outstanding = append(s.Outstanding, e)
-		}
-	}
-	for _, st := range started {
-		if e, ok := open[st]; ok && !seen[st] {
-			seen[st] = true
-			s.Interrupted = append(s.Interrupted, e)
-		}
-	}
-	return s
-}
-
-// Left names the steps whose changes may still be in place: outstanding,
-// then interrupted.
-func (s Summary) Left() []string {
-	var out []string
-	for _, e := range s.Outstanding {
-		out = append(out, e.Step)
-	}
-	for _, e := range s.Interrupted {
-		out = append(out, e.Step+" (interrupted mid-step)")
-	}
-	return out
-}
-
-// NeedsRollback reports whether the apply left changes that nobody undid.
-// A journal without an end entry always does: the process died, and only
-// `plan rollback` can tell (and record) that nothing was left.
-func (s Summary) NeedsRollback() bool {
-	if s.Finished && (s.Result == "applied" || strings.HasPrefix(s.Result, "failed, nothing") || s.Result == "failed, rolled back" || s.Result == "rolled back") {
-		return false
-	}
-	return len(s.Outstanding) > 0 || len(s.Interrupted) > 0 || !s.Finished
 }
 
 // ErrNoJournal is returned when there is no apply to look at.

@@ -37,11 +37,17 @@ func TestRunFailedStepWithLeftoversIsUndone(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer j.Close()
+			if err := j.Append(Entry{Kind: KindBegin}); err != nil {
+				t.Fatal(err)
+			}
 			out := Run(context.Background(), g, tasks, Options{Rollback: true, Journal: j})
 			if out.Code != tc.code || !slices.Contains(log.evs, `undo a "left"`) {
 				t.Fatalf("code %d (want %d), events %v", out.Code, tc.code, log.evs)
 			}
-			entries, _ := ReadJournal(j.Path)
+			entries, err := ReadJournal(j.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
 			var failed Entry
 			for _, e := range entries {
 				if e.Kind == KindFailed {

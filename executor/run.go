@@ -1,12 +1,13 @@
+// This file holds the executor's contract with step types (Task and its
+// optional capabilities), the options and outcome of a walk, and Run, which
+// strings the walk's parts together: the scheduler (walk.go), the journal
+// records it writes on the way (journal.go), progress (progress.go), and
+// the commit or the compensation at the end (commit.go, compensate.go).
 package executor
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"sort"
-	"sync"
 	"time"
 )
 
@@ -22,10 +23,20 @@ type Record = json.RawMessage
 type Task interface {
 	// Apply does the step. note reports progress meant for the user.
 	Apply(ctx context.Context, note func(string)) (Record, error)
-	// Undo compensates a completed Apply.
+	Undoer
+	Finalizer
+}
+
+// Undoer compensates a completed Apply from its record. A journal entry
+// replayed by `plan rollback` is one too, without the rest of a Task.
+type Undoer interface {
 	Undo(ctx context.Context, rec Record, note func(string)) error
-	// Finalize runs once the whole apply has succeeded, e.g. to remove the
-	// containers a deploy kept for rollback.
+}
+
+// Finalizer runs once the whole apply has committed, e.g. to remove the
+// containers a deploy kept for rollback. It must be idempotent: after a
+// crash past the commit, recovery runs it again.
+type Finalizer interface {
 	Finalize(ctx context.Context, rec Record) error
 }
 
@@ -52,9 +63,9 @@ type Reversible interface {
 	Reversible(rec Record) bool
 }
 
-// reversible is true unless t says otherwise.
-func reversible(t Task, rec Record) bool {
-	r, ok := t.(Reversible)
+// reversible is true unless u says otherwise.
+func reversible(u Undoer, rec Record) bool {
+	r, ok := u.(Reversible)
 	return !ok || r.Reversible(rec)
 }
 
@@ -63,14 +74,20 @@ type Status string
 
 // Step statuses, in the order a step moves through them.
 const (
-	Waiting        Status = "waiting"
-	Running        Status = "running"
-	Done           Status = "done"
-	Failed         Status = "failed"
-	Cancelled      Status = "cancelled" // stopped because another step failed
-	Skipped        Status = "skipped"   // never started
+	Waiting   Status = "waiting"
+	Running   Status = "running"
+	Done      Status = "done"
+	Failed    Status = "failed"
+	Cancelled Status = "cancelled" // stopped because another step failed
+	Skipped   Status = "skipped"   // never started
+	// Stuck is a step that did not return within its deadline (or the
+	// cancellation) plus the grace: it ignores its context. The walk stops
+	// waiting for it; what it changed is left for `plan rollback`, which
+	// undoes it from its journal checkpoint.
+	Stuck          Status = "stuck"
 	RolledBack     Status = "rolled back"
 	RollbackFailed Status = "rollback failed"
+	Finalized      Status = "finalized"
 )
 
 // Exit codes of apply, as the design fixes them.
@@ -83,46 +100,79 @@ const (
 
 // Options tunes a Run.
 type Options struct {
-	// Parallelism bounds the steps running at once (default 1... see
-	// DefaultParallelism).
+	// Parallelism bounds the steps running at once (see DefaultParallelism).
 	Parallelism int
 	// Rollback compensates completed steps on failure; false leaves them
 	// (on_failure = "stop").
 	Rollback bool
 	// Timeout returns step i's deadline.
 	Timeout func(i int) time.Duration
-	// UndoTimeout bounds each compensation (default 2m).
+	// UndoTimeout bounds each compensation and each finalize (see
+	// DefaultUndoTimeout).
 	UndoTimeout time.Duration
+	// Grace is how long the walk waits for a step (or an undo) past its
+	// deadline or cancellation before it reports it stuck and goes on
+	// (see DefaultGrace).
+	Grace time.Duration
 	// RollbackContext is the parent of every compensation's context. The
 	// CLI cancels it on a second interrupt: stop rolling back.
 	RollbackContext context.Context
 	// Events receives progress; calls are serialized.
 	Events func(Event)
-	// Journal, when set, records each step's intent and result.
+	// Journal, when set, records each step's intent and result. A record
+	// that cannot be written stops the walk before the change it was to
+	// record.
 	Journal *Journal
 }
 
-// DefaultParallelism is enough for the rollouts people write (a batch of a
-// few targets) while keeping reloads of one nginx few at a time.
-const DefaultParallelism = 4
+// Defaults of Options.
+const (
+	// DefaultParallelism is enough for the rollouts people write (a batch
+	// of a few targets) while keeping reloads of one nginx few at a time.
+	DefaultParallelism = 4
+	DefaultUndoTimeout = 2 * time.Minute
+	DefaultGrace       = 15 * time.Second
+)
+
+func (o Options) withDefaults() Options {
+	if o.Parallelism <= 0 {
+		o.Parallelism = DefaultParallelism
+	}
+	if o.UndoTimeout <= 0 {
+		o.UndoTimeout = DefaultUndoTimeout
+	}
+	if o.Grace <= 0 {
+		o.Grace = DefaultGrace
+	}
+	if o.RollbackContext == nil {
+		o.RollbackContext = context.Background()
+	}
+	return o
+}
 
 // Outcome is the result of a Run.
 type Outcome struct {
 	Status  []Status
 	Elapsed []time.Duration
 	Notes   [][]string
-	// Cause is the root cause of a failure: the first step error, or the
-	// interruption. Errors of steps cancelled because of it are not causes.
+	// Cause is the root cause of a failure: the first step error, the
+	// interruption, or a journal record that could not be written. Errors
+	// of steps cancelled because of it are not causes.
 	Cause     error
-	CauseStep int // -1 when the cause is not a step (interrupt)
+	CauseStep int // -1 when the cause is not a step (interrupt, journal)
 	// UndoErrors are compensations that failed, by step index.
 	UndoErrors map[int]error
-	// FinalizeErrors are clean-ups after success that failed; the apply
+	// FinalizeErrors are clean-ups after the commit that failed; the apply
 	// still succeeded.
 	FinalizeErrors map[int]error
+	// JournalErrors are journal records that could not be written after the
+	// point where they could stop anything (during a rollback, after the
+	// commit): the journal may say more is in place than is, and `plan
+	// rollback` (idempotent) finishes the bookkeeping.
+	JournalErrors []error
 	// Left lists steps whose changes are still in place after a failure:
 	// not rolled back (on_failure = "stop", or the rollback was stopped or
-	// failed).
+	// failed), or stuck.
 	Left []int
 	Code int
 }
@@ -142,324 +192,22 @@ const (
 	EventStep     = "step"     // a step changed status
 	EventNote     = "note"     // a step reported progress
 	EventRollback = "rollback" // rollback begins
+	EventCommit   = "commit"   // every step is done and the commit is journaled
 	EventSummary  = "summary"
 )
-
-type result struct {
-	i   int
-	rec Record
-	err error
-	dur time.Duration
-}
 
 // Run walks the graph: every step starts once its dependencies are done, up
 // to Parallelism at a time. The first failure (or ctx being cancelled) stops
 // new steps from starting and cancels running ones; then, with Rollback,
 // every completed step is compensated in reverse completion order, each
-// under a fresh context, and every compensation error is kept.
+// under a fresh context, and every compensation error is kept. When every
+// step is done, the commit is journaled before any finalize runs: from
+// then on, recovery finishes the apply instead of undoing it.
 func Run(ctx context.Context, g *Graph, tasks []Task, o Options) *Outcome {
-	n := len(g.Steps)
-	if o.Parallelism <= 0 {
-		o.Parallelism = DefaultParallelism
+	w := newWalk(g, tasks, o.withDefaults())
+	w.schedule(ctx)
+	if !w.failed {
+		return w.commit()
 	}
-	if o.UndoTimeout <= 0 {
-		o.UndoTimeout = 2 * time.Minute
-	}
-	if o.RollbackContext == nil {
-		o.RollbackContext = context.Background()
-	}
-	out := &Outcome{
-		Status: make([]Status, n), Elapsed: make([]time.Duration, n), Notes: make([][]string, n),
-		CauseStep: -1, UndoErrors: map[int]error{}, FinalizeErrors: map[int]error{},
-	}
-	var mu sync.Mutex // serializes events and notes
-	emit := func(e Event) {
-		e.Time = time.Now()
-		if o.Events != nil {
-			o.Events(e)
-		}
-	}
-	setStatus := func(i int, s Status, msg string) {
-		mu.Lock()
-		defer mu.Unlock()
-		out.Status[i] = s
-		emit(Event{Type: EventStep, Step: g.Steps[i].Addr, Status: s, Message: msg, Elapsed: out.Elapsed[i].Seconds()})
-	}
-	noteFn := func(i int) func(string) {
-		return func(msg string) {
-			mu.Lock()
-			defer mu.Unlock()
-			out.Notes[i] = append(out.Notes[i], msg)
-			emit(Event{Type: EventNote, Step: g.Steps[i].Addr, Message: msg})
-		}
-	}
-	for i := range out.Status {
-		out.Status[i] = Waiting
-	}
-
-	walkCtx, cancelWalk := context.WithCancel(ctx)
-	defer cancelWalk()
-	pending := make([]int, n)
-	var ready []int
-	for i := 0; i < n; i++ {
-		pending[i] = len(g.deps[i])
-		if pending[i] == 0 {
-			ready = append(ready, i)
-		}
-	}
-	results := make(chan result)
-	records := make([]Record, n)
-	var completed []int // completion order
-	running := 0
-	failed := false
-	started := make([]bool, n) // a fused second step starts with its first
-
-	begin := func(i int) {
-		running++
-		started[i] = true
-		setStatus(i, Running, "")
-		if o.Journal != nil {
-			_ = o.Journal.Append(Entry{Kind: KindIntent, Step: g.Steps[i].Addr})
-		}
-	}
-	timeoutErr := func(err error, sctx context.Context, d time.Duration) error {
-		if err != nil && errors.Is(sctx.Err(), context.DeadlineExceeded) && walkCtx.Err() == nil {
-			return fmt.Errorf("%w (the step's timeout of %s passed)", err, d)
-		}
-		return err
-	}
-	// fuse starts i together with the step u that waits for i alone, when
-	// i's task can do both as one action.
-	fuse := func(i int) bool {
-		f, ok := tasks[i].(Fuser)
-		if !ok {
-			return false
-		}
-		for _, u := range g.users[i] {
-			if pending[u] != 1 || started[u] {
-				continue
-			}
-			fa := f.Fuse(tasks[u])
-			if fa == nil {
-				continue
-			}
-			begin(i)
-			begin(u)
-			go func() {
-				var d time.Duration
-				if o.Timeout != nil {
-					d = o.Timeout(i) + o.Timeout(u)
-				}
-				sctx, cancel := walkCtx, context.CancelFunc(func() {})
-				if d > 0 {
-					sctx, cancel = context.WithTimeout(walkCtx, d)
-				}
-				defer cancel()
-				t0, t1 := time.Now(), time.Time{}
-				sent := false
-				rec, err := fa(sctx, noteFn(i), noteFn(u), func(rec Record, err error) {
-					if !sent {
-						sent, t1 = true, time.Now()
-						results <- result{i: i, rec: rec, err: timeoutErr(err, sctx, d), dur: t1.Sub(t0)}
-					}
-				})
-				if !sent {
-					t1 = time.Now()
-					results <- result{i: i, err: errors.New("the step ended without an outcome"), dur: t1.Sub(t0)}
-				}
-				results <- result{i: u, rec: rec, err: timeoutErr(err, sctx, d), dur: time.Since(t1)}
-			}()
-			return true
-		}
-		return false
-	}
-
-	start := func(i int) {
-		if fuse(i) {
-			return
-		}
-		begin(i)
-		go func() {
-			sctx, cancel := walkCtx, context.CancelFunc(func() {})
-			if o.Timeout != nil {
-				if d := o.Timeout(i); d > 0 {
-					sctx, cancel = context.WithTimeout(walkCtx, d)
-				}
-			}
-			defer cancel()
-			t0 := time.Now()
-			rec, err := tasks[i].Apply(sctx, noteFn(i))
-			var d time.Duration
-			if o.Timeout != nil {
-				d = o.Timeout(i)
-			}
-			results <- result{i: i, rec: rec, err: timeoutErr(err, sctx, d), dur: time.Since(t0)}
-		}()
-	}
-
-	for {
-		for !failed && walkCtx.Err() == nil && running < o.Parallelism && len(ready) > 0 {
-			sort.Ints(ready)
-			i := ready[0]
-			ready = ready[1:]
-			start(i)
-		}
-		if running == 0 {
-			break
-		}
-		var r result
-		select {
-		case r = <-results:
-		case <-walkCtx.Done():
-			if !failed {
-				failed = true
-				out.Cause = fmt.Errorf("interrupted: %w", context.Cause(walkCtx))
-			}
-			r = <-results
-		}
-		running--
-		out.Elapsed[r.i] = r.dur
-		if r.err == nil {
-			records[r.i] = r.rec
-			completed = append(completed, r.i)
-			if o.Journal != nil {
-				_ = o.Journal.Append(Entry{Kind: KindDone, Step: g.Steps[r.i].Addr, Record: r.rec})
-			}
-			setStatus(r.i, Done, "")
-			for _, u := range g.users[r.i] {
-				pending[u]--
-				if pending[u] == 0 && !started[u] {
-					ready = append(ready, u)
-				}
-			}
-			continue
-		}
-		if o.Journal != nil {
-			_ = o.Journal.Append(Entry{Kind: KindFailed, Step: g.Steps[r.i].Addr, Error: r.err.Error(), Record: r.rec})
-		}
-		if r.rec != nil {
-			// The step failed and could not clean up after itself: its
-			// record says what is left, so it is compensated (first) like a
-			// completed step, and the exit code cannot claim "nothing
-			// changed" or "rolled back cleanly" unless that undo works.
-			records[r.i] = r.rec
-			completed = append(completed, r.i)
-		}
-		if failed {
-			// Stopped because of the first failure: not a root cause.
-			setStatus(r.i, Cancelled, r.err.Error())
-			continue
-		}
-		failed = true
-		out.Cause, out.CauseStep = r.err, r.i
-		setStatus(r.i, Failed, r.err.Error())
-		cancelWalk()
-	}
-	if !failed && ctx.Err() != nil {
-		failed = true
-		out.Cause = fmt.Errorf("interrupted: %w", context.Cause(ctx))
-	}
-	for i := range out.Status {
-		if out.Status[i] == Waiting {
-			out.Status[i] = Skipped
-		}
-	}
-
-	if !failed {
-		for _, i := range completed {
-			fctx, cancel := context.WithTimeout(o.RollbackContext, o.UndoTimeout)
-			if err := tasks[i].Finalize(fctx, records[i]); err != nil {
-				out.FinalizeErrors[i] = err
-			}
-			cancel()
-		}
-		if o.Journal != nil {
-			_ = o.Journal.Append(Entry{Kind: KindEnd, Result: "applied"})
-		}
-		out.Code = ExitApplied
-		return out
-	}
-
-	if len(completed) == 0 {
-		out.Code = ExitNoChange
-		if o.Journal != nil {
-			_ = o.Journal.Append(Entry{Kind: KindEnd, Result: "failed, nothing changed"})
-		}
-		return out
-	}
-	if !o.Rollback {
-		for _, j := range completed {
-			if reversible(tasks[j], records[j]) {
-				out.Left = append(out.Left, j)
-			}
-		}
-		out.Code = ExitRollbackPartial
-		if o.Journal != nil {
-			_ = o.Journal.Append(Entry{Kind: KindEnd, Result: "failed, stopped without rollback"})
-		}
-		return out
-	}
-	mu.Lock()
-	emit(Event{Type: EventRollback, Message: fmt.Sprintf("rolling back %d completed steps", len(completed))})
-	mu.Unlock()
-	rolled := Compensate(o.RollbackContext, g, tasks, records, completed, o, setStatus, noteFn, out)
-	if rolled {
-		out.Code = ExitRolledBack
-	} else {
-		out.Code = ExitRollbackPartial
-	}
-	return out
-}
-
-// Compensate undoes completed steps in reverse completion order. It is
-// shared by Run and `plan rollback`, which replays a journal. It reports
-// whether every undo succeeded.
-func Compensate(parent context.Context, g *Graph, tasks []Task, records []Record, completed []int, o Options,
-	setStatus func(int, Status, string), noteFn func(int) func(string), out *Outcome) bool {
-	if o.UndoTimeout <= 0 {
-		o.UndoTimeout = 2 * time.Minute
-	}
-	ok := true
-	for k := len(completed) - 1; k >= 0; k-- {
-		i := completed[k]
-		if parent.Err() != nil {
-			// Second interrupt: stop here and say what is left.
-			for _, j := range completed[:k+1] {
-				if reversible(tasks[j], records[j]) {
-					out.Left = append(out.Left, j)
-				}
-			}
-			ok = false
-			break
-		}
-		if o.Journal != nil {
-			_ = o.Journal.Append(Entry{Kind: KindUndo, Step: g.Steps[i].Addr})
-		}
-		uctx, cancel := context.WithTimeout(parent, o.UndoTimeout)
-		err := tasks[i].Undo(uctx, records[i], noteFn(i))
-		cancel()
-		if err != nil {
-			ok = false
-			out.UndoErrors[i] = err
-			out.Left = append(out.Left, i)
-			if o.Journal != nil {
-				_ = o.Journal.Append(Entry{Kind: KindUndoFailed, Step: g.Steps[i].Addr, Error: err.Error()})
-			}
-			setStatus(i, RollbackFailed, err.Error())
-			continue
-		}
-		if o.Journal != nil {
-			_ = o.Journal.Append(Entry{Kind: KindUndone, Step: g.Steps[i].Addr})
-		}
-		setStatus(i, RolledBack, "")
-	}
-	sort.Ints(out.Left)
-	if o.Journal != nil {
-		res := "failed, rolled back"
-		if !ok {
-			res = "failed, rollback incomplete"
-		}
-		_ = o.Journal.Append(Entry{Kind: KindEnd, Result: res})
-	}
-	return ok
+	return w.unwind()
 }

@@ -6,17 +6,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
+	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"text/tabwriter"
 
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
-	"golang.org/x/term"
 
+	"github.com/nonstop-deploy/nonstop/dsl"
 	"github.com/nonstop-deploy/nonstop/executor"
 	"github.com/nonstop-deploy/nonstop/internal/render"
 	"github.com/nonstop-deploy/nonstop/internal/runner"
@@ -37,7 +39,7 @@ func (c *applyCommand) Synopsis() string {
 // Help implements cli.Command.
 func (c *applyCommand) Help() string {
 	return strings.TrimSpace(`
-Usage: plan apply [-auto-approve] [-dry-run] [-parallelism N] [-json] [-var name=value] [-var-file FILE] PATH
+Usage: plan apply [-auto-approve] [-dry-run] [-parallelism N] [-json] [-lock-timeout D] [-var name=value] [-var-file FILE] PATH
 
   Runs the plan: every step once its dependencies are done. Before any
   change, a preflight checks that Docker answers, every container and image
@@ -49,7 +51,9 @@ Usage: plan apply [-auto-approve] [-dry-run] [-parallelism N] [-json] [-var name
   the rollback and lists what is left (finish it with "plan rollback").
 
   State (a lock and a journal of every step) is kept in .nonstop/ next to
-  the plan.
+  the plan. What the plan changes (its nginx configs and containers) is
+  locked too, machine-wide: another plan that changes one of them cannot
+  apply at the same time.
 
 Options:
   -auto-approve    Do not ask for confirmation.
@@ -58,6 +62,8 @@ Options:
   -parallelism N   Steps running at once (default 4).
   -json            Print progress as JSON lines.
   -state-dir DIR   Where to keep the lock and journal.
+  -lock-timeout D  Wait up to D (e.g. 5m) for a lock another apply holds,
+                   instead of refusing at once (default 0).
   -log-level L     Operator log on stderr: debug, info, warn (default), error.
   -watch URL       While the steps run, send steady traffic to URL (your
                    load balancer; repeatable) and count every failed request
@@ -95,6 +101,7 @@ func (c *applyCommand) Run(args []string) int {
 	par := fs.Int("parallelism", executor.DefaultParallelism, "steps at once")
 	asJSON := fs.Bool("json", false, "JSON lines")
 	stateDir := fs.String("state-dir", "", "state folder")
+	lockTimeout := fs.Duration("lock-timeout", 0, "wait this long for a held lock")
 	level := fs.String("log-level", "warn", "operator log level")
 	var wf watchFlags
 	fs.Var(&wf.urls, "watch", "URL to send steady traffic to during the apply (repeatable)")
@@ -142,9 +149,12 @@ func (c *applyCommand) Run(args []string) int {
 	if err != nil {
 		lvl = zerolog.WarnLevel
 	}
+	red := runner.NewRedactor(p)
 	opts := runner.Options{
-		Steps: m.steps, StateDir: *stateDir, Parallelism: *par, DryRun: *dry, RollbackContext: rollbackCtx,
-		Log: zerolog.New(zerolog.ConsoleWriter{Out: m.stderr, NoColor: true}).Level(lvl).With().Timestamp().Logger(),
+		Steps: m.steps, StateDir: *stateDir, Parallelism: *par, DryRun: *dry, RollbackContext: rollbackCtx, LockTimeout: *lockTimeout,
+		Log:         zerolog.New(zerolog.ConsoleWriter{Out: red.Writer(m.stderr), NoColor: true}).Level(lvl).With().Timestamp().Logger(),
+		Redact:      red,
+		AfterRecord: killAfterRecord(),
 	}
 	var order []string
 	for _, st := range g.Order() {
@@ -187,15 +197,34 @@ func (c *applyCommand) Run(args []string) int {
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(m.stderr, "Error: %s\n", err)
+		m.showError(p, red, err)
 		return exitError
 	}
 	if res == nil { // dry run
 		fmt.Fprintln(m.stdout, "\nPreflight passed: Docker, containers, images and nginx are ready. Nothing was changed (-dry-run).")
 		return exitOK
 	}
-	c.summary(res, path, *asJSON)
+	c.summary(res, p, red, path, *asJSON)
 	return res.Outcome.Code
+}
+
+// killAfterRecordEnv is a test hook, not a feature: when set to N, apply
+// SIGKILLs itself right after the N-th record of its journal is on disk,
+// so a test can stop it at every record in turn, deterministically
+// (internal/e2e/commit_test.go). Unset, it costs nothing.
+const killAfterRecordEnv = "PLAN_TEST_KILL_AFTER_RECORD"
+
+func killAfterRecord() func(int) {
+	n, err := strconv.Atoi(os.Getenv(killAfterRecordEnv))
+	if err != nil || n <= 0 {
+		return nil
+	}
+	return func(k int) {
+		if k == n {
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // the signal is on its way
+		}
+	}
 }
 
 // confirm asks before changing anything, as terraform apply does.
@@ -210,33 +239,16 @@ func (c *applyCommand) confirm(name string, n int) bool {
 	return strings.TrimSpace(line) == "yes"
 }
 
-// printer returns the progress renderer: JSON lines with -json, a live
-// table on a terminal, one line per event otherwise. close stops it.
+// printer returns the progress renderer (see progressPrinter) and notes
+// whether it is the live table.
 func (c *applyCommand) printer(asJSON bool, order []string) (events func(executor.Event), close func()) {
-	m := c.meta
-	if asJSON {
-		var mu sync.Mutex
-		enc := json.NewEncoder(m.stdout)
-		return func(e executor.Event) {
-			mu.Lock()
-			defer mu.Unlock()
-			_ = enc.Encode(e)
-		}, func() {}
-	}
-	if f, ok := m.stdout.(*os.File); ok && isatty.IsTerminal(f.Fd()) && os.Getenv("TERM") != "dumb" {
-		width, _, err := term.GetSize(int(f.Fd()))
-		if err != nil {
-			width = 100
-		}
-		l := newLiveProgress(m.stdout, order, width)
-		c.live = true
-		return l.Event, l.Close
-	}
-	return lineProgress(m.stdout), func() {}
+	events, close, c.live = c.meta.progressPrinter(asJSON, order)
+	return events, close
 }
 
-// summary prints the table of steps and what state things are in.
-func (c *applyCommand) summary(res *runner.Result, path string, asJSON bool) {
+// summary prints the table of steps and what state things are in. Errors
+// come in step order, with sensitive values hidden.
+func (c *applyCommand) summary(res *runner.Result, p *dsl.Plan, red *runner.Redactor, path string, asJSON bool) {
 	m := c.meta
 	out := res.Outcome
 	if asJSON {
@@ -250,18 +262,27 @@ func (c *applyCommand) summary(res *runner.Result, path string, asJSON bool) {
 		for i, s := range res.Graph.Steps {
 			sj := stepJSON{Step: s.Addr, Status: string(out.Status[i]), Elapsed: out.Elapsed[i].Seconds()}
 			if i == out.CauseStep {
-				sj.Error = out.Cause.Error()
+				sj.Error = red.String(out.Cause.Error())
 			}
 			if err := out.UndoErrors[i]; err != nil {
-				sj.Error = err.Error()
+				sj.Error = red.String(err.Error())
 			}
 			list = append(list, sj)
 		}
 		cause := ""
 		if out.Cause != nil {
-			cause = out.Cause.Error()
+			cause = red.String(out.Cause.Error())
 		}
-		_ = json.NewEncoder(m.stdout).Encode(map[string]any{"type": executor.EventSummary, "apply_id": res.ApplyID, "exit_code": out.Code, "cause": cause, "steps": list, "journal": res.Journal, "nothing_to_do": res.NothingToDo})
+		doc := map[string]any{"type": executor.EventSummary, "apply_id": res.ApplyID, "exit_code": out.Code, "cause": cause, "steps": list, "journal": res.Journal, "nothing_to_do": res.NothingToDo}
+		if diags, ok := dsl.Diagnostics(c.cause(res)); ok && out.Cause != nil {
+			// Where in the plan the cause is, as validate -json gives it.
+			dj := render.NewValidateJSON(diags).Diagnostics
+			for i := range dj {
+				dj[i].Summary, dj[i].Detail = red.String(dj[i].Summary), red.String(dj[i].Detail)
+			}
+			doc["diagnostics"] = dj
+		}
+		_ = json.NewEncoder(m.stdout).Encode(doc)
 		return
 	}
 	if res.NothingToDo {
@@ -281,17 +302,20 @@ func (c *applyCommand) summary(res *runner.Result, path string, asJSON bool) {
 	switch out.Code {
 	case executor.ExitApplied:
 		fmt.Fprintf(m.stdout, "Apply complete: %d steps.\n", len(res.Graph.Steps))
-		for i, err := range out.FinalizeErrors {
-			fmt.Fprintf(m.stderr, "Warning: %s: cleaning up after success failed: %s\n", res.Graph.Steps[i].Addr, err)
+		for _, i := range slices.Sorted(maps.Keys(out.FinalizeErrors)) {
+			fmt.Fprintf(m.stderr, "Warning: %s: cleaning up after success failed: %s\n", res.Graph.Steps[i].Addr, red.String(out.FinalizeErrors[i].Error()))
 		}
 	case executor.ExitNoChange:
-		fmt.Fprintf(m.stderr, "Error: %s\nNothing was changed.\n", c.cause(res))
+		m.showError(p, red, c.cause(res))
+		fmt.Fprintln(m.stderr, "Nothing was changed.")
 	case executor.ExitRolledBack:
-		fmt.Fprintf(m.stderr, "Error: %s\nEvery completed step was rolled back: things are as they were before the apply.\n", c.cause(res))
+		m.showError(p, red, c.cause(res))
+		fmt.Fprintln(m.stderr, "Every completed step was rolled back: things are as they were before the apply.")
 	default:
-		fmt.Fprintf(m.stderr, "Error: %s\n", c.cause(res))
-		for i, err := range out.UndoErrors {
-			fmt.Fprintf(m.stderr, "  rollback of %s failed: %s\n", res.Graph.Steps[i].Addr, err)
+		m.showError(p, red, c.cause(res))
+		for _, i := range slices.Sorted(maps.Keys(out.UndoErrors)) {
+			st := res.Graph.Steps[i]
+			m.showError(p, red, atStep(fmt.Errorf("rollback of %s failed: %w", st.Addr, out.UndoErrors[i]), "Rollback of "+st.Addr+" failed", st))
 		}
 		var left []string
 		for _, i := range out.Left {
@@ -299,15 +323,31 @@ func (c *applyCommand) summary(res *runner.Result, path string, asJSON bool) {
 		}
 		fmt.Fprintf(m.stderr, "Still in place: %s.\nRun `plan rollback %s` to undo them (journal: %s).\n", strings.Join(left, ", "), path, res.Journal)
 	}
+	for _, err := range out.JournalErrors {
+		fmt.Fprintf(m.stderr, "Warning: %s; the journal may list as in place what is not: `plan rollback %s` settles it (undos are idempotent).\n", red.String(err.Error()), path)
+	}
 }
 
-func (c *applyCommand) cause(res *runner.Result) string {
+// cause is the root cause of a failed apply, naming its step, and placed
+// in the plan: at the range its step type gave it, else at the step's
+// block.
+func (c *applyCommand) cause(res *runner.Result) error {
 	out := res.Outcome
 	if out.CauseStep >= 0 {
-		return fmt.Sprintf("%s failed: %s", res.Graph.Steps[out.CauseStep].Addr, out.Cause)
+		st := res.Graph.Steps[out.CauseStep]
+		return atStep(fmt.Errorf("%s failed: %w", st.Addr, out.Cause), st.Addr+" failed", st)
 	}
 	if out.Cause != nil {
-		return out.Cause.Error()
+		return out.Cause
 	}
-	return errors.New("unknown failure").Error()
+	return errors.New("unknown failure")
+}
+
+// atStep places an error about a step at the step's block, unless it
+// carries a range of its own (the more precise one wins).
+func atStep(err error, summary string, st *dsl.Step) error {
+	if st.DeclRange.Filename == "" {
+		return err
+	}
+	return dsl.At(err, summary, st.DeclRange)
 }

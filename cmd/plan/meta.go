@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -15,6 +17,7 @@ import (
 	"github.com/nonstop-deploy/nonstop/dsl"
 	"github.com/nonstop-deploy/nonstop/executor"
 	"github.com/nonstop-deploy/nonstop/internal/render"
+	"github.com/nonstop-deploy/nonstop/internal/runner"
 	"github.com/nonstop-deploy/nonstop/steps"
 )
 
@@ -103,11 +106,42 @@ func (m *meta) showDiags(p *dsl.Plan, diags hcl.Diagnostics) {
 	if p != nil {
 		files = p.Files
 	}
-	color := false
-	if f, ok := m.stderr.(*os.File); ok && os.Getenv("NO_COLOR") == "" {
-		color = isatty.IsTerminal(f.Fd())
+	_ = render.Diagnostics(m.stderr, files, diags, 100, m.color())
+}
+
+// showError prints a run-time error on stderr: a problem about a place in
+// the plan with its file:line and snippet (render.Error), anything else as
+// text; preflight's problems one after the other under one header. Sensitive
+// values are hidden. Lines are not wrapped: a run-time error quotes paths,
+// addresses and nginx's own words, which must stay searchable whole.
+func (m *meta) showError(p *dsl.Plan, red *runner.Redactor, err error) {
+	var files map[string]*hcl.File
+	if p != nil {
+		files = p.Files
 	}
-	_ = render.Diagnostics(m.stderr, files, diags, 100, color)
+	var b bytes.Buffer
+	var pe *runner.PreflightError
+	if errors.As(err, &pe) {
+		fmt.Fprintf(&b, "Error: preflight found %d problem(s); nothing was changed:\n", len(pe.Problems))
+		for _, prob := range pe.Problems {
+			if _, ok := dsl.Diagnostics(prob); ok {
+				_ = render.Error(&b, files, prob, 0, m.color())
+			} else {
+				fmt.Fprintf(&b, "  - %s\n", prob)
+			}
+		}
+	} else {
+		_ = render.Error(&b, files, err, 0, m.color())
+	}
+	_, _ = io.WriteString(m.stderr, red.String(b.String()))
+}
+
+// color is true when stderr is a terminal and NO_COLOR is not set.
+func (m *meta) color() bool {
+	if f, ok := m.stderr.(*os.File); ok && os.Getenv("NO_COLOR") == "" {
+		return isatty.IsTerminal(f.Fd())
+	}
+	return false
 }
 
 // renderCommand is the body of the review commands that load a plan and

@@ -1,11 +1,16 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mattn/go-isatty"
+	"golang.org/x/term"
 
 	"github.com/nonstop-deploy/nonstop/executor"
 )
@@ -92,6 +97,17 @@ func (l *liveProgress) Event(e executor.Event) {
 		go l.tick()
 	}
 	i, ok := l.index[e.Step]
+	if !ok && e.Step != "" {
+		// A step the display was not given in advance (rollback learns
+		// its steps from the journal).
+		i, ok = len(l.steps), true
+		l.index[e.Step] = i
+		l.steps = append(l.steps, e.Step)
+		l.status = append(l.status, executor.Waiting)
+		l.started = append(l.started, time.Time{})
+		l.elapsed = append(l.elapsed, 0)
+		l.note = append(l.note, "")
+	}
 	switch e.Type {
 	case executor.EventStep:
 		if !ok {
@@ -112,6 +128,8 @@ func (l *liveProgress) Event(e executor.Event) {
 		}
 	case executor.EventRollback:
 		l.banner = "rollback: " + e.Message
+	case executor.EventCommit:
+		l.banner = "commit: " + e.Message
 	}
 	l.draw()
 }
@@ -123,6 +141,7 @@ var statusMark = map[executor.Status]string{
 	executor.Failed:         "✗",
 	executor.Cancelled:      "-",
 	executor.Skipped:        "-",
+	executor.Stuck:          "?",
 	executor.RolledBack:     "↺",
 	executor.RollbackFailed: "!",
 }
@@ -168,6 +187,31 @@ func clip(s string, width int) string {
 	return string(r[:width-2]) + "…"
 }
 
+// progressPrinter returns the progress display of apply and rollback: JSON
+// lines with -json, a live table on a terminal (steps not in order are
+// added as they first appear), one line per event otherwise. close stops
+// it; live says which it is.
+func (m *meta) progressPrinter(asJSON bool, order []string) (events func(executor.Event), close func(), live bool) {
+	if asJSON {
+		var mu sync.Mutex
+		enc := json.NewEncoder(m.stdout)
+		return func(e executor.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			_ = enc.Encode(e)
+		}, func() {}, false
+	}
+	if f, ok := m.stdout.(*os.File); ok && isatty.IsTerminal(f.Fd()) && os.Getenv("TERM") != "dumb" {
+		width, _, err := term.GetSize(int(f.Fd()))
+		if err != nil {
+			width = 100
+		}
+		l := newLiveProgress(m.stdout, order, width)
+		return l.Event, l.Close, true
+	}
+	return lineProgress(m.stdout), func() {}, false
+}
+
 // lineProgress prints one line per event: the display for logs and CI.
 func lineProgress(w io.Writer) func(executor.Event) {
 	start := time.Now()
@@ -187,6 +231,8 @@ func lineProgress(w io.Writer) func(executor.Event) {
 			fmt.Fprintf(w, "[%6.1fs] %-40s   %s\n", at, e.Step, e.Message)
 		case executor.EventRollback:
 			fmt.Fprintf(w, "[%6.1fs] rollback: %s\n", at, e.Message)
+		case executor.EventCommit:
+			fmt.Fprintf(w, "[%6.1fs] commit: %s\n", at, e.Message)
 		}
 	}
 }

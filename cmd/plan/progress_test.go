@@ -48,3 +48,21 @@ func TestClipKeepsLinesUnderTheWidth(t *testing.T) {
 		t.Fatalf("clip to 80 gave %d runes", len([]rune(got)))
 	}
 }
+
+// Rollback's display learns its steps from the events (the journal, not
+// the plan, says which): each appears on its first event, in that order.
+func TestLiveProgressAddsStepsAsTheyCome(t *testing.T) {
+	var buf bytes.Buffer
+	l := newLiveProgress(&buf, nil, 100)
+	l.Event(executor.Event{Type: executor.EventRollback, Message: "rolling back 2 steps of apply x"})
+	l.Event(executor.Event{Type: executor.EventNote, Step: "step.deploy.a", Message: "a is the old container again"})
+	l.Event(executor.Event{Type: executor.EventStep, Step: "step.deploy.a", Status: executor.RolledBack})
+	l.Event(executor.Event{Type: executor.EventStep, Step: "step.drain.a", Status: executor.RollbackFailed, Message: "boom"})
+	l.Close()
+	out := buf.String()
+	last := out[strings.LastIndex(out, "\x1b[3A"):]
+	d, r := strings.Index(last, "↺ step.deploy.a"), strings.Index(last, "! step.drain.a")
+	if d < 0 || r < d || !strings.Contains(last, "a is the old container again") || !strings.Contains(last, "boom") {
+		t.Fatalf("last frame:\n%s", last)
+	}
+}

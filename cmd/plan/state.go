@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
-	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -17,18 +18,8 @@ import (
 )
 
 // stateDirFor finds the state folder of a plan path without decoding the
-// plan: rollback, status and unlock must work even when the plan no longer
-// parses (or its variables are not at hand).
-func stateDirFor(path, override string) string {
-	if override != "" {
-		return override
-	}
-	dir := path
-	if info, err := os.Stat(path); err != nil || !info.IsDir() {
-		dir = filepath.Dir(path)
-	}
-	return filepath.Join(dir, executor.StateDir)
-}
+// plan (see runner.StateDirFor).
+func stateDirFor(path, override string) string { return runner.StateDirFor(path, override) }
 
 type rollbackCommand struct{ meta *meta }
 
@@ -40,7 +31,7 @@ func (c *rollbackCommand) Synopsis() string {
 // Help implements cli.Command.
 func (c *rollbackCommand) Help() string {
 	return strings.TrimSpace(`
-Usage: plan rollback [-state-dir DIR] [-var name=value] [-var-file FILE] PATH
+Usage: plan rollback [-state-dir DIR] [-lock-timeout D] [-var name=value] [-var-file FILE] PATH
 
   Reads the journal of the last apply of the plan at PATH and undoes what it
   left in place: first the steps it was in the middle of when it died (from
@@ -49,6 +40,10 @@ Usage: plan rollback [-state-dir DIR] [-var name=value] [-var-file FILE] PATH
   newest first. Servers drained are put back, containers replaced get their
   old container back. The journal holds everything the undo needs; -var and
   -var-file are accepted, as for apply, and not needed.
+
+  An apply that committed (every step done) and died while removing the
+  old containers it kept is never undone: rollback finishes it instead,
+  and says so.
 
   A lock left by a dead apply is taken over. Ctrl-C stops before the next
   undo and lists what is left; run rollback again to finish.
@@ -65,6 +60,7 @@ func (c *rollbackCommand) Run(args []string) int {
 	m := c.meta
 	fs := m.flagSet("rollback", true)
 	stateDir := fs.String("state-dir", "", "state folder")
+	lockTimeout := fs.Duration("lock-timeout", 0, "wait this long for a held lock")
 	if err := fs.Parse(args); err != nil {
 		return exitError
 	}
@@ -77,17 +73,30 @@ func (c *rollbackCommand) Run(args []string) int {
 	// listed, and another rollback finishes it.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := runner.Rollback(ctx, stateDirFor(path, *stateDir), m.steps, log)
+	events, closeProgress, _ := m.progressPrinter(false, nil)
+	res, err := runner.Rollback(ctx, stateDirFor(path, *stateDir), runner.RollbackOptions{
+		Steps: m.steps, Log: log, Events: events, LockTimeout: *lockTimeout})
+	closeProgress()
 	if err != nil {
-		fmt.Fprintf(m.stderr, "Error: %s\n", err)
+		m.showError(nil, nil, err)
 		return exitError
+	}
+	if res.StaleLock != nil {
+		fmt.Fprintf(m.stdout, "Took over the lock left by %s, which is no longer running.\n", res.StaleLock)
 	}
 	if res.Nothing {
 		fmt.Fprintln(m.stdout, "Nothing to roll back: the last apply finished cleanly.")
 		return exitOK
 	}
-	if res.StaleLock != nil {
-		fmt.Fprintf(m.stdout, "Took over the lock left by %s, which is no longer running.\n", res.StaleLock)
+	if res.Committed {
+		for _, s := range res.Finished {
+			fmt.Fprintf(m.stdout, "finished: %s (what it kept for rollback is removed)\n", s)
+		}
+		for _, s := range slices.Sorted(maps.Keys(res.Failed)) {
+			fmt.Fprintf(m.stderr, "Warning: finishing %s: %s\n", s, res.Failed[s])
+		}
+		fmt.Fprintf(m.stdout, "Apply %s had committed (every step was done): it is finished now, and nothing was undone.\n", res.ApplyID)
+		return exitOK
 	}
 	for _, s := range res.Unchanged {
 		fmt.Fprintf(m.stdout, "nothing to undo: %s (interrupted before it changed anything)\n", s)
@@ -96,8 +105,12 @@ func (c *rollbackCommand) Run(args []string) int {
 		fmt.Fprintf(m.stdout, "undone: %s\n", s)
 	}
 	failed := len(res.Failed) > 0 || len(res.Left) > 0
-	for s, err := range res.Failed {
-		fmt.Fprintf(m.stderr, "Error: undoing %s: %s\n", s, err)
+	for _, s := range slices.Sorted(maps.Keys(res.Failed)) {
+		fmt.Fprintf(m.stderr, "Undoing %s failed:\n", s)
+		m.showError(nil, nil, res.Failed[s])
+	}
+	for _, err := range res.JournalErrors {
+		fmt.Fprintf(m.stderr, "Warning: %s\n", err)
 	}
 	if len(res.Left) > 0 {
 		fmt.Fprintf(m.stderr, "Stopped before undoing: %s.\n", strings.Join(res.Left, ", "))
@@ -160,12 +173,20 @@ func (c *statusCommand) Run(args []string) int {
 	}
 	entries, err := executor.ReadJournal(j)
 	if err != nil {
-		fmt.Fprintf(m.stderr, "Error: reading %s: %s\n", j, err)
+		fmt.Fprintf(m.stdout, "Last apply: UNREADABLE journal\n")
+		fmt.Fprintf(m.stderr, "Error: %s\n", err)
 		return exitOK
 	}
 	s := executor.Summarize(entries)
+	if !s.Began {
+		fmt.Fprintf(m.stdout, "Last apply: stopped before its first record, so before any change\n  journal: %s\n", j)
+		return exitOK
+	}
 	result := s.Result
-	if !s.Finished {
+	switch {
+	case s.NeedsFinish():
+		result = "COMMITTED, UNFINISHED (every step was done; the process stopped while removing what it kept for rollback)"
+	case !s.Finished:
 		result = "UNFINISHED (the process stopped before the end)"
 	}
 	by := ""
@@ -173,6 +194,12 @@ func (c *statusCommand) Run(args []string) int {
 		by = fmt.Sprintf(" (pid %d on %s)", s.PID, s.Host)
 	}
 	fmt.Fprintf(m.stdout, "Last apply: %s%s, started %s: %s\n  journal: %s\n", s.ApplyID, by, s.Started.Local().Format("2006-01-02 15:04:05"), result, j)
+	if s.NeedsFinish() {
+		for _, e := range s.Unfinalized {
+			fmt.Fprintf(m.stdout, "  to finish: %s\n", e.Step)
+		}
+		fmt.Fprintf(m.stdout, "  run `plan rollback %s` to finish it (it rolls forward: nothing is undone)\n", path)
+	}
 	if s.NeedsRollback() {
 		for _, o := range s.Outstanding {
 			fmt.Fprintf(m.stdout, "  still in place: %s\n", o.Step)

@@ -5,9 +5,12 @@ package render
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/nonstop-deploy/nonstop/dsl"
 )
 
 // Diagnostics writes diagnostics as HCL renders them: severity and summary,
@@ -81,4 +84,24 @@ func JSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// Error writes a run-time error (preflight, a step, an undo): when it
+// carries plan ranges (dsl.RangeError, found by dsl.Diagnostics), as
+// diagnostics with the file:line and source snippet, the way validate
+// prints them; otherwise as "Error: TEXT". A single diagnostic gets the
+// whole error text as its detail, so no context added on the way up (the
+// step, a timeout) is lost.
+func Error(w io.Writer, files map[string]*hcl.File, err error, width uint, color bool) error {
+	diags, ok := dsl.Diagnostics(err)
+	if !ok {
+		_, werr := fmt.Fprintf(w, "Error: %s\n", err)
+		return werr
+	}
+	if len(diags) == 1 {
+		d := *diags[0]
+		d.Detail = err.Error()
+		diags = hcl.Diagnostics{&d}
+	}
+	return Diagnostics(w, files, diags, width, color)
 }
