@@ -245,7 +245,7 @@ func skipHeredoc(src []byte, i int) (int, bool) {
 	for k < len(src) && (src[k] == '_' || src[k] == '-' || 'a' <= src[k] && src[k] <= 'z' || 'A' <= src[k] && src[k] <= 'Z' || k > j && '0' <= src[k] && src[k] <= '9') {
 		k++
 	}
-	if k == j || k >= len(src) || (src[k] != '\n' && !(src[k] == '\r' && k+1 < len(src) && src[k+1] == '\n')) {
+	if k == j || k >= len(src) || (src[k] != '\n' && (src[k] != '\r' || k+1 >= len(src) || src[k+1] != '\n')) {
 		return i, false
 	}
 	marker := src[j:k]

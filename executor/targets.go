@@ -86,19 +86,19 @@ func lockTarget(ctx context.Context, dir, target string, info LockInfo, deadline
 			break
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
+			_ = f.Close()
 			return nil, fmt.Errorf("locking %s: %w", target, err)
 		}
 		if time.Now().After(deadline) {
 			var h targetHolder
 			b, _ := io.ReadAll(io.NewSectionReader(f, 0, 1<<16))
 			_ = json.Unmarshal(b, &h)
-			f.Close()
+			_ = f.Close()
 			return nil, &LockError{Holder: h.LockInfo, Target: target, Waited: wait}
 		}
 		select {
 		case <-ctx.Done():
-			f.Close()
+			_ = f.Close()
 			return nil, fmt.Errorf("stopped waiting for the lock of %s: %w", target, context.Cause(ctx))
 		case <-time.After(lockPoll):
 		}
@@ -118,7 +118,7 @@ func (l *TargetLocks) Release() {
 	for _, f := range l.files {
 		_ = f.Truncate(0)
 		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
+		_ = f.Close()
 	}
 	l.files = nil
 }

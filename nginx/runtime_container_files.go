@@ -136,7 +136,7 @@ func (r *containerRuntime) copyOut(ctx context.Context, name string) ([]byte, er
 	if err != nil {
 		return nil, fmt.Errorf("%s: reading %s: %w", r, name, err)
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }()
 	tr := tar.NewReader(rc)
 	h, err := tr.Next()
 	if err != nil {

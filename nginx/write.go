@@ -24,11 +24,11 @@ func writeFile(path string, data []byte, inPlace bool) error {
 			return err
 		}
 		if _, err := f.Write(data); err != nil {
-			f.Close()
+			_ = f.Close()
 			return err
 		}
 		if err := f.Sync(); err != nil {
-			f.Close()
+			_ = f.Close()
 			return err
 		}
 		return f.Close()
@@ -45,8 +45,8 @@ func writeFile(path string, data []byte, inPlace bool) error {
 	ok := false
 	defer func() {
 		if !ok {
-			tmp.Close()
-			os.Remove(tmp.Name())
+			_ = tmp.Close()
+			_ = os.Remove(tmp.Name())
 		}
 	}()
 	if _, err := tmp.Write(data); err != nil {
@@ -70,7 +70,7 @@ func writeFile(path string, data []byte, inPlace bool) error {
 	ok = true
 	if d, err := os.Open(dir); err == nil {
 		_ = d.Sync()
-		d.Close()
+		_ = d.Close()
 	}
 	return nil
 }

@@ -148,7 +148,7 @@ func (h *HTTPProbe) check(ctx context.Context, ip string) error {
 		}
 		return err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != h.ExpectStatus.Value {
 		return fmt.Errorf("%s %s answered %d, want %d", h.Method.Value, shownURL, resp.StatusCode, h.ExpectStatus.Value)

@@ -75,5 +75,5 @@ func (o *order) restores(t NginxTarget) map[string][]int {
 // overlap reports whether two drains can have their servers out at the
 // same time: neither is restored before the other starts.
 func (o *order) overlap(a, b window) bool {
-	return !(a.restore >= 0 && o.before(a.restore, b.step)) && !(b.restore >= 0 && o.before(b.restore, a.step))
+	return (a.restore < 0 || !o.before(a.restore, b.step)) && (b.restore < 0 || !o.before(b.restore, a.step))
 }

@@ -127,7 +127,7 @@ func Rollback(ctx context.Context, dir string, o RollbackOptions) (*RollbackResu
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Release()
+	defer func() { _ = lock.Release() }()
 	res.StaleLock = stale
 	// What the apply changes (its journal says), so that no other plan
 	// changes it meanwhile.
@@ -144,7 +144,7 @@ func Rollback(ctx context.Context, dir string, o RollbackOptions) (*RollbackResu
 	if err != nil {
 		return nil, err
 	}
-	defer j.Close()
+	defer func() { _ = j.Close() }()
 	env := steps.NewEnv(o.Log, o.Steps)
 	defer env.Close()
 	eo := executor.Options{Journal: j, Events: o.Events}

@@ -114,7 +114,7 @@ func Apply(ctx context.Context, p *dsl.Plan, g *executor.Graph, o Options) (*Res
 		}
 		return nil, err
 	}
-	defer lock.Release()
+	defer func() { _ = lock.Release() }()
 	if u, err := unfinished(dir); err != nil {
 		return nil, err
 	} else if u != nil {
@@ -159,7 +159,7 @@ func Apply(ctx context.Context, p *dsl.Plan, g *executor.Graph, o Options) (*Res
 	if err != nil {
 		return nil, err
 	}
-	defer j.Close()
+	defer func() { _ = j.Close() }()
 	j.Redact, j.AfterRecord = o.Redact.String, o.AfterRecord
 	tasks := make([]executor.Task, len(g.Steps))
 	for i, s := range g.Steps {
