@@ -151,7 +151,7 @@ step "health_check" "slow" {
 		if code != 1 {
 			t.Errorf("exit %d, want 1", code)
 		}
-		for _, w := range []string{"preflight found 1 problem(s); nothing was changed", "the engine at " + px.Host() + " does not answer", "Is the Docker daemon running"} {
+		for _, w := range []string{"preflight found 1 problem(s); nothing was changed", "the engine at " + px.Host() + " (DOCKER_HOST) does not answer", "Is the Docker daemon running"} {
 			if !strings.Contains(out, w) {
 				t.Errorf("output lacks %q", w)
 			}
