@@ -127,9 +127,15 @@ func readFiles(path string) (map[string]*hcl.File, string, hcl.Diagnostics) {
 	}
 	var diags hcl.Diagnostics
 	for _, n := range names {
-		src, err := os.ReadFile(n)
+		src, err := ReadSource(n)
 		if err != nil {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read plan file", Detail: err.Error()})
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read plan file", Detail: err.Error() + "."})
+			continue
+		}
+		if d := CheckSource(src, n); d.HasErrors() {
+			// Kept for the snippet, with nothing a terminal would obey.
+			files[n] = &hcl.File{Body: hcl.EmptyBody(), Bytes: displayCopy(src)}
+			diags = append(diags, d...)
 			continue
 		}
 		f, d := parseFile(src, n)

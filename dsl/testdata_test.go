@@ -200,6 +200,13 @@ func TestValidStructure(t *testing.T) {
 				`rollout.web["web2"].deploy`, `rollout.web["web2"].drain`, `rollout.web["web2"].health_check`, `rollout.web["web2"].restore`,
 			}},
 		}},
+		{file: "index-refs.hcl", steps: 8, waves: 3, deps: []depCase{
+			{"step.deploy.attr_index", []string{"step.deploy.base"}},
+			{"step.deploy.name_index", []string{"step.deploy.base"}},
+			{"step.deploy.all_index", []string{"step.deploy.base"}},
+			{"step.health_check.pair_index", []string{`step.deploy.pair["a"]`}},
+			{"step.health_check.listed", []string{"step.deploy.name_index", `step.deploy.pair["b"]`}},
+		}},
 		{file: "timeouts.hcl", steps: 3, waves: 3},
 		{file: "no-plan-block.hcl", steps: 1, waves: 1},
 		{file: "heredoc-and-exprs.hcl", steps: 1, waves: 1},

@@ -2,7 +2,6 @@ package dsl
 
 import (
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -131,7 +130,11 @@ func (l *loader) decodeVariables(blocks []*hcl.Block) hcl.Diagnostics {
 		d, ok := decls[name]
 		if ok && d.typ != cty.String && d.typ != cty.DynamicPseudoType {
 			var v cty.Value
-			expr, vd := hclsyntax.ParseExpression([]byte(s), source, hcl.Pos{Line: 1, Column: 1, Byte: 0})
+			vd := CheckSource([]byte(s), source)
+			var expr hclsyntax.Expression
+			if !vd.HasErrors() {
+				expr, vd = hclsyntax.ParseExpression([]byte(s), source, hcl.Pos{Line: 1, Column: 1, Byte: 0})
+			}
 			if !vd.HasErrors() {
 				v, vd = expr.Value(&hcl.EvalContext{Functions: functions})
 			}
@@ -198,9 +201,13 @@ func (l *loader) decodeVariables(blocks []*hcl.Block) hcl.Diagnostics {
 
 // readVarFile reads a -var-file: an HCL file of name = value attributes.
 func (l *loader) readVarFile(path string, set func(string, string, cty.Value, *hcl.Range)) hcl.Diagnostics {
-	src, err := os.ReadFile(path)
+	src, err := ReadSource(path)
 	if err != nil {
-		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read -var-file", Detail: err.Error()}}
+		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read -var-file", Detail: err.Error() + "."}}
+	}
+	if d := CheckSource(src, path); d.HasErrors() {
+		l.plan.Files[path] = &hcl.File{Body: hcl.EmptyBody(), Bytes: displayCopy(src)}
+		return d
 	}
 	f, diags := hclsyntax.ParseConfig(src, path, hcl.Pos{Line: 1, Column: 1})
 	if diags.HasErrors() {
