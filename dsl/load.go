@@ -1,6 +1,7 @@
 package dsl
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -69,6 +70,8 @@ type loader struct {
 	// groups maps a reference that names several instances (step.T.N with
 	// for_each, rollout.R, rollout.R["t"]) to their addresses.
 	groups map[string][]string
+	// masks holds, per -var-file, the ranges of sensitive values in it.
+	masks map[string][]hcl.Range
 }
 
 // Load reads the plan at path (a file, or a folder of *.hcl files) and
@@ -93,11 +96,38 @@ func Load(path string, reg Registry, opts Options) (*Plan, hcl.Diagnostics) {
 		rollouts:     map[string]*rolloutBlock{},
 		groups:       map[string][]string{},
 		secrets:      map[string]bool{},
+		masks:        map[string][]hcl.Range{},
 	}
 	l.plan.Name = strings.TrimSuffix(filepath.Base(path), ".hcl")
 	l.plan.OnFailure = String{Value: "rollback"}
 	diags = append(diags, l.load(files)...)
+	if diags.HasErrors() {
+		l.maskSecrets()
+	}
 	return l.plan, l.redact(dedupe(diags))
+}
+
+// maskSecrets replaces, in the -var-file sources kept for snippets, every
+// sensitive value with asterisks, byte for byte so ranges still hold: an
+// error about that line (a value of the wrong type) must not print it. Only
+// a plan with errors is masked; a valid plan keeps its bytes, which apply
+// hashes to recognise the plan.
+func (l *loader) maskSecrets() {
+	for path, ranges := range l.masks {
+		f := l.plan.Files[path]
+		if f == nil {
+			continue
+		}
+		b := bytes.Clone(f.Bytes)
+		for _, r := range ranges {
+			for i := r.Start.Byte; i < r.End.Byte && i < len(b); i++ {
+				if b[i] != '\n' && b[i] != '\r' {
+					b[i] = '*'
+				}
+			}
+		}
+		l.plan.Files[path] = &hcl.File{Body: f.Body, Bytes: b, Nav: f.Nav}
+	}
 }
 
 // readFiles parses one file or every *.hcl file of a folder, sorted by name.

@@ -20,7 +20,9 @@ const hostileHeader = "nginx \"proxy\" {\n  container = \"nginx\"\n  config = \"
 // TestHostileSources feeds inputs nobody writes by hand: each must give
 // exactly one error, on the line of the problem, and never crash.
 func TestHostileSources(t *testing.T) {
-	deep := func(open, close string, n int) string { return strings.Repeat(open, n) + "1" + strings.Repeat(close, n) }
+	deep := func(open, close string, n int) string {
+		return strings.Repeat(open, n) + "1" + strings.Repeat(close, n)
+	}
 	cases := []struct {
 		name, src string
 		summary   string

@@ -116,9 +116,11 @@ func (l *loader) decodeVariables(blocks []*hcl.Block) hcl.Diagnostics {
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Invalid value for variable",
-				Detail:   fmt.Sprintf("%s: the value for var.%s does not match its type: %s.", source, name, err),
+				Detail:   fmt.Sprintf("%s: the value for var.%s does not match its type: %s. Give a value of type %s.", source, name, err, d.typ.FriendlyName()),
 				Subject:  rng,
 			})
+			// Reported: "no value was given" would be false.
+			d.broken = true
 			return
 		}
 		d.value = cv
@@ -148,6 +150,7 @@ func (l *loader) decodeVariables(blocks []*hcl.Block) hcl.Diagnostics {
 					Summary:  "Invalid value for variable",
 					Detail:   fmt.Sprintf("%s: %s is not a valid value for var.%s (%s). Write it in HCL syntax, such as 3000, true, [\"a\", \"b\"] or { a = 1 }.", source, shown, name, d.typ.FriendlyName()),
 				})
+				d.broken = true
 				return
 			}
 			set(name, source, v, nil)
@@ -168,7 +171,10 @@ func (l *loader) decodeVariables(blocks []*hcl.Block) hcl.Diagnostics {
 		raw(name, "environment variable "+k, v)
 	}
 	for _, f := range l.opts.VarFiles {
-		diags = append(diags, l.readVarFile(f, set)...)
+		diags = append(diags, l.readVarFile(f, set, func(name string) bool {
+			d, ok := decls[name]
+			return ok && d.model.Sensitive
+		})...)
 	}
 	for _, vf := range l.opts.Vars {
 		raw(vf.Name, "-var "+vf.Name, vf.Value)
@@ -200,7 +206,9 @@ func (l *loader) decodeVariables(blocks []*hcl.Block) hcl.Diagnostics {
 }
 
 // readVarFile reads a -var-file: an HCL file of name = value attributes.
-func (l *loader) readVarFile(path string, set func(string, string, cty.Value, *hcl.Range)) hcl.Diagnostics {
+// The values of sensitive variables in it are masked in the copy kept for
+// snippets (see maskSecrets).
+func (l *loader) readVarFile(path string, set func(string, string, cty.Value, *hcl.Range), sensitive func(string) bool) hcl.Diagnostics {
 	src, err := ReadSource(path)
 	if err != nil {
 		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read -var-file", Detail: err.Error() + "."}}
@@ -218,6 +226,9 @@ func (l *loader) readVarFile(path string, set func(string, string, cty.Value, *h
 	diags = append(diags, d...)
 	for _, name := range sortedKeys(attrs) {
 		a := attrs[name]
+		if sensitive(name) {
+			l.masks[path] = append(l.masks[path], a.Expr.Range())
+		}
 		v, vd := a.Expr.Value(&hcl.EvalContext{Functions: functions})
 		diags = append(diags, vd...)
 		if vd.HasErrors() {

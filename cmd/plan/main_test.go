@@ -504,3 +504,27 @@ func TestHelpAndVersion(t *testing.T) {
 
 // origDir is the package folder, for tests that change directory.
 var origDir, _ = os.Getwd()
+
+// TestSensitiveWrongType: a sensitive value of the wrong type, from a
+// -var-file, -var or the environment, gets one error that quotes it
+// nowhere, not even in the snippet of the -var-file's line.
+func TestSensitiveWrongType(t *testing.T) {
+	const plan0 = "testdata/vars/sensitive-number.hcl"
+	for _, args := range [][]string{
+		{"validate", "-var-file", "testdata/vars/sensitive-number.vars", plan0},
+		{"validate", "-json", "-var-file", "testdata/vars/sensitive-number.vars", plan0},
+		{"validate", "-var", "port=hunter2-in-a-flag", plan0},
+	} {
+		code, stdout, stderr := plan(t, args...)
+		out := stdout + stderr
+		if code != 1 {
+			t.Errorf("%v: exit %d, want 1", args, code)
+		}
+		if strings.Contains(out, "hunter2") {
+			t.Errorf("%v prints the sensitive value:\n%s", args, out)
+		}
+		if n := strings.Count(out, "Invalid value for variable"); n != 1 || strings.Contains(out, "no value was given") {
+			t.Errorf("%v: want one error, no second one:\n%s", args, out)
+		}
+	}
+}
