@@ -217,7 +217,7 @@ func (l *loader) expandRollout(rb *rolloutBlock) hcl.Diagnostics {
 			diags = append(diags, d...)
 			s := &Step{Addr: addr, Type: phase, Name: m.Name, Key: t, Spec: spec, DeclRange: def, TypeRange: def}
 			mr := &Reader{dc: dc, Content: meta}
-			s.Timeout = mr.Duration("timeout", 0)
+			s.Timeout = mr.PositiveDuration("timeout", 0)
 			diags = append(diags, mr.Diags()...)
 			if prev != nil {
 				s.DependsOn = append(s.DependsOn, Dependency{Addr: prev.Addr, Range: def, Implicit: true})

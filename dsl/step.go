@@ -116,7 +116,7 @@ func (l *loader) decodeSteps() hcl.Diagnostics {
 			diags = append(diags, d...)
 			mr := &Reader{dc: dc, Content: b.meta}
 			in.step.Spec = spec
-			in.step.Timeout = mr.Duration("timeout", 0)
+			in.step.Timeout = mr.PositiveDuration("timeout", 0)
 			diags = append(diags, mr.Diags()...)
 			l.plan.Steps = append(l.plan.Steps, in.step)
 		}

@@ -49,7 +49,7 @@ func (Switch) Schema() *hcl.BodySchema { return switchSchema }
 // Decode implements dsl.StepType.
 func (Switch) Decode(body hcl.Body, dc *dsl.DecodeContext) (dsl.Spec, hcl.Diagnostics) {
 	r := dc.Read(body, switchSchema)
-	s := &SwitchSpec{Nginx: r.Nginx("nginx"), Server: r.String("server"), Container: r.String("container"), Engine: r.Docker("engine")}
+	s := &SwitchSpec{Nginx: r.Nginx("nginx"), Server: r.String("server"), Container: r.Name("container"), Engine: r.Docker("engine")}
 	r.Report(checkServer(s.Server)...)
 	return s, r.Diags()
 }
