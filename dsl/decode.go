@@ -22,6 +22,10 @@ type DecodeContext struct {
 	// Dir is the folder of the file the block is in; relative paths in the
 	// block resolve against it.
 	Dir string
+	// meta lists the meta-arguments dsl took out of the body first
+	// (depends_on, for_each, timeout), so that a typo of one is suggested
+	// like a typo of the step type's own arguments.
+	meta []string
 }
 
 // Block returns a context for a nested block (e.g. http {} inside a
@@ -29,6 +33,7 @@ type DecodeContext struct {
 func (dc *DecodeContext) Block(b *hcl.Block) *DecodeContext {
 	c := *dc
 	c.DefRange = b.DefRange
+	c.meta = nil
 	return &c
 }
 
@@ -54,7 +59,7 @@ func (dc *DecodeContext) Read(body hcl.Body, schema *hcl.BodySchema) *Reader {
 		loose.Attributes = append(loose.Attributes, hcl.AttributeSchema{Name: a.Name})
 	}
 	content, diags := body.Content(loose)
-	r := &Reader{dc: dc, Content: content, diags: diags}
+	r := &Reader{dc: dc, Content: content, diags: resuggest(diags, loose, content, dc.meta)}
 	for _, a := range schema.Attributes {
 		if _, ok := content.Attributes[a.Name]; a.Required && !ok {
 			r.diags = append(r.diags, &hcl.Diagnostic{

@@ -210,7 +210,7 @@ func (l *loader) expandRollout(rb *rolloutBlock) hcl.Diagnostics {
 				}
 			}
 			addr := fmt.Sprintf("rollout.%s[%q].%s", m.Name, t, phase)
-			dc := &DecodeContext{scope: sc, DefRange: def, Dir: filepath.Dir(rb.block.DefRange.Filename)}
+			dc := &DecodeContext{scope: sc, DefRange: def, Dir: filepath.Dir(rb.block.DefRange.Filename), meta: []string{"timeout"}}
 			meta, remain, d := body.PartialContent(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "timeout"}}})
 			diags = append(diags, d...)
 			spec, d := st.Decode(&defaultsBody{Body: remain, defaults: known}, dc)
