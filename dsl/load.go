@@ -208,7 +208,25 @@ func (l *loader) load(files map[string]*hcl.File) hcl.Diagnostics {
 	diags = append(diags, l.decodeSteps()...) // stageForEach, then stageBodies
 	diags = append(diags, l.decodeRollouts()...)
 	diags = append(diags, l.resolveDependencies()...)
+	if len(l.plan.Steps) == 0 && !diags.HasErrors() {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagWarning,
+			Summary:  "Empty plan",
+			Detail:   "The plan declares no step and no rollout, so apply would do nothing. Add a rollout block or step blocks; if this file only holds shared blocks, validate the folder that holds the whole plan.",
+			Subject:  l.firstRange(files).Ptr(),
+		})
+	}
 	return diags
+}
+
+// firstRange is the start of the plan's first file, for diagnostics about
+// the plan as a whole.
+func (l *loader) firstRange(files map[string]*hcl.File) hcl.Range {
+	names := sortedKeys(files)
+	if len(names) == 0 {
+		return hcl.Range{}
+	}
+	return hcl.Range{Filename: names[0], Start: hcl.InitialPos, End: hcl.InitialPos}
 }
 
 // dedupe drops repeated diagnostics: a mistake in a for_each step or a

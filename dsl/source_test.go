@@ -124,3 +124,25 @@ func TestSpecialFiles(t *testing.T) {
 		})
 	}
 }
+
+// TestEmptyPlan: a plan with nothing to do validates with a warning, not
+// a silent success.
+func TestEmptyPlan(t *testing.T) {
+	for name, src := range map[string]string{
+		"empty file":   "",
+		"only comment": "# nothing here\n",
+		"only blocks":  hostileHeader + "variable \"v\" {\n  default = 1\n}\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "plan.hcl")
+			if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, diags := dsl.Load(path, steps.Registry(), dsl.Options{})
+			if len(diags) != 1 || diags[0].Severity != hcl.DiagWarning || diags[0].Summary != "Empty plan" ||
+				diags[0].Subject == nil || diags[0].Subject.Start.Line != 1 {
+				t.Fatalf("want one Empty plan warning on line 1, got %v", diags)
+			}
+		})
+	}
+}
