@@ -528,3 +528,25 @@ func TestSensitiveWrongType(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownCommand: a mistyped command is an error that names it and
+// suggests the command meant, exit 1 (not the usage and 127).
+func TestUnknownCommand(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"valdiate", "x.hcl"}, `Did you mean "validate"?`},
+		{[]string{"aply"}, `Did you mean "apply"?`},
+		{[]string{"deploy"}, "The commands are: apply, fmt"},
+	}
+	for _, c := range cases {
+		code, stdout, stderr := plan(t, c.args...)
+		if code != 1 || !strings.Contains(stderr, c.want) || !strings.Contains(stderr, "is not a plan command") || stdout != "" {
+			t.Errorf("%v: exit %d, stderr %q, stdout %q; want 1 and %q", c.args, code, stderr, stdout, c.want)
+		}
+	}
+	if code, _, _ := plan(t, "version"); code != 0 {
+		t.Errorf("plan version: exit %d", code)
+	}
+}
