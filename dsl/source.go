@@ -181,6 +181,13 @@ func rangeAt(src []byte, filename string, off int) hcl.Range {
 	return hcl.Range{Filename: filename, Start: start, End: end}
 }
 
+// SourceFile is src as a file for rendering diagnostics' snippets only
+// (it has no body): bytes a terminal would obey are replaced, see
+// displayCopy. For commands that report on a source they did not Load.
+func SourceFile(src []byte) *hcl.File {
+	return &hcl.File{Body: hcl.EmptyBody(), Bytes: displayCopy(src)}
+}
+
 // displayCopy returns src with every byte that could drive a terminal (the
 // ones binaryAt refuses) replaced by '?', byte for byte so that every
 // source range still points at the same place: diagnostics print snippets
