@@ -202,7 +202,7 @@ func Run(ctx context.Context, g *Graph, tasks []Task, o Options) *Outcome {
 	pending := make([]int, n)
 	var ready []int
 	for i := 0; i < n; i++ {
-		pending[i] = len(g.deps[i])
+		pending[i] = len(g.Deps(i))
 		if pending[i] == 0 {
 			ready = append(ready, i)
 		}
@@ -235,7 +235,7 @@ func Run(ctx context.Context, g *Graph, tasks []Task, o Options) *Outcome {
 		if !ok {
 			return false
 		}
-		for _, u := range g.users[i] {
+		for _, u := range g.Users(i) {
 			if pending[u] != 1 || started[u] {
 				continue
 			}
@@ -326,7 +326,7 @@ func Run(ctx context.Context, g *Graph, tasks []Task, o Options) *Outcome {
 				_ = o.Journal.Append(Entry{Kind: KindDone, Step: g.Steps[r.i].Addr, Record: r.rec})
 			}
 			setStatus(r.i, Done, "")
-			for _, u := range g.users[r.i] {
+			for _, u := range g.Users(r.i) {
 				pending[u]--
 				if pending[u] == 0 && !started[u] {
 					ready = append(ready, u)
