@@ -331,7 +331,19 @@ func (s *scope) eval(expr hcl.Expression) (cty.Value, hcl.Diagnostics) {
 	if diags := s.checkRefs(expr); diags.HasErrors() {
 		return poisoned(), diags
 	}
-	return expr.Value(s.evalContext(expr))
+	ctx := s.evalContext(expr)
+	v, diags := expr.Value(ctx)
+	// A for expression over an unknown collection (and a few other forms)
+	// returns an unknown without its marks: if any input was poisoned,
+	// the unknown comes from a problem reported already.
+	if !diags.HasErrors() && !v.IsWhollyKnown() && !v.HasMark(poisonMark{}) {
+		for _, in := range ctx.Variables {
+			if _, marks := in.UnmarkDeep(); hasMark(marks, poisonMark{}) {
+				return v.Mark(poisonMark{}), diags
+			}
+		}
+	}
+	return v, diags
 }
 
 func sortedKeys[V any](m map[string]V) []string {
