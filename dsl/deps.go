@@ -118,7 +118,7 @@ func (l *loader) resolveDependencies() hcl.Diagnostics {
 			}
 		}
 		if a, ok := rb.content.Attributes["depends_on"]; ok {
-			refs, d := dependsOn(a.Expr, &scope{loader: l})
+			refs, d := dependsOn(a.Expr, &scope{loader: l, rollout: m.Name})
 			diags = append(diags, d...)
 			for _, ref := range refs {
 				targets, dd := resolve(ref.addr, ref.rng)

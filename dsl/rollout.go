@@ -145,19 +145,29 @@ func (l *loader) rolloutTargets(r *Reader) []string {
 		})
 		return nil
 	}
-	seen := map[string]bool{}
+	// A literal list points each duplicate at its own element.
+	var literal []hclsyntax.Expression
+	if tc, ok := a.Expr.(*hclsyntax.TupleConsExpr); ok && len(tc.Exprs) == len(elems) {
+		literal = tc.Exprs
+	}
+	seen := map[string]int{}
 	var out []string
-	for _, t := range elems {
-		if seen[t] {
+	for i, t := range elems {
+		if first, dup := seen[t]; dup {
+			rng, where := a.Expr.Range(), ""
+			if literal != nil {
+				rng = literal[i].Range()
+				where = fmt.Sprintf(" (first on line %d)", literal[first].Range().Start.Line)
+			}
 			r.Report(&hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Duplicate rollout target",
-				Detail:   fmt.Sprintf("%q appears twice in targets; each target is rolled once.", t),
-				Subject:  a.Expr.Range().Ptr(),
+				Detail:   fmt.Sprintf("%q appears twice in targets%s; each target is rolled once. Remove this one.", t, where),
+				Subject:  rng.Ptr(),
 			})
 			continue
 		}
-		seen[t] = true
+		seen[t] = i
 		out = append(out, t)
 	}
 	if len(out) == 0 {
