@@ -146,3 +146,25 @@ func TestEmptyPlan(t *testing.T) {
 		})
 	}
 }
+
+// TestLengthOfString: length() counts the characters of a string, as in
+// Terraform (go-cty's takes collections only).
+func TestLengthOfString(t *testing.T) {
+	for cond, valid := range map[string]bool{
+		`length(var.v) == 4`:             true,
+		`length(var.v) == 5`:             false,
+		`length([var.v, var.v]) == 2`:    true,
+		`length({ a = var.v }) == 1`:     true,
+		`length(split("é", var.v)) == 2`: true,
+	} {
+		src := "variable \"v\" {\n  default = \"café\"\n  validation {\n    condition = " + cond + "\n    error_message = \"bad\"\n  }\n}\nstep \"deploy\" \"a\" {\n  container = \"a\"\n  image = \"x:${var.v}\"\n}\n"
+		path := filepath.Join(t.TempDir(), "plan.hcl")
+		if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, diags := dsl.Load(path, steps.Registry(), dsl.Options{})
+		if diags.HasErrors() == valid {
+			t.Errorf("%s: valid %v, diagnostics %v", cond, valid, diags)
+		}
+	}
+}

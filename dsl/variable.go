@@ -11,9 +11,12 @@ import (
 	"github.com/zclconf/go-cty/cty/convert"
 )
 
-var variableSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-	{Name: "type"}, {Name: "default"}, {Name: "description"}, {Name: "sensitive"},
-}}
+var variableSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "type"}, {Name: "default"}, {Name: "description"}, {Name: "sensitive"},
+	},
+	Blocks: []hcl.BlockHeaderSchema{{Type: "validation"}},
+}
 
 // EnvPrefix is the prefix of environment variables that set plan variables:
 // PLAN_VAR_version=v2 sets var.version.
@@ -26,6 +29,8 @@ type varDecl struct {
 	// broken is set when the declaration itself has an error (reported),
 	// so that a missing value is not reported on top of it.
 	broken bool
+	// rules are the validation blocks (see checkRules).
+	rules []*hcl.Block
 }
 
 // decodeVariables decodes variable blocks, then assigns values in the order
@@ -53,6 +58,7 @@ func (l *loader) decodeVariables(blocks []*hcl.Block) hcl.Diagnostics {
 		d := &varDecl{model: &Variable{Name: name, DeclRange: b.DefRange}, typ: cty.DynamicPseudoType}
 		content, cd := b.Body.Content(variableSchema)
 		diags = append(diags, cd...)
+		d.rules = content.Blocks
 		if a, ok := content.Attributes["type"]; ok {
 			ty, td := typeexpr.TypeConstraint(a.Expr)
 			diags = append(diags, td...)
@@ -194,6 +200,7 @@ func (l *loader) decodeVariables(blocks []*hcl.Block) hcl.Diagnostics {
 			})
 			d.value = poisoned()
 		}
+		diags = append(diags, d.checkRules()...)
 		v := d.value
 		if d.model.Sensitive {
 			l.addSecrets(v)
