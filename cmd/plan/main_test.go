@@ -619,3 +619,20 @@ func TestFmtHostile(t *testing.T) {
 		t.Fatal("fmt blocked on a FIFO")
 	}
 }
+
+// TestValidateEmptyPlan: a plan with nothing to do is valid, with a
+// warning that says so, not a bare "Success!".
+func TestValidateEmptyPlan(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "empty.hcl")
+	if err := os.WriteFile(path, []byte("# nothing yet\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := plan(t, "validate", path)
+	if code != 0 || !strings.Contains(stderr, "Warning: Empty plan") || !strings.Contains(stdout, "but there were warnings") {
+		t.Errorf("exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	code, stdout, _ = plan(t, "validate", "-json", path)
+	if code != 0 || !strings.Contains(stdout, `"warning_count": 1`) {
+		t.Errorf("-json: exit %d\n%s", code, stdout)
+	}
+}
