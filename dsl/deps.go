@@ -280,7 +280,9 @@ func narrowedRefs(e hcl.Expression, sc *scope) map[hcl.Range]string {
 			return nil
 		}
 		tr, d := hcl.AbsTraversalForExpr(ix.Collection)
-		if d.HasErrors() || tr.RootName() != "step" || len(tr) != 3 {
+		// Without for_each, a computed key indexes an attribute: the
+		// reference is to the whole step, as implicitRefs has it.
+		if d.HasErrors() || tr.RootName() != "step" || len(tr) != 3 || !sc.loader.isForEach(tr) {
 			return nil
 		}
 		k, kd := sc.eval(ix.Key)

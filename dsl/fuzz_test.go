@@ -109,6 +109,7 @@ func FuzzStructured(f *testing.F) {
 			`step["deploy"]["base"]["image"]`,
 			`step.deploy.base[%q]`,
 			`[for k, v in step.deploy.base : v if k == %q][0]`,
+			`step.deploy.base[lower(%q)]`,
 		}
 		ref := refs[int(form)%len(refs)]
 		if strings.Contains(ref, "%q") {

@@ -203,7 +203,8 @@ func TestValidStructure(t *testing.T) {
 				`rollout.web["web2"].deploy`, `rollout.web["web2"].drain`, `rollout.web["web2"].health_check`, `rollout.web["web2"].restore`,
 			}},
 		}},
-		{file: "index-refs.hcl", steps: 8, waves: 3, deps: []depCase{
+		{file: "index-refs.hcl", steps: 9, waves: 3, deps: []depCase{
+			{"step.deploy.computed_index", []string{"step.deploy.base"}},
 			{"step.deploy.attr_index", []string{"step.deploy.base"}},
 			{"step.deploy.name_index", []string{"step.deploy.base"}},
 			{"step.deploy.all_index", []string{"step.deploy.base"}},

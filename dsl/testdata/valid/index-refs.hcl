@@ -24,6 +24,11 @@ step "deploy" "all_index" {
   env       = { TIER = step.deploy.base.env["TIER"] }
 }
 
+step "deploy" "computed_index" {
+  container = "computed-index"
+  image     = step.deploy.base[lower("IMAGE")]
+}
+
 step "deploy" "pair" {
   for_each  = toset(["a", "b"])
   container = "pair-${each.key}"
