@@ -127,37 +127,27 @@ func describeByte(src []byte, off int) string {
 }
 
 // tooDeep returns the offset of the opening token that nests deeper than
-// MaxNesting, or -1. Counting raw bytes bounds the depth from above (a
-// bracket inside a string or a comment counts too), so only a source that
-// fails that cheap test is lexed, with HCL's own (non-recursive) scanner,
-// to count only what the parser will nest.
+// MaxNesting, or -1. scanDepth answers for most sources in one pass over
+// the bytes; a source it cannot follow (a heredoc, a string left open) is
+// lexed with HCL's own (non-recursive) scanner, to count exactly what the
+// parser will nest.
 func tooDeep(src []byte) int {
-	depth, deepest := 0, 0
-	for _, c := range src {
-		switch c {
-		case '(', '[', '{':
-			depth++
-			deepest = max(deepest, depth)
-		case ')', ']', '}':
-			depth--
-		case '"', '<':
-			// Quotes and heredocs nest templates: count them as levels.
-			depth++
-			deepest = max(deepest, depth)
-			depth--
-		}
+	if off, ok := scanDepth(src, MaxNesting); ok {
+		return off
 	}
-	if deepest <= MaxNesting/2 {
-		return -1
-	}
+	return lexDepth(src, MaxNesting)
+}
+
+// lexDepth is tooDeep over HCL's tokens.
+func lexDepth(src []byte, limit int) int {
 	tokens, _ := hclsyntax.LexConfig(src, "", hcl.InitialPos)
-	depth = 0
+	depth := 0
 	for _, t := range tokens {
 		switch t.Type {
 		case hclsyntax.TokenOParen, hclsyntax.TokenOBrack, hclsyntax.TokenOBrace,
 			hclsyntax.TokenTemplateInterp, hclsyntax.TokenTemplateControl,
 			hclsyntax.TokenOQuote, hclsyntax.TokenOHeredoc:
-			if depth++; depth > MaxNesting {
+			if depth++; depth > limit {
 				return t.Range.Start.Byte
 			}
 		case hclsyntax.TokenCParen, hclsyntax.TokenCBrack, hclsyntax.TokenCBrace,
@@ -166,6 +156,83 @@ func tooDeep(src []byte) int {
 		}
 	}
 	return -1
+}
+
+// scanDepth follows code, quoted strings (with their interpolations) and
+// comments the way HCL's lexer does, counting the same levels as lexDepth:
+// brackets, quotes and ${ } / %{ }. ok is false for what it does not
+// follow (a heredoc, a string not closed on its line, a stray closing
+// brace): the caller then lexes. It never counts a closing bracket inside
+// a string or a comment, so text there cannot hide real nesting.
+func scanDepth(src []byte, limit int) (off int, ok bool) {
+	// stack holds, per open level, whether it is a quoted string (true)
+	// or code (a bracket or an interpolation, closed by any closing
+	// bracket, as the lexer sees it: false).
+	var stack []bool
+	push := func(str bool) bool {
+		stack = append(stack, str)
+		return len(stack) > limit
+	}
+	inString := func() bool { return len(stack) > 0 && stack[len(stack)-1] }
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		if inString() {
+			switch c {
+			case '\\':
+				i++
+			case '\n':
+				return -1, false // not closed on its line: let the lexer judge
+			case '"':
+				stack = stack[:len(stack)-1]
+			case '$', '%':
+				if i+2 < len(src) && src[i+1] == c && src[i+2] == '{' {
+					i += 2 // $${ and %%{ are literal
+				} else if i+1 < len(src) && src[i+1] == '{' {
+					if push(false) {
+						return i, true
+					}
+					i++
+				}
+			}
+			continue
+		}
+		switch c {
+		case '#':
+			for i < len(src) && src[i] != '\n' {
+				i++
+			}
+		case '/':
+			if i+1 < len(src) && src[i+1] == '/' {
+				for i < len(src) && src[i] != '\n' {
+					i++
+				}
+			} else if i+1 < len(src) && src[i+1] == '*' {
+				end := bytes.Index(src[i+2:], []byte("*/"))
+				if end < 0 {
+					return -1, false
+				}
+				i += 2 + end + 1
+			}
+		case '<':
+			if i+1 < len(src) && src[i+1] == '<' {
+				return -1, false // a heredoc, or a stray "<<": let the lexer judge
+			}
+		case '"':
+			if push(true) {
+				return i, true
+			}
+		case '(', '[', '{':
+			if push(false) {
+				return i, true
+			}
+		case ')', ']', '}':
+			if len(stack) == 0 {
+				return -1, false
+			}
+			stack = stack[:len(stack)-1]
+		}
+	}
+	return -1, true
 }
 
 // rangeAt is the one-character range at byte offset off of src.
