@@ -35,9 +35,11 @@ type Graph struct {
 	Steps    []*dsl.Step
 	barriers []*dsl.Barrier
 	index    map[string]int
-	// deps[v] are the nodes v depends on; users[v] the nodes depending on
-	// v; for every node, steps and barriers.
-	deps, users [][]int
+	// nodeDeps[v] are the nodes v depends on; nodeUsers[v] the nodes
+	// depending on v; for every node, steps and barriers. (Not deps and
+	// users: code written before barriers existed indexed those by step and
+	// must now ask Deps and Users.)
+	nodeDeps, nodeUsers [][]int
 	// edge holds the declaration of each edge, keyed by (from, to) =
 	// (dependent, dependency).
 	edge map[[2]int]dsl.Dependency
@@ -55,12 +57,12 @@ type Graph struct {
 func Build(p *dsl.Plan) (*Graph, hcl.Diagnostics) {
 	n := len(p.Steps) + len(p.Barriers)
 	g := &Graph{
-		Steps:    p.Steps,
-		barriers: p.Barriers,
-		index:    make(map[string]int, n),
-		deps:     make([][]int, n),
-		users:    make([][]int, n),
-		edge:     map[[2]int]dsl.Dependency{},
+		Steps:     p.Steps,
+		barriers:  p.Barriers,
+		index:     make(map[string]int, n),
+		nodeDeps:  make([][]int, n),
+		nodeUsers: make([][]int, n),
+		edge:      map[[2]int]dsl.Dependency{},
 	}
 	for i, s := range p.Steps {
 		g.index[s.Addr] = i
@@ -77,8 +79,8 @@ func Build(p *dsl.Plan) (*Graph, hcl.Diagnostics) {
 			return
 		}
 		g.edge[[2]int{i, j}] = d
-		g.deps[i] = append(g.deps[i], j)
-		g.users[j] = append(g.users[j], i)
+		g.nodeDeps[i] = append(g.nodeDeps[i], j)
+		g.nodeUsers[j] = append(g.nodeUsers[j], i)
 	}
 	for i, s := range p.Steps {
 		for _, d := range s.DependsOn {
@@ -90,9 +92,9 @@ func Build(p *dsl.Plan) (*Graph, hcl.Diagnostics) {
 			link(len(p.Steps)+k, dsl.Dependency{Addr: a, Range: b.Range, Implicit: true})
 		}
 	}
-	for i := range g.deps {
-		sort.Ints(g.deps[i])
-		sort.Ints(g.users[i])
+	for i := range g.nodeDeps {
+		sort.Ints(g.nodeDeps[i])
+		sort.Ints(g.nodeUsers[i])
 	}
 	return g, g.cycles()
 }
@@ -125,7 +127,7 @@ func (g *Graph) expandAll() {
 	n := len(g.Steps)
 	g.stepDeps, g.stepUsers = make([][]int, n), make([][]int, n)
 	for i := 0; i < n; i++ {
-		g.stepDeps[i], g.stepUsers[i] = g.expand(g.deps, i), g.expand(g.users, i)
+		g.stepDeps[i], g.stepUsers[i] = g.expand(g.nodeDeps, i), g.expand(g.nodeUsers, i)
 	}
 }
 
@@ -165,14 +167,14 @@ func (g *Graph) expand(adj [][]int, i int) []int {
 }
 
 // Nodes returns the number of nodes: len(Steps) steps, then the barriers.
-func (g *Graph) Nodes() int { return len(g.deps) }
+func (g *Graph) Nodes() int { return len(g.nodeDeps) }
 
 // NodeDeps returns the nodes node v depends on directly, barriers
 // included: each edge once, so a walk over every node is linear.
-func (g *Graph) NodeDeps(v int) []int { return g.deps[v] }
+func (g *Graph) NodeDeps(v int) []int { return g.nodeDeps[v] }
 
 // NodeUsers returns the nodes that depend on node v directly.
-func (g *Graph) NodeUsers(v int) []int { return g.users[v] }
+func (g *Graph) NodeUsers(v int) []int { return g.nodeUsers[v] }
 
 // Barrier returns the barrier of node v, or nil when v is a step.
 func (g *Graph) Barrier(v int) *dsl.Barrier {
@@ -216,8 +218,8 @@ func (g *Graph) cycles() hcl.Diagnostics {
 		onStack[root] = true
 		for len(call) > 0 {
 			f := &call[len(call)-1]
-			if f.child < len(g.deps[f.v]) {
-				w := g.deps[f.v][f.child]
+			if f.child < len(g.nodeDeps[f.v]) {
+				w := g.nodeDeps[f.v][f.child]
 				f.child++
 				if index[w] < 0 {
 					index[w], low[w] = next, next
@@ -285,7 +287,7 @@ func (g *Graph) cycleDiag(scc []int) *hcl.Diagnostic {
 	for len(queue) > 0 && closing < 0 {
 		v := queue[0]
 		queue = queue[1:]
-		for _, w := range g.deps[v] {
+		for _, w := range g.nodeDeps[v] {
 			if !in[w] {
 				continue
 			}
@@ -335,8 +337,8 @@ func (g *Graph) Waves() [][]*dsl.Step {
 	steps := len(g.Steps)
 	level := make([]int, n)
 	indeg := make([]int, n)
-	for i := range g.deps {
-		indeg[i] = len(g.deps[i])
+	for i := range g.nodeDeps {
+		indeg[i] = len(g.nodeDeps[i])
 	}
 	var ready []int
 	for i := 0; i < n; i++ {
@@ -353,7 +355,7 @@ func (g *Graph) Waves() [][]*dsl.Step {
 			next++
 			maxLevel = max(maxLevel, level[v])
 		}
-		for _, u := range g.users[v] {
+		for _, u := range g.nodeUsers[v] {
 			if next > level[u] {
 				level[u] = next
 			}
