@@ -165,18 +165,24 @@ func lexDepth(src []byte, limit int) int {
 // brace): the caller then lexes. It never counts a closing bracket inside
 // a string or a comment, so text there cannot hide real nesting.
 func scanDepth(src []byte, limit int) (off int, ok bool) {
-	// stack holds, per open level, whether it is a quoted string (true)
-	// or code (a bracket or an interpolation, closed by any closing
-	// bracket, as the lexer sees it: false).
-	var stack []bool
-	push := func(str bool) bool {
-		stack = append(stack, str)
+	// stack holds what each open level is: '"' a quoted string, '$' an
+	// interpolation (${ or %{), or the bracket that opened it. A closing
+	// bracket that does not match is left to the lexer, which keeps
+	// following an interpolation until its "}".
+	var stack []byte
+	push := func(c byte) bool {
+		stack = append(stack, c)
 		return len(stack) > limit
 	}
-	inString := func() bool { return len(stack) > 0 && stack[len(stack)-1] }
+	top := func() byte {
+		if len(stack) == 0 {
+			return 0
+		}
+		return stack[len(stack)-1]
+	}
 	for i := 0; i < len(src); i++ {
 		c := src[i]
-		if inString() {
+		if top() == '"' {
 			switch c {
 			case '\\':
 				i++
@@ -188,7 +194,7 @@ func scanDepth(src []byte, limit int) (off int, ok bool) {
 				if i+2 < len(src) && src[i+1] == c && src[i+2] == '{' {
 					i += 2 // $${ and %%{ are literal
 				} else if i+1 < len(src) && src[i+1] == '{' {
-					if push(false) {
+					if push('$') {
 						return i, true
 					}
 					i++
@@ -217,16 +223,19 @@ func scanDepth(src []byte, limit int) (off int, ok bool) {
 			if i+1 < len(src) && src[i+1] == '<' {
 				return -1, false // a heredoc, or a stray "<<": let the lexer judge
 			}
-		case '"':
-			if push(true) {
-				return i, true
-			}
-		case '(', '[', '{':
-			if push(false) {
+		case '"', '(', '[', '{':
+			if push(c) {
 				return i, true
 			}
 		case ')', ']', '}':
-			if len(stack) == 0 {
+			open := byte('{')
+			switch c {
+			case ')':
+				open = '('
+			case ']':
+				open = '['
+			}
+			if t := top(); t != open && !(c == '}' && t == '$') {
 				return -1, false
 			}
 			stack = stack[:len(stack)-1]
