@@ -22,6 +22,10 @@ type DecodeContext struct {
 	// Dir is the folder of the file the block is in; relative paths in the
 	// block resolve against it.
 	Dir string
+	// meta lists the meta-arguments dsl took out of the body first
+	// (depends_on, for_each, timeout), so that a typo of one is suggested
+	// like a typo of the step type's own arguments.
+	meta []string
 }
 
 // Block returns a context for a nested block (e.g. http {} inside a
@@ -29,6 +33,7 @@ type DecodeContext struct {
 func (dc *DecodeContext) Block(b *hcl.Block) *DecodeContext {
 	c := *dc
 	c.DefRange = b.DefRange
+	c.meta = nil
 	return &c
 }
 
@@ -54,7 +59,7 @@ func (dc *DecodeContext) Read(body hcl.Body, schema *hcl.BodySchema) *Reader {
 		loose.Attributes = append(loose.Attributes, hcl.AttributeSchema{Name: a.Name})
 	}
 	content, diags := body.Content(loose)
-	r := &Reader{dc: dc, Content: content, diags: diags}
+	r := &Reader{dc: dc, Content: content, diags: resuggest(diags, loose, content, dc.meta)}
 	for _, a := range schema.Attributes {
 		if _, ok := content.Attributes[a.Name]; a.Required && !ok {
 			r.diags = append(r.diags, &hcl.Diagnostic{
@@ -185,23 +190,64 @@ func (r *Reader) OneOf(name, def string, allowed ...string) String {
 	return s
 }
 
-// Duration decodes a duration such as "500ms", "30s" or "2m".
+// MaxDuration bounds every duration of a plan. A deploy step that may take
+// more than a day is a typo, and the bound keeps sums of durations (a
+// drain_timeout plus the reload budget) far from overflowing into a
+// negative deadline.
+const MaxDuration = 24 * time.Hour
+
+// Duration decodes a duration such as "500ms", "30s" or "2m", from zero to
+// MaxDuration.
 func (r *Reader) Duration(name string, def time.Duration) Duration {
+	return r.duration(name, def, false)
+}
+
+// PositiveDuration decodes a duration that must be more than zero: a
+// timeout of "0s" fails every step at once, an interval of "0s" polls in a
+// busy loop.
+func (r *Reader) PositiveDuration(name string, def time.Duration) Duration {
+	return r.duration(name, def, true)
+}
+
+func (r *Reader) duration(name string, def time.Duration, positive bool) Duration {
 	s := r.String(name)
 	if !s.Set {
 		return Duration{Value: def, Range: s.Range}
 	}
-	d, err := time.ParseDuration(s.Value)
-	if err != nil || d < 0 {
+	bad := func(detail string) Duration {
 		r.diags = append(r.diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,
 			Summary:  "Invalid duration",
-			Detail:   fmt.Sprintf("%q is not a duration. Write a number with a unit, such as \"500ms\", \"30s\" or \"2m\".", s.Value),
+			Detail:   detail,
 			Subject:  s.Range.Ptr(),
 		})
 		return Duration{Value: def, Range: s.Range}
 	}
+	d, err := time.ParseDuration(s.Value)
+	switch {
+	case err != nil || d < 0:
+		return bad(fmt.Sprintf("%q is not a duration. Write a number with a unit, such as \"500ms\", \"30s\" or \"2m\".", s.Value))
+	case d > MaxDuration:
+		return bad(fmt.Sprintf("%q for %q is more than %s, the longest a plan may wait for anything. Give a shorter duration, such as \"30s\" or \"10m\".", s.Value, name, MaxDuration))
+	case d == 0 && positive:
+		return bad(fmt.Sprintf("%q must be more than zero. Give a duration such as \"500ms\", \"30s\" or \"2m\", or leave it out for the default.", name))
+	}
 	return Duration{Value: d, Set: true, Range: s.Range}
+}
+
+// Name decodes a string that names something (a container, an upstream)
+// and so cannot be empty or blank.
+func (r *Reader) Name(name string) String {
+	s := r.String(name)
+	if s.Set && strings.TrimSpace(s.Value) == "" {
+		r.diags = append(r.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  fmt.Sprintf("Empty %s", name),
+			Detail:   fmt.Sprintf("%q names something and cannot be empty. Give the name, such as %s = \"app1\".", name, name),
+			Subject:  s.Range.Ptr(),
+		})
+	}
+	return s
 }
 
 // Int decodes a whole number within [min, max].

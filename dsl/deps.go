@@ -118,7 +118,7 @@ func (l *loader) resolveDependencies() hcl.Diagnostics {
 			}
 		}
 		if a, ok := rb.content.Attributes["depends_on"]; ok {
-			refs, d := dependsOn(a.Expr, &scope{loader: l})
+			refs, d := dependsOn(a.Expr, &scope{loader: l, rollout: m.Name})
 			diags = append(diags, d...)
 			for _, ref := range refs {
 				targets, dd := resolve(ref.addr, ref.rng)
@@ -246,8 +246,10 @@ func implicitRefs(exprs []hcl.Expression, sc *scope) []stepRef {
 			if tr.RootName() != "step" || len(tr) < 3 {
 				continue
 			}
+			// step.T.N["k"] names an instance only when N has for_each;
+			// otherwise ["k"] indexes one of N's attributes.
 			n := 3
-			if len(tr) > 3 {
+			if len(tr) > 3 && sc != nil && sc.loader.isForEach(tr) {
 				if ix, ok := tr[3].(hcl.TraverseIndex); ok && ix.Key.Type() == cty.String {
 					n = 4
 				}
@@ -278,7 +280,9 @@ func narrowedRefs(e hcl.Expression, sc *scope) map[hcl.Range]string {
 			return nil
 		}
 		tr, d := hcl.AbsTraversalForExpr(ix.Collection)
-		if d.HasErrors() || tr.RootName() != "step" || len(tr) != 3 {
+		// Without for_each, a computed key indexes an attribute: the
+		// reference is to the whole step, as implicitRefs has it.
+		if d.HasErrors() || tr.RootName() != "step" || len(tr) != 3 || !sc.loader.isForEach(tr) {
 			return nil
 		}
 		k, kd := sc.eval(ix.Key)
@@ -299,10 +303,22 @@ func narrowedRefs(e hcl.Expression, sc *scope) map[hcl.Range]string {
 }
 
 // traversalAddr renders a reference the way addresses are written:
-// step.deploy.app["app2"].
+// step.deploy.app["app2"]. HCL lets every attribute be written as an index
+// (step["deploy"].app, step.deploy["app"]); where the address has a name,
+// a string index is rendered as that name, so that every way of writing a
+// reference names the same step.
 func traversalAddr(tr hcl.Traversal) string {
 	var b strings.Builder
-	for _, t := range tr {
+	named := func(i int) bool {
+		switch tr.RootName() {
+		case "step":
+			return i == 1 || i == 2
+		case "rollout":
+			return i == 1 || i == 3
+		}
+		return false
+	}
+	for i, t := range tr {
 		switch t := t.(type) {
 		case hcl.TraverseRoot:
 			b.WriteString(t.Name)
@@ -311,6 +327,10 @@ func traversalAddr(tr hcl.Traversal) string {
 		case hcl.TraverseIndex:
 			switch t.Key.Type() {
 			case cty.String:
+				if named(i) {
+					b.WriteString("." + t.Key.AsString())
+					break
+				}
 				fmt.Fprintf(&b, "[%q]", t.Key.AsString())
 			case cty.Number:
 				b.WriteString("[" + t.Key.AsBigFloat().Text('f', -1) + "]")
@@ -318,4 +338,13 @@ func traversalAddr(tr hcl.Traversal) string {
 		}
 	}
 	return b.String()
+}
+
+// isForEach reports whether a step.TYPE.NAME... traversal names a block
+// that sets for_each.
+func (l *loader) isForEach(tr hcl.Traversal) bool {
+	typ, _, ok1 := attrName(tr, 1)
+	name, _, ok2 := attrName(tr, 2)
+	b := l.stepBlocks[typ+"."+name]
+	return ok1 && ok2 && b != nil && b.forEach
 }

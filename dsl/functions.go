@@ -39,7 +39,7 @@ var functions = map[string]function.Function{
 	"jsondecode":      stdlib.JSONDecodeFunc,
 	"jsonencode":      stdlib.JSONEncodeFunc,
 	"keys":            stdlib.KeysFunc,
-	"length":          stdlib.LengthFunc,
+	"length":          lengthFunc,
 	"log":             stdlib.LogFunc,
 	"lookup":          stdlib.LookupFunc,
 	"lower":           stdlib.LowerFunc,
@@ -116,6 +116,34 @@ var indexFunc = function.New(&function.Spec{
 			}
 		}
 		return cty.NilVal, errors.New("item not found")
+	},
+})
+
+// lengthFunc is Terraform's length: the number of elements of a
+// collection, or of characters of a string (go-cty's stdlib.LengthFunc
+// takes collections only, and users reach for length(var.version) > 0).
+var lengthFunc = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "value", Type: cty.DynamicPseudoType, AllowDynamicType: true, AllowUnknown: true, AllowMarked: true}},
+	Type: func(args []cty.Value) (cty.Type, error) {
+		ty := args[0].Type()
+		if ty == cty.String || ty == cty.DynamicPseudoType || ty.IsCollectionType() || ty.IsTupleType() || ty.IsObjectType() {
+			return cty.Number, nil
+		}
+		return cty.NilType, errors.New("the argument must be a string, a list, a set, a map or an object")
+	},
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		v, marks := args[0].Unmark()
+		if v.Type() == cty.String {
+			n, err := stdlib.Strlen(v)
+			return n.WithMarks(marks), err
+		}
+		if v.Type().IsObjectType() {
+			return cty.NumberIntVal(int64(len(v.Type().AttributeTypes()))).WithMarks(marks), nil
+		}
+		if v.Type() == cty.DynamicPseudoType {
+			return cty.UnknownVal(cty.Number).WithMarks(marks), nil
+		}
+		return v.Length().WithMarks(marks), nil
 	},
 })
 

@@ -1,6 +1,7 @@
 package dsl
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -69,6 +70,8 @@ type loader struct {
 	// groups maps a reference that names several instances (step.T.N with
 	// for_each, rollout.R, rollout.R["t"]) to their addresses.
 	groups map[string][]string
+	// masks holds, per -var-file, the ranges of sensitive values in it.
+	masks map[string][]hcl.Range
 }
 
 // Load reads the plan at path (a file, or a folder of *.hcl files) and
@@ -93,11 +96,38 @@ func Load(path string, reg Registry, opts Options) (*Plan, hcl.Diagnostics) {
 		rollouts:     map[string]*rolloutBlock{},
 		groups:       map[string][]string{},
 		secrets:      map[string]bool{},
+		masks:        map[string][]hcl.Range{},
 	}
 	l.plan.Name = strings.TrimSuffix(filepath.Base(path), ".hcl")
 	l.plan.OnFailure = String{Value: "rollback"}
 	diags = append(diags, l.load(files)...)
+	if diags.HasErrors() {
+		l.maskSecrets()
+	}
 	return l.plan, l.redact(dedupe(diags))
+}
+
+// maskSecrets replaces, in the -var-file sources kept for snippets, every
+// sensitive value with asterisks, byte for byte so ranges still hold: an
+// error about that line (a value of the wrong type) must not print it. Only
+// a plan with errors is masked; a valid plan keeps its bytes, which apply
+// hashes to recognise the plan.
+func (l *loader) maskSecrets() {
+	for path, ranges := range l.masks {
+		f := l.plan.Files[path]
+		if f == nil {
+			continue
+		}
+		b := bytes.Clone(f.Bytes)
+		for _, r := range ranges {
+			for i := r.Start.Byte; i < r.End.Byte && i < len(b); i++ {
+				if b[i] != '\n' && b[i] != '\r' {
+					b[i] = '*'
+				}
+			}
+		}
+		l.plan.Files[path] = &hcl.File{Body: f.Body, Bytes: b, Nav: f.Nav}
+	}
 }
 
 // readFiles parses one file or every *.hcl file of a folder, sorted by name.
@@ -127,9 +157,15 @@ func readFiles(path string) (map[string]*hcl.File, string, hcl.Diagnostics) {
 	}
 	var diags hcl.Diagnostics
 	for _, n := range names {
-		src, err := os.ReadFile(n)
+		src, err := ReadSource(n)
 		if err != nil {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read plan file", Detail: err.Error()})
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read plan file", Detail: err.Error() + "."})
+			continue
+		}
+		if d := CheckSource(src, n); d.HasErrors() {
+			// Kept for the snippet, with nothing a terminal would obey.
+			files[n] = &hcl.File{Body: hcl.EmptyBody(), Bytes: displayCopy(src)}
+			diags = append(diags, d...)
 			continue
 		}
 		f, d := parseFile(src, n)
@@ -172,7 +208,25 @@ func (l *loader) load(files map[string]*hcl.File) hcl.Diagnostics {
 	diags = append(diags, l.decodeSteps()...) // stageForEach, then stageBodies
 	diags = append(diags, l.decodeRollouts()...)
 	diags = append(diags, l.resolveDependencies()...)
+	if len(l.plan.Steps) == 0 && !diags.HasErrors() {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagWarning,
+			Summary:  "Empty plan",
+			Detail:   "The plan declares no step and no rollout, so apply would do nothing. Add a rollout block or step blocks; if this file only holds shared blocks, validate the folder that holds the whole plan.",
+			Subject:  l.firstRange(files).Ptr(),
+		})
+	}
 	return diags
+}
+
+// firstRange is the start of the plan's first file, for diagnostics about
+// the plan as a whole.
+func (l *loader) firstRange(files map[string]*hcl.File) hcl.Range {
+	names := sortedKeys(files)
+	if len(names) == 0 {
+		return hcl.Range{}
+	}
+	return hcl.Range{Filename: names[0], Start: hcl.InitialPos, End: hcl.InitialPos}
 }
 
 // dedupe drops repeated diagnostics: a mistake in a for_each step or a

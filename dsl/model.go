@@ -29,6 +29,25 @@ type Plan struct {
 	// Steps holds every step instance after for_each and rollout expansion,
 	// in source order.
 	Steps []*Step
+	// Barriers holds the points where the targets of a rollout batch wait
+	// for each other (see Barrier).
+	Barriers []*Barrier
+}
+
+// Barrier is a point of the step graph that is not a step: it is reached
+// when every step of After is done, and the steps that depend on it (by
+// its Addr, in their DependsOn) wait for all of those at once. A rollout
+// batch moves in lockstep through one barrier per phase: b targets make
+// 2b edges, not the b² of every step waiting for every other. Nothing runs
+// at a barrier; show and graph list steps only.
+type Barrier struct {
+	// Addr names the barrier in dependencies and messages:
+	// `rollout.apps batch 1 drained`. It is never a step address.
+	Addr string
+	// After lists the addresses of the steps it waits for.
+	After []string
+	// Range is the block the barrier comes from.
+	Range hcl.Range
 }
 
 // Step returns the step instance with the given address, or nil.

@@ -55,12 +55,12 @@ func (l *loader) decodeNginx() hcl.Diagnostics {
 		b := l.nginxByName[m.Name].block
 		dc := &DecodeContext{scope: &scope{loader: l}, DefRange: b.DefRange, Dir: filepath.Dir(b.DefRange.Filename)}
 		r := dc.Read(b.Body, nginxSchema)
-		m.Container = r.String("container")
+		m.Container = r.Name("container")
 		m.PIDFile = r.Path("pid_file")
 		m.MainConfig = r.Path("main_config")
 		m.Config = r.Path("config")
-		m.Upstream = r.String("upstream")
-		m.DrainTimeout = r.Duration("drain_timeout", DefaultDrainTimeout)
+		m.Upstream = r.Name("upstream")
+		m.DrainTimeout = r.PositiveDuration("drain_timeout", DefaultDrainTimeout)
 		m.Docker = r.Docker("engine")
 		switch {
 		case m.Container.Set && m.PIDFile.Set:

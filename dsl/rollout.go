@@ -10,9 +10,9 @@ import (
 	"github.com/zclconf/go-cty/cty/convert"
 )
 
-// MaxBatchSize bounds batch_size: a batch moves in lockstep, which costs
-// 4 × batch_size² graph edges, and draining hundreds of servers of one
-// upstream at once is not a rolling update any more.
+// MaxBatchSize bounds batch_size: draining hundreds of servers of one
+// upstream at once is not a rolling update any more. (A batch moves in
+// lockstep through barriers, which cost edges linear in its size.)
 const MaxBatchSize = 256
 
 // RolloutPhases are the step types a rollout expands to for each target, in
@@ -145,19 +145,29 @@ func (l *loader) rolloutTargets(r *Reader) []string {
 		})
 		return nil
 	}
-	seen := map[string]bool{}
+	// A literal list points each duplicate at its own element.
+	var literal []hclsyntax.Expression
+	if tc, ok := a.Expr.(*hclsyntax.TupleConsExpr); ok && len(tc.Exprs) == len(elems) {
+		literal = tc.Exprs
+	}
+	seen := map[string]int{}
 	var out []string
-	for _, t := range elems {
-		if seen[t] {
+	for i, t := range elems {
+		if first, dup := seen[t]; dup {
+			rng, where := a.Expr.Range(), ""
+			if literal != nil {
+				rng = literal[i].Range()
+				where = fmt.Sprintf(" (first on line %d)", literal[first].Range().Start.Line)
+			}
 			r.Report(&hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Duplicate rollout target",
-				Detail:   fmt.Sprintf("%q appears twice in targets; each target is rolled once.", t),
-				Subject:  a.Expr.Range().Ptr(),
+				Detail:   fmt.Sprintf("%q appears twice in targets%s; each target is rolled once. Remove this one.", t, where),
+				Subject:  rng.Ptr(),
 			})
 			continue
 		}
-		seen[t] = true
+		seen[t] = i
 		out = append(out, t)
 	}
 	if len(out) == 0 {
@@ -175,7 +185,9 @@ func (l *loader) expandRollout(rb *rolloutBlock) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	m := rb.model
 	attrs := rb.content.Attributes
-	var prevBatch []*Step
+	// after is what the first phase of the next batch waits for: the
+	// previous batch's restore, or the barrier that stands for all of them.
+	var after []string
 	var all []string
 	for i, t := range m.Targets {
 		sc := (&scope{loader: l}).child()
@@ -210,20 +222,20 @@ func (l *loader) expandRollout(rb *rolloutBlock) hcl.Diagnostics {
 				}
 			}
 			addr := fmt.Sprintf("rollout.%s[%q].%s", m.Name, t, phase)
-			dc := &DecodeContext{scope: sc, DefRange: def, Dir: filepath.Dir(rb.block.DefRange.Filename)}
+			dc := &DecodeContext{scope: sc, DefRange: def, Dir: filepath.Dir(rb.block.DefRange.Filename), meta: []string{"timeout"}}
 			meta, remain, d := body.PartialContent(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "timeout"}}})
 			diags = append(diags, d...)
 			spec, d := st.Decode(&defaultsBody{Body: remain, defaults: known}, dc)
 			diags = append(diags, d...)
 			s := &Step{Addr: addr, Type: phase, Name: m.Name, Key: t, Spec: spec, DeclRange: def, TypeRange: def}
 			mr := &Reader{dc: dc, Content: meta}
-			s.Timeout = mr.Duration("timeout", 0)
+			s.Timeout = mr.PositiveDuration("timeout", 0)
 			diags = append(diags, mr.Diags()...)
 			if prev != nil {
 				s.DependsOn = append(s.DependsOn, Dependency{Addr: prev.Addr, Range: def, Implicit: true})
 			} else {
-				for _, p := range prevBatch {
-					s.DependsOn = append(s.DependsOn, Dependency{Addr: p.Addr, Range: rb.block.DefRange, Implicit: true})
+				for _, a := range after {
+					s.DependsOn = append(s.DependsOn, Dependency{Addr: a, Range: rb.block.DefRange, Implicit: true})
 				}
 			}
 			rb.steps[t] = append(rb.steps[t], &stepInstance{step: s, scope: sc})
@@ -235,17 +247,15 @@ func (l *loader) expandRollout(rb *rolloutBlock) hcl.Diagnostics {
 		l.groups[fmt.Sprintf("rollout.%s[%q]", m.Name, t)] = chain
 		if (i+1)%m.BatchSize == 0 || i == len(m.Targets)-1 {
 			batch := m.Targets[i-i%m.BatchSize : i+1]
-			lockstep(rb, batch)
-			prevBatch = prevBatch[:0]
-			for _, tt := range batch {
-				in := rb.steps[tt]
-				prevBatch = append(prevBatch, in[len(in)-1].step)
-			}
+			after = l.lockstep(rb, batch, i/m.BatchSize+1)
 		}
 	}
 	l.groups["rollout."+m.Name] = all
 	return diags
 }
+
+// phaseDone names the barrier after each phase of a batch.
+var phaseDone = map[string]string{"drain": "drained", "deploy": "deployed", "health_check": "health-checked", "restore": "restored"}
 
 // lockstep makes the targets of one batch move phase by phase together:
 // every deploy waits for every drain of its batch, every health check for
@@ -253,20 +263,31 @@ func (l *loader) expandRollout(rb *rolloutBlock) hcl.Diagnostics {
 // upstream host, down or not, whenever it loads a config, so a reload while
 // another target's container is being replaced would fail; in lockstep no
 // drain or restore reload ever overlaps a deploy of the same batch.
-func lockstep(rb *rolloutBlock, batch []string) {
+//
+// Each phase of the batch ends at a Barrier the next phase waits for, so a
+// batch of b targets costs 2b edges per phase instead of b². It returns
+// what the next batch waits for: the barrier after the restores, or the
+// one restore of a batch of one.
+func (l *loader) lockstep(rb *rolloutBlock, batch []string, n int) []string {
 	if len(batch) < 2 {
-		return
+		in := rb.steps[batch[0]]
+		return []string{in[len(in)-1].step.Addr}
 	}
-	for k := 1; k < len(RolloutPhases); k++ {
+	var last string
+	for k, phase := range RolloutPhases {
+		b := &Barrier{Addr: fmt.Sprintf("rollout.%s batch %d %s", rb.model.Name, n, phaseDone[phase]), Range: rb.block.DefRange}
 		for _, t := range batch {
-			s := rb.steps[t][k].step
-			for _, u := range batch {
-				if u == t {
-					continue
-				}
-				prev := rb.steps[u][k-1].step
-				s.DependsOn = append(s.DependsOn, Dependency{Addr: prev.Addr, Range: s.DeclRange, Implicit: true})
-			}
+			b.After = append(b.After, rb.steps[t][k].step.Addr)
+		}
+		l.plan.Barriers = append(l.plan.Barriers, b)
+		last = b.Addr
+		if k+1 == len(RolloutPhases) {
+			break
+		}
+		for _, t := range batch {
+			s := rb.steps[t][k+1].step
+			s.DependsOn = append(s.DependsOn, Dependency{Addr: b.Addr, Range: s.DeclRange, Implicit: true})
 		}
 	}
+	return []string{last}
 }

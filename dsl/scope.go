@@ -82,6 +82,9 @@ type scope struct {
 
 	each   *cty.Value // object{key, value}, inside a for_each step
 	target *cty.Value // inside a rollout
+	// rollout names the rollout whose depends_on is read in this scope,
+	// where target is not bound: the list holds for the whole rollout.
+	rollout string
 }
 
 // roots lists the names an expression can start with, for suggestions.
@@ -238,6 +241,15 @@ func (s *scope) checkTraversal(tr hcl.Traversal) hcl.Diagnostics {
 			}}
 		}
 	case "target":
+		if s.lookupTarget() == nil && s.rollout != "" {
+			return hcl.Diagnostics{{
+				Severity: hcl.DiagError,
+				Summary:  `Reference to "target" in a rollout's depends_on`,
+				Detail: fmt.Sprintf("depends_on of rollout %q holds for the rollout as a whole: its first batch waits for every step listed before it starts, so no target is bound yet. List the steps themselves, such as [step.deploy.migrations]; for a step per target, write it as a for_each step over the same targets and have it depend on rollout.%s[each.key].",
+					s.rollout, s.rollout),
+				Subject: rng.Ptr(),
+			}}
+		}
 		if s.lookupTarget() == nil {
 			return hcl.Diagnostics{{
 				Severity: hcl.DiagError,
@@ -331,7 +343,19 @@ func (s *scope) eval(expr hcl.Expression) (cty.Value, hcl.Diagnostics) {
 	if diags := s.checkRefs(expr); diags.HasErrors() {
 		return poisoned(), diags
 	}
-	return expr.Value(s.evalContext(expr))
+	ctx := s.evalContext(expr)
+	v, diags := expr.Value(ctx)
+	// A for expression over an unknown collection (and a few other forms)
+	// returns an unknown without its marks: if any input was poisoned,
+	// the unknown comes from a problem reported already.
+	if !diags.HasErrors() && !v.IsWhollyKnown() && !v.HasMark(poisonMark{}) {
+		for _, in := range ctx.Variables {
+			if _, marks := in.UnmarkDeep(); hasMark(marks, poisonMark{}) {
+				return v.Mark(poisonMark{}), diags
+			}
+		}
+	}
+	return v, diags
 }
 
 func sortedKeys[V any](m map[string]V) []string {

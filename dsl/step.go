@@ -17,6 +17,9 @@ var metaSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "depends_on"}, {Name: "for_each"}, {Name: "timeout"},
 }}
 
+// metaNames are the meta-arguments of a step, for suggestions.
+var metaNames = []string{"depends_on", "for_each", "timeout"}
+
 type stepBlock struct {
 	typ, name string
 	stepType  StepType
@@ -111,12 +114,12 @@ func (l *loader) decodeSteps() hcl.Diagnostics {
 	l.stage = stageBodies
 	for _, b := range blocks {
 		for _, in := range b.instances {
-			dc := &DecodeContext{scope: in.scope, DefRange: b.block.DefRange, Dir: filepath.Dir(b.block.DefRange.Filename)}
+			dc := &DecodeContext{scope: in.scope, DefRange: b.block.DefRange, Dir: filepath.Dir(b.block.DefRange.Filename), meta: metaNames}
 			spec, d := b.stepType.Decode(b.remain, dc)
 			diags = append(diags, d...)
 			mr := &Reader{dc: dc, Content: b.meta}
 			in.step.Spec = spec
-			in.step.Timeout = mr.Duration("timeout", 0)
+			in.step.Timeout = mr.PositiveDuration("timeout", 0)
 			diags = append(diags, mr.Diags()...)
 			l.plan.Steps = append(l.plan.Steps, in.step)
 		}

@@ -90,8 +90,9 @@ func TestValid(t *testing.T) {
 	}
 }
 
-// deps returns the addresses a step depends on, sorted.
-func deps(t *testing.T, p *dsl.Plan, addr string) []string {
+// deps returns the addresses of the steps a step waits for directly in
+// the graph (a barrier standing for the steps it waits for), sorted.
+func deps(t *testing.T, p *dsl.Plan, g *executor.Graph, addr string) []string {
 	t.Helper()
 	s := p.Step(addr)
 	if s == nil {
@@ -102,8 +103,8 @@ func deps(t *testing.T, p *dsl.Plan, addr string) []string {
 		t.Fatalf("no step %s; have %s", addr, strings.Join(all, ", "))
 	}
 	out := []string{}
-	for _, d := range s.DependsOn {
-		out = append(out, d.Addr)
+	for _, j := range g.Deps(g.Index(addr)) {
+		out = append(out, g.Steps[j].Addr)
 	}
 	sort.Strings(out)
 	return out
@@ -184,7 +185,9 @@ func TestValidStructure(t *testing.T) {
 		{file: "rollout-batch.hcl", steps: 1 + 5*4, waves: 1 + 3*4, deps: []depCase{
 			{`rollout.apps["app1"].drain`, []string{"step.deploy.migrations"}},
 			{`rollout.apps["app2"].drain`, []string{"step.deploy.migrations"}},
-			// A batch moves in lockstep: no reload overlaps a deploy.
+			// A batch moves in lockstep: no reload overlaps a deploy. The
+			// batch waits at a barrier per phase; through it, each step
+			// waits for the whole previous phase of its batch.
 			{`rollout.apps["app1"].deploy`, []string{`rollout.apps["app1"].drain`, `rollout.apps["app2"].drain`}},
 			{`rollout.apps["app2"].restore`, []string{`rollout.apps["app1"].health_check`, `rollout.apps["app2"].health_check`}},
 			{`rollout.apps["app3"].drain`, []string{`rollout.apps["app1"].restore`, `rollout.apps["app2"].restore`}},
@@ -199,6 +202,14 @@ func TestValidStructure(t *testing.T) {
 				`rollout.web["web1"].deploy`, `rollout.web["web1"].drain`, `rollout.web["web1"].health_check`, `rollout.web["web1"].restore`,
 				`rollout.web["web2"].deploy`, `rollout.web["web2"].drain`, `rollout.web["web2"].health_check`, `rollout.web["web2"].restore`,
 			}},
+		}},
+		{file: "index-refs.hcl", steps: 9, waves: 3, deps: []depCase{
+			{"step.deploy.computed_index", []string{"step.deploy.base"}},
+			{"step.deploy.attr_index", []string{"step.deploy.base"}},
+			{"step.deploy.name_index", []string{"step.deploy.base"}},
+			{"step.deploy.all_index", []string{"step.deploy.base"}},
+			{"step.health_check.pair_index", []string{`step.deploy.pair["a"]`}},
+			{"step.health_check.listed", []string{"step.deploy.name_index", `step.deploy.pair["b"]`}},
 		}},
 		{file: "timeouts.hcl", steps: 3, waves: 3},
 		{file: "no-plan-block.hcl", steps: 1, waves: 1},
@@ -222,7 +233,7 @@ func TestValidStructure(t *testing.T) {
 				t.Errorf("%d waves, want %d: %q", len(g.Waves()), c.waves, waveAddrs(g))
 			}
 			for _, d := range c.deps {
-				if got := deps(t, p, d.addr); strings.Join(got, " ") != strings.Join(d.want, " ") {
+				if got := deps(t, p, g, d.addr); strings.Join(got, " ") != strings.Join(d.want, " ") {
 					t.Errorf("%s depends on\n  %q\nwant\n  %q", d.addr, got, d.want)
 				}
 			}

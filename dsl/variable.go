@@ -2,7 +2,6 @@ package dsl
 
 import (
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -12,9 +11,12 @@ import (
 	"github.com/zclconf/go-cty/cty/convert"
 )
 
-var variableSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-	{Name: "type"}, {Name: "default"}, {Name: "description"}, {Name: "sensitive"},
-}}
+var variableSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "type"}, {Name: "default"}, {Name: "description"}, {Name: "sensitive"},
+	},
+	Blocks: []hcl.BlockHeaderSchema{{Type: "validation"}},
+}
 
 // EnvPrefix is the prefix of environment variables that set plan variables:
 // PLAN_VAR_version=v2 sets var.version.
@@ -27,6 +29,8 @@ type varDecl struct {
 	// broken is set when the declaration itself has an error (reported),
 	// so that a missing value is not reported on top of it.
 	broken bool
+	// rules are the validation blocks (see checkRules).
+	rules []*hcl.Block
 }
 
 // decodeVariables decodes variable blocks, then assigns values in the order
@@ -54,6 +58,7 @@ func (l *loader) decodeVariables(blocks []*hcl.Block) hcl.Diagnostics {
 		d := &varDecl{model: &Variable{Name: name, DeclRange: b.DefRange}, typ: cty.DynamicPseudoType}
 		content, cd := b.Body.Content(variableSchema)
 		diags = append(diags, cd...)
+		d.rules = content.Blocks
 		if a, ok := content.Attributes["type"]; ok {
 			ty, td := typeexpr.TypeConstraint(a.Expr)
 			diags = append(diags, td...)
@@ -117,9 +122,11 @@ func (l *loader) decodeVariables(blocks []*hcl.Block) hcl.Diagnostics {
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Invalid value for variable",
-				Detail:   fmt.Sprintf("%s: the value for var.%s does not match its type: %s.", source, name, err),
+				Detail:   fmt.Sprintf("%s: the value for var.%s does not match its type: %s. Give a value of type %s.", source, name, err, d.typ.FriendlyName()),
 				Subject:  rng,
 			})
+			// Reported: "no value was given" would be false.
+			d.broken = true
 			return
 		}
 		d.value = cv
@@ -131,7 +138,11 @@ func (l *loader) decodeVariables(blocks []*hcl.Block) hcl.Diagnostics {
 		d, ok := decls[name]
 		if ok && d.typ != cty.String && d.typ != cty.DynamicPseudoType {
 			var v cty.Value
-			expr, vd := hclsyntax.ParseExpression([]byte(s), source, hcl.Pos{Line: 1, Column: 1, Byte: 0})
+			vd := CheckSource([]byte(s), source)
+			var expr hclsyntax.Expression
+			if !vd.HasErrors() {
+				expr, vd = hclsyntax.ParseExpression([]byte(s), source, hcl.Pos{Line: 1, Column: 1, Byte: 0})
+			}
 			if !vd.HasErrors() {
 				v, vd = expr.Value(&hcl.EvalContext{Functions: functions})
 			}
@@ -145,6 +156,7 @@ func (l *loader) decodeVariables(blocks []*hcl.Block) hcl.Diagnostics {
 					Summary:  "Invalid value for variable",
 					Detail:   fmt.Sprintf("%s: %s is not a valid value for var.%s (%s). Write it in HCL syntax, such as 3000, true, [\"a\", \"b\"] or { a = 1 }.", source, shown, name, d.typ.FriendlyName()),
 				})
+				d.broken = true
 				return
 			}
 			set(name, source, v, nil)
@@ -165,7 +177,10 @@ func (l *loader) decodeVariables(blocks []*hcl.Block) hcl.Diagnostics {
 		raw(name, "environment variable "+k, v)
 	}
 	for _, f := range l.opts.VarFiles {
-		diags = append(diags, l.readVarFile(f, set)...)
+		diags = append(diags, l.readVarFile(f, set, func(name string) bool {
+			d, ok := decls[name]
+			return ok && d.model.Sensitive
+		})...)
 	}
 	for _, vf := range l.opts.Vars {
 		raw(vf.Name, "-var "+vf.Name, vf.Value)
@@ -185,6 +200,7 @@ func (l *loader) decodeVariables(blocks []*hcl.Block) hcl.Diagnostics {
 			})
 			d.value = poisoned()
 		}
+		diags = append(diags, d.checkRules()...)
 		v := d.value
 		if d.model.Sensitive {
 			l.addSecrets(v)
@@ -197,10 +213,16 @@ func (l *loader) decodeVariables(blocks []*hcl.Block) hcl.Diagnostics {
 }
 
 // readVarFile reads a -var-file: an HCL file of name = value attributes.
-func (l *loader) readVarFile(path string, set func(string, string, cty.Value, *hcl.Range)) hcl.Diagnostics {
-	src, err := os.ReadFile(path)
+// The values of sensitive variables in it are masked in the copy kept for
+// snippets (see maskSecrets).
+func (l *loader) readVarFile(path string, set func(string, string, cty.Value, *hcl.Range), sensitive func(string) bool) hcl.Diagnostics {
+	src, err := ReadSource(path)
 	if err != nil {
-		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read -var-file", Detail: err.Error()}}
+		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read -var-file", Detail: err.Error() + "."}}
+	}
+	if d := CheckSource(src, path); d.HasErrors() {
+		l.plan.Files[path] = &hcl.File{Body: hcl.EmptyBody(), Bytes: displayCopy(src)}
+		return d
 	}
 	f, diags := hclsyntax.ParseConfig(src, path, hcl.Pos{Line: 1, Column: 1})
 	if diags.HasErrors() {
@@ -211,6 +233,9 @@ func (l *loader) readVarFile(path string, set func(string, string, cty.Value, *h
 	diags = append(diags, d...)
 	for _, name := range sortedKeys(attrs) {
 		a := attrs[name]
+		if sensitive(name) {
+			l.masks[path] = append(l.masks[path], a.Expr.Range())
+		}
 		v, vd := a.Expr.Value(&hcl.EvalContext{Functions: functions})
 		diags = append(diags, vd...)
 		if vd.HasErrors() {

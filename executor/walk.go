@@ -61,7 +61,7 @@ func newWalk(g *Graph, tasks []Task, o Options) *walk {
 		pending: make([]int, n), started: make([]bool, n), records: make([]Record, n),
 		results: make(chan result, 2*n)}
 	for i := 0; i < n; i++ {
-		w.pending[i] = len(g.deps[i])
+		w.pending[i] = len(g.Deps(i))
 		if w.pending[i] == 0 {
 			w.ready = append(w.ready, i)
 		}
@@ -152,7 +152,7 @@ func (w *walk) settle(r result) {
 			w.fail(-1, fmt.Errorf("%s is done but could not be journaled as done: %w", addr, err))
 		}
 		w.p.status(r.i, Done, "")
-		for _, u := range w.g.users[r.i] {
+		for _, u := range w.g.Users(r.i) {
 			w.pending[u]--
 			if w.pending[u] == 0 && !w.started[u] {
 				w.ready = append(w.ready, u)
@@ -268,7 +268,7 @@ func (w *walk) fuse(i int) bool {
 	if !ok {
 		return false
 	}
-	for _, u := range w.g.users[i] {
+	for _, u := range w.g.Users(i) {
 		if w.pending[u] != 1 || w.started[u] {
 			continue
 		}

@@ -57,7 +57,7 @@ func (Deploy) Schema() *hcl.BodySchema { return deploySchema }
 func (Deploy) Decode(body hcl.Body, dc *dsl.DecodeContext) (Spec, hcl.Diagnostics) {
 	r := dc.Read(body, deploySchema)
 	s := &DeploySpec{
-		Container: r.String("container"),
+		Container: r.Name("container"),
 		Image:     r.String("image"),
 		Env:       r.StringMap("env"),
 		Pull:      r.OneOf("pull", "missing", "missing", "always", "never"),

@@ -43,7 +43,7 @@ func (Drain) Decode(body hcl.Body, dc *dsl.DecodeContext) (Spec, hcl.Diagnostics
 	if s.Nginx != nil {
 		def = s.Nginx.DrainTimeout.Value
 	}
-	s.DrainTimeout = r.Duration("drain_timeout", def)
+	s.DrainTimeout = r.PositiveDuration("drain_timeout", def)
 	r.Report(checkServer(s.Server)...)
 	return s, r.Diags()
 }

@@ -102,10 +102,10 @@ func (HealthCheck) Schema() *hcl.BodySchema { return healthSchema }
 func (HealthCheck) Decode(body hcl.Body, dc *dsl.DecodeContext) (Spec, hcl.Diagnostics) {
 	r := dc.Read(body, healthSchema)
 	s := &HealthCheckSpec{
-		Container:        r.String("container"),
+		Container:        r.Name("container"),
 		Engine:           r.Docker("engine"),
 		Nginx:            r.Nginx("nginx"),
-		Interval:         r.Duration("interval", time.Second),
+		Interval:         r.PositiveDuration("interval", time.Second),
 		HealthyThreshold: r.Int("healthy_threshold", 1, 1, 1000),
 		StartPeriod:      r.Duration("start_period", 0),
 	}
@@ -124,7 +124,7 @@ func (HealthCheck) Decode(body hcl.Body, dc *dsl.DecodeContext) (Spec, hcl.Diagn
 				ExpectBody:    c.String("expect_body"),
 				ExpectHeaders: c.StringMap("expect_headers"),
 				Network:       c.String("network"),
-				Timeout:       c.Duration("timeout", 2*time.Second),
+				Timeout:       c.PositiveDuration("timeout", 2*time.Second),
 				ViaNginx:      c.Bool("via_nginx", false),
 			}
 			if s.HTTP.ViaNginx.Value && s.Nginx == nil && !r.Has("nginx") {
@@ -138,7 +138,7 @@ func (HealthCheck) Decode(body hcl.Body, dc *dsl.DecodeContext) (Spec, hcl.Diagn
 			r.Report(c.Diags()...)
 		case "tcp":
 			c := br.Read(b.Body, tcpSchema)
-			s.TCP = &TCPProbe{Port: c.Int("port", 0, 1, 65535), Network: c.String("network"), Timeout: c.Duration("timeout", 2*time.Second)}
+			s.TCP = &TCPProbe{Port: c.Int("port", 0, 1, 65535), Network: c.String("network"), Timeout: c.PositiveDuration("timeout", 2*time.Second)}
 			r.Report(c.Diags()...)
 		case "docker":
 			c := br.Read(b.Body, &hcl.BodySchema{})

@@ -47,7 +47,7 @@ func (Switch) Schema() *hcl.BodySchema { return switchSchema }
 // Decode implements Type.
 func (Switch) Decode(body hcl.Body, dc *dsl.DecodeContext) (Spec, hcl.Diagnostics) {
 	r := dc.Read(body, switchSchema)
-	s := &SwitchSpec{Nginx: r.Nginx("nginx"), Server: r.String("server"), Container: r.String("container"), Engine: r.Docker("engine")}
+	s := &SwitchSpec{Nginx: r.Nginx("nginx"), Server: r.String("server"), Container: r.Name("container"), Engine: r.Docker("engine")}
 	r.Report(checkServer(s.Server)...)
 	return s, r.Diags()
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/pmezard/go-difflib/difflib"
+
+	"github.com/nonstop-deploy/nonstop/dsl"
 )
 
 type fmtCommand struct{ meta *meta }
@@ -74,7 +76,7 @@ func (c *fmtCommand) Run(args []string) int {
 		}
 		out, diags := formatSource(src, "<stdin>")
 		if diags.HasErrors() {
-			m.showDiags(nil, diags)
+			m.showSourceDiags("<stdin>", src, diags)
 			return exitError
 		}
 		if *check {
@@ -98,15 +100,15 @@ func (c *fmtCommand) Run(args []string) int {
 	}
 	code := exitOK
 	for _, f := range files {
-		src, err := os.ReadFile(f)
+		src, err := dsl.ReadSource(f)
 		if err != nil {
-			fmt.Fprintf(m.stderr, "Error: %s\n", err)
+			fmt.Fprintf(m.stderr, "Error: %s.\n", err)
 			code = exitError
 			continue
 		}
 		out, diags := formatSource(src, f)
 		if diags.HasErrors() {
-			m.showDiags(nil, diags)
+			m.showSourceDiags(f, src, diags)
 			code = exitError
 			continue
 		}
@@ -140,6 +142,9 @@ func (c *fmtCommand) Run(args []string) int {
 // formatSource formats one file. It parses first: hclwrite.Format would
 // happily "format" a file with syntax errors into something worse.
 func formatSource(src []byte, name string) ([]byte, hcl.Diagnostics) {
+	if diags := dsl.CheckSource(src, name); diags.HasErrors() {
+		return nil, diags
+	}
 	if _, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos); diags.HasErrors() {
 		return nil, diags
 	}
@@ -176,9 +181,20 @@ func hclFiles(path string, recursive bool) ([]string, error) {
 	return out, err
 }
 
+// showSourceDiags renders diagnostics about one source that is not part
+// of a loaded plan, with its snippets.
+func (m *meta) showSourceDiags(name string, src []byte, diags hcl.Diagnostics) {
+	m.showDiags(&dsl.Plan{Files: map[string]*hcl.File{name: dsl.SourceFile(src)}}, diags)
+}
+
 // writeKeepMode replaces a file's content atomically (temp file + rename),
-// keeping its permissions.
+// keeping its permissions. A symbolic link is written through: the file it
+// points to changes, and the link stays a link.
 func writeKeepMode(path string, data []byte) error {
+	path, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return err
+	}
 	info, err := os.Stat(path)
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/cli"
 
 	"github.com/nonstop-deploy/nonstop/steps"
+	"github.com/nonstop-deploy/nonstop/internal/suggest"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -30,11 +31,15 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	ui := &cli.BasicUi{Writer: stdout, ErrorWriter: stderr, Reader: os.Stdin}
 	m := &meta{ui: ui, stdout: stdout, stderr: stderr, steps: steps.Builtin()}
+	cmds := commands(m)
+	if code, handled := unknownCommand(args, cmds, stderr); handled {
+		return code
+	}
 	c := &cli.CLI{
 		Name:         "plan",
 		Version:      version,
 		Args:         args,
-		Commands:     commands(m),
+		Commands:     cmds,
 		HelpFunc:     help,
 		HelpWriter:   stdout,
 		ErrorWriter:  stderr,
@@ -49,6 +54,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return code
+}
+
+// unknownCommand reports a first argument that names no command: the cli
+// library would print the usage and exit 127, which reads like success in a
+// terminal scroll and names no mistake.
+func unknownCommand(args []string, cmds map[string]cli.CommandFactory, stderr io.Writer) (int, bool) {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") || os.Getenv("COMP_LINE") != "" {
+		return 0, false
+	}
+	if _, ok := cmds[args[0]]; ok {
+		return 0, false
+	}
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintf(stderr, "Error: %q is not a plan command.%s\nThe commands are: %s. Run \"plan -help\" for what each does.\n",
+		args[0], suggest.DidYouMean(args[0], names), strings.Join(names, ", "))
+	return 1, true
 }
 
 func commands(m *meta) map[string]cli.CommandFactory {

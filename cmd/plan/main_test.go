@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // plan runs the CLI in-process, as `plan ARGS...` would.
@@ -504,3 +506,133 @@ func TestHelpAndVersion(t *testing.T) {
 
 // origDir is the package folder, for tests that change directory.
 var origDir, _ = os.Getwd()
+
+// TestSensitiveWrongType: a sensitive value of the wrong type, from a
+// -var-file, -var or the environment, gets one error that quotes it
+// nowhere, not even in the snippet of the -var-file's line.
+func TestSensitiveWrongType(t *testing.T) {
+	const plan0 = "testdata/vars/sensitive-number.hcl"
+	for _, args := range [][]string{
+		{"validate", "-var-file", "testdata/vars/sensitive-number.vars", plan0},
+		{"validate", "-json", "-var-file", "testdata/vars/sensitive-number.vars", plan0},
+		{"validate", "-var", "port=hunter2-in-a-flag", plan0},
+	} {
+		code, stdout, stderr := plan(t, args...)
+		out := stdout + stderr
+		if code != 1 {
+			t.Errorf("%v: exit %d, want 1", args, code)
+		}
+		if strings.Contains(out, "hunter2") {
+			t.Errorf("%v prints the sensitive value:\n%s", args, out)
+		}
+		if n := strings.Count(out, "Invalid value for variable"); n != 1 || strings.Contains(out, "no value was given") {
+			t.Errorf("%v: want one error, no second one:\n%s", args, out)
+		}
+	}
+}
+
+// TestUnknownCommand: a mistyped command is an error that names it and
+// suggests the command meant, exit 1 (not the usage and 127).
+func TestUnknownCommand(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"valdiate", "x.hcl"}, `Did you mean "validate"?`},
+		{[]string{"aply"}, `Did you mean "apply"?`},
+		{[]string{"deploy"}, "The commands are: apply, fmt"},
+	}
+	for _, c := range cases {
+		code, stdout, stderr := plan(t, c.args...)
+		if code != 1 || !strings.Contains(stderr, c.want) || !strings.Contains(stderr, "is not a plan command") || stdout != "" {
+			t.Errorf("%v: exit %d, stderr %q, stdout %q; want 1 and %q", c.args, code, stderr, stdout, c.want)
+		}
+	}
+	if code, _, _ := plan(t, "version"); code != 0 {
+		t.Errorf("plan version: exit %d", code)
+	}
+}
+
+// TestFmtHostile: fmt writes through a symbolic link (the link stays a
+// link), shows the snippet of a file it cannot parse, refuses a FIFO at
+// once, and reports nesting too deep instead of crashing.
+func TestFmtHostile(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	src, err := os.ReadFile(filepath.Join(origDir, "testdata/fmt/misaligned.in"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := os.ReadFile(filepath.Join(origDir, "testdata/fmt/misaligned.out"))
+	if err := os.Mkdir("real", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile("real/plan.hcl", src, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("real/plan.hcl", "link.hcl"); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := plan(t, "fmt", "link.hcl"); code != 0 {
+		t.Fatalf("fmt link.hcl: exit %d\n%s", code, stderr)
+	}
+	if fi, err := os.Lstat("link.hcl"); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("fmt replaced the symbolic link with a file (%v)", err)
+	}
+	if got, _ := os.ReadFile("real/plan.hcl"); !bytes.Equal(got, want) {
+		t.Errorf("the file behind the link was not formatted:\n%s", got)
+	}
+	if fi, _ := os.Stat("real/plan.hcl"); fi.Mode().Perm() != 0o640 {
+		t.Errorf("mode %v, want 0640", fi.Mode().Perm())
+	}
+
+	if err := os.WriteFile("broken.hcl", []byte("step \"deploy\" \"x\" {\n  image = = 1\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := plan(t, "fmt", "broken.hcl")
+	if code != 1 || strings.Contains(stderr, "source code not available") || !strings.Contains(stderr, "image = = 1") {
+		t.Errorf("fmt on a syntax error: exit %d, want 1 and the snippet:\n%s", code, stderr)
+	}
+
+	deep := "x = " + strings.Repeat("(", 70000) + "1" + strings.Repeat(")", 70000) + "\n"
+	if err := os.WriteFile("deep.hcl", []byte(deep), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := plan(t, "fmt", "deep.hcl"); code != 1 || !strings.Contains(stderr, "Nesting too deep") {
+		t.Errorf("fmt on deep nesting: exit %d\n%.300s", code, stderr)
+	}
+
+	if err := syscall.Mkfifo("pipe.hcl", 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan string, 1)
+	go func() {
+		_, _, stderr := plan(t, "fmt", "-check", "pipe.hcl")
+		done <- stderr
+	}()
+	select {
+	case stderr := <-done:
+		if !strings.Contains(stderr, "not a regular file") {
+			t.Errorf("fmt on a FIFO: %s", stderr)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("fmt blocked on a FIFO")
+	}
+}
+
+// TestValidateEmptyPlan: a plan with nothing to do is valid, with a
+// warning that says so, not a bare "Success!".
+func TestValidateEmptyPlan(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "empty.hcl")
+	if err := os.WriteFile(path, []byte("# nothing yet\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := plan(t, "validate", path)
+	if code != 0 || !strings.Contains(stderr, "Warning: Empty plan") || !strings.Contains(stdout, "but there were warnings") {
+		t.Errorf("exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	code, stdout, _ = plan(t, "validate", "-json", path)
+	if code != 0 || !strings.Contains(stdout, `"warning_count": 1`) {
+		t.Errorf("-json: exit %d\n%s", code, stdout)
+	}
+}

@@ -56,7 +56,12 @@ func (c *validateCommand) Run(args []string) int {
 		_ = render.JSON(m.stdout, render.NewValidateJSON(diags))
 	} else {
 		m.showDiags(p, diags)
-		if !diags.HasErrors() {
+		switch {
+		case diags.HasErrors():
+		case len(diags) > 0:
+			// As Terraform: valid, but the warnings above are not noise.
+			m.ui.Output("Success! The plan is valid, but there were warnings, shown above.")
+		default:
 			m.ui.Output("Success! The plan is valid.")
 		}
 	}

@@ -4,9 +4,11 @@
 package render
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -16,11 +18,104 @@ import (
 // Diagnostics writes diagnostics as HCL renders them: severity and summary,
 // the file and line, the source snippet with the offending range marked,
 // and the detail.
+//
+// A snippet line longer than MaxSnippetLine bytes (a generated or hostile
+// file: a 200 KB line was once echoed whole) is cut to a window around the
+// range, marked with "…" at each cut.
 func Diagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnostics, width uint, color bool) error {
-	if len(diags) == 0 {
-		return nil
+	dw := hcl.NewDiagnosticTextWriter(w, files, width, color)
+	for _, d := range diags {
+		if f, cd, ok := clip(files, d); ok {
+			one := map[string]*hcl.File{d.Subject.Filename: f}
+			if err := hcl.NewDiagnosticTextWriter(w, one, width, color).WriteDiagnostic(cd); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := dw.WriteDiagnostic(d); err != nil {
+			return err
+		}
 	}
-	return hcl.NewDiagnosticTextWriter(w, files, width, color).WriteDiagnostics(diags)
+	return nil
+}
+
+// MaxSnippetLine is the longest source line a snippet shows whole.
+const MaxSnippetLine = 240
+
+// clip returns, for a diagnostic whose snippet holds a line longer than
+// MaxSnippetLine, a stand-in source holding only a window of the subject's
+// first line (after as many empty lines, so that line numbers hold) and the
+// diagnostic with its subject moved into it.
+func clip(files map[string]*hcl.File, d *hcl.Diagnostic) (*hcl.File, *hcl.Diagnostic, bool) {
+	if d.Subject == nil {
+		return nil, nil, false
+	}
+	f := files[d.Subject.Filename]
+	if f == nil || f.Bytes == nil {
+		return nil, nil, false
+	}
+	src := f.Bytes
+	snip := *d.Subject
+	if d.Context != nil {
+		snip = hcl.RangeOver(snip, *d.Context)
+	}
+	lo, hi := min(max(snip.Start.Byte, 0), len(src)), min(max(snip.End.Byte, 0), len(src))
+	first := bytes.LastIndexByte(src[:lo], '\n') + 1
+	last := len(src)
+	if i := bytes.IndexByte(src[hi:], '\n'); i >= 0 {
+		last = hi + i
+	}
+	long := false
+	for rest := src[first:last]; len(rest) > 0; {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = nil
+		}
+		if len(line) > MaxSnippetLine {
+			long = true
+			break
+		}
+	}
+	if !long {
+		return nil, nil, false
+	}
+	// The window: the subject's start, some context before it, as much of
+	// the subject after it as fits, on the subject's first line.
+	start := min(max(d.Subject.Start.Byte, 0), len(src))
+	lineStart := bytes.LastIndexByte(src[:start], '\n') + 1
+	lineEnd := len(src)
+	if i := bytes.IndexByte(src[start:], '\n'); i >= 0 {
+		lineEnd = start + i
+	}
+	from := max(lineStart, start-MaxSnippetLine/4)
+	to := min(lineEnd, from+MaxSnippetLine)
+	for from > lineStart && !utf8.RuneStart(src[from]) {
+		from++
+	}
+	for to < lineEnd && !utf8.RuneStart(src[to]) {
+		to--
+	}
+	var b bytes.Buffer
+	b.Write(bytes.Repeat([]byte{'\n'}, d.Subject.Start.Line-1))
+	if from > lineStart {
+		b.WriteString("…")
+	}
+	at := b.Len() - from // source offset + at = offset in b
+	b.Write(src[from:to])
+	if to < lineEnd {
+		b.WriteString("…")
+	}
+	end := min(max(d.Subject.End.Byte, start), to)
+	cd := *d
+	cd.Context = nil
+	cd.Subject = &hcl.Range{
+		Filename: d.Subject.Filename,
+		Start:    hcl.Pos{Line: d.Subject.Start.Line, Column: d.Subject.Start.Column, Byte: start + at},
+		End:      hcl.Pos{Line: d.Subject.Start.Line, Column: d.Subject.Start.Column + (end - start), Byte: end + at},
+	}
+	return &hcl.File{Body: f.Body, Bytes: b.Bytes()}, &cd, true
 }
 
 // ValidateJSON is the `plan validate -json` document, in the shape of

@@ -52,3 +52,14 @@ rollout "deep_nginx" {
   targets = ["a"]
   server  = "${target}:3000"
 }
+
+rollout "multi_line" {
+  nginx = nginx.proxy
+  targets = [
+    "app1",
+    "app2",
+    "app1", # error: Duplicate rollout target; detail: (first on line 59)
+    "app3",
+  ]
+  server = "${target}:3000"
+}

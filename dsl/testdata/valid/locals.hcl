@@ -19,6 +19,8 @@ locals {
   trimmed = trimspace("  padded  ")
   joined  = join(",", concat(["x"], ["y", "z"]))
   count   = length(keys(local.ports)) + max(1, 2) + tonumber("3")
+  # length of a string, as in Terraform: characters, not bytes.
+  name_len = length("café") + length(local.service)
   pieces  = split(":", local.first)
   host    = lookup({ app2 = "app2" }, local.service, "fallback")
   replaced = replace("a-b-c", "-", "_")
@@ -67,4 +69,14 @@ step "deploy" "app2" {
     P2      = tostring(local.ports["app2"])
   })
   depends_on = [step.drain.app2]
+}
+
+# A validation that holds passes silently.
+variable "tier" {
+  type    = string
+  default = "web"
+  validation {
+    condition     = length(var.tier) > 0 && contains(["web", "worker"], var.tier)
+    error_message = "tier is web or worker."
+  }
 }
