@@ -2,11 +2,14 @@ package steps
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/nonstop-deploy/nonstop/dsl"
 	"github.com/nonstop-deploy/nonstop/executor"
+	"github.com/nonstop-deploy/nonstop/internal/suggest"
 )
 
 // Lint finds plans that are valid but would drop requests, and says so as
@@ -50,27 +53,45 @@ func Lint(p *dsl.Plan, g *executor.Graph) hcl.Diagnostics {
 	var drained []bool
 	if len(p.Nginx) > 0 {
 		drained = make([]bool, n)
+		// A barrier (a rollout batch's phase) is drained when a node it
+		// waits for is: asked once, after every step before it (Order is
+		// topological), so each edge is looked at once.
+		barrier := map[int]bool{}
+		var takenOut func(v int) bool
+		takenOut = func(v int) bool {
+			if v < n {
+				m, ok := membershipOf(g.Steps[v].Spec)
+				return drained[v] || ok && m.Effect == TakesOut
+			}
+			if d, ok := barrier[v]; ok {
+				return d
+			}
+			d := slices.ContainsFunc(g.NodeDeps(v), takenOut)
+			barrier[v] = d
+			return d
+		}
 		for _, st := range g.Order() {
 			i := g.Index(st.Addr)
-			for _, d := range g.Deps(i) {
-				if m, ok := membershipOf(g.Steps[d].Spec); drained[d] || ok && m.Effect == TakesOut {
-					drained[i] = true
-					break
-				}
-			}
+			drained[i] = slices.ContainsFunc(g.NodeDeps(i), takenOut)
 		}
 	}
 	after, before := newWalker(g, true), newWalker(g, false)
+	// A start-first deploy with no switch and a switch with no deploy are
+	// held back: when the switch runs after such a deploy, the two name
+	// different containers, and that is one mistake, reported once, where
+	// it was made (the switch's container).
+	lonelyDeploys := map[int]*hcl.Diagnostic{}
+	var lonelySwitches []int
 	for i, s := range g.Steps {
 		if r, ok := s.Spec.(Replacer); ok {
 			rp := r.Replaces()
 			switch {
 			case rp.StartFirst:
-				if !after.find(i, "switch "+rp.Container.Value, func(j int) bool {
+				if after.find(i, "switch "+rp.Container.Value, func(j int) bool {
 					c, ok := g.Steps[j].Spec.(StartFirstCompleter)
 					return ok && c.Completes().Value == rp.Container.Value
-				}) {
-					diags = append(diags, noSwitch(s, rp))
+				}) < 0 {
+					lonelyDeploys[i] = noSwitch(s, rp)
 				}
 			case drained != nil && !drained[i]:
 				diags = append(diags, noDrain(s, rp))
@@ -78,27 +99,53 @@ func Lint(p *dsl.Plan, g *executor.Graph) hcl.Diagnostics {
 		}
 		if c, ok := s.Spec.(StartFirstCompleter); ok {
 			container := c.Completes().Value
-			if !before.find(i, "deploy "+container, func(j int) bool {
+			if before.find(i, "deploy "+container, func(j int) bool {
 				r, ok := g.Steps[j].Spec.(Replacer)
 				return ok && r.Replaces().StartFirst && r.Replaces().Container.Value == container
-			}) {
-				diags = append(diags, noStartFirst(s, c))
+			}) < 0 {
+				lonelySwitches = append(lonelySwitches, i)
 			}
 		}
 		if m, ok := membershipOf(s.Spec); ok && m.Effect == TakesOut {
-			if !after.find(i, fmt.Sprintf("restore %p %s", m.Nginx, m.Server.Value), func(j int) bool {
+			if after.find(i, fmt.Sprintf("restore %p %s", m.Nginx, m.Server.Value), func(j int) bool {
 				r, ok := membershipOf(g.Steps[j].Spec)
 				return ok && r.Effect == PutsBack && r.Server.Value == m.Server.Value && r.Nginx == m.Nginx
-			}) {
+			}) < 0 {
 				diags = append(diags, noRestore(s, m))
 			}
 		}
 	}
+	for _, i := range lonelySwitches {
+		sw := g.Steps[i]
+		d := before.find(i, "lonely start-first deploy", func(j int) bool { return lonelyDeploys[j] != nil })
+		if d < 0 {
+			diags = append(diags, noStartFirst(sw, sw.Spec.(StartFirstCompleter)))
+			continue
+		}
+		diags = append(diags, otherContainer(sw, sw.Spec.(StartFirstCompleter), g.Steps[d], g.Steps[d].Spec.(Replacer).Replaces()))
+		delete(lonelyDeploys, d)
+	}
+	for _, i := range slices.Sorted(maps.Keys(lonelyDeploys)) {
+		diags = append(diags, lonelyDeploys[i])
+	}
 	return diags
 }
 
+// otherContainer is a switch that runs after a start-first deploy of
+// another container, neither having its pair: a typo in one of the names.
+func otherContainer(sw *dsl.Step, c StartFirstCompleter, dep *dsl.Step, rp Replacement) *hcl.Diagnostic {
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  "Switch and start-first deploy name different containers",
+		Detail: fmt.Sprintf("%s completes container %q, but the start-first deploy before it, %s, replaces %q, and neither has a partner of its own.%s A switch must name the container of the start-first deploy it completes.",
+			sw.Addr, c.Completes().Value, dep.Addr, rp.Container.Value, suggest.DidYouMean(c.Completes().Value, []string{rp.Container.Value})),
+		Subject: c.Completes().Range.Ptr(),
+	}
+}
+
 // walker finds, from a step, a step after it (forward) or before it that
-// matches, breadth first, stopping at the first. What a walk that found
+// matches, breadth first, stopping at the first (find returns its index,
+// or -1). What a walk that found
 // nothing saw is dead for its key: later walks for the key skip it.
 type walker struct {
 	g       *executor.Graph
@@ -110,25 +157,27 @@ type walker struct {
 }
 
 func newWalker(g *executor.Graph, forward bool) *walker {
-	return &walker{g: g, forward: forward, seen: make([]int, len(g.Steps)), dead: map[string]map[int]bool{}}
+	return &walker{g: g, forward: forward, seen: make([]int, g.Nodes()), dead: map[string]map[int]bool{}}
 }
 
-func (w *walker) find(from int, key string, match func(int) bool) bool {
+func (w *walker) find(from int, key string, match func(int) bool) int {
 	w.walk++
 	dead := w.dead[key]
 	w.queue = append(w.queue[:0], from)
 	w.seen[from] = w.walk
 	for h := 0; h < len(w.queue); h++ {
-		next := w.g.Deps(w.queue[h])
+		// Node edges, barriers included: each edge once, where the steps'
+		// own Deps would list a batch's b steps for each of its b steps.
+		next := w.g.NodeDeps(w.queue[h])
 		if w.forward {
-			next = w.g.Users(w.queue[h])
+			next = w.g.NodeUsers(w.queue[h])
 		}
 		for _, v := range next {
 			if w.seen[v] == w.walk || dead[v] {
 				continue
 			}
-			if match(v) {
-				return true
+			if v < len(w.g.Steps) && match(v) {
+				return v
 			}
 			w.seen[v] = w.walk
 			w.queue = append(w.queue, v)
@@ -141,7 +190,7 @@ func (w *walker) find(from int, key string, match func(int) bool) bool {
 	for _, v := range w.queue[1:] {
 		dead[v] = true
 	}
-	return false
+	return -1
 }
 
 func noSwitch(s *dsl.Step, rp Replacement) *hcl.Diagnostic {

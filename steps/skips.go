@@ -133,7 +133,7 @@ func skips(g *executor.Graph, upToDate []string, inRotation func(NginxTarget, st
 	}
 	// Health checks after nothing but skipped steps.
 	for i, s := range g.Steps {
-		if _, ok := s.Spec.(ChangesNothing); !ok || skip[i] != "" || len(g.Deps(i)) == 0 {
+		if _, ok := s.Spec.(ChangesNothing); !ok || skip[i] != "" || len(g.NodeDeps(i)) == 0 {
 			continue
 		}
 		all := true

@@ -268,7 +268,7 @@ step "switch" "a" {
   server     = "a:3000"
   container  = "b"
   depends_on = [step.deploy.a]
-}`, []string{"error: Start-first deploy without a switch", "error: Switch without a start-first deploy before it"}},
+}`, []string{"error: Switch and start-first deploy name different containers"}},
 		{"switch before its deploy", `
 step "switch" "a" {
   nginx      = nginx.lb
