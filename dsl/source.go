@@ -40,7 +40,7 @@ func ReadSource(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	info, err := f.Stat()
 	if err != nil {
 		return nil, err
@@ -235,7 +235,7 @@ func scanDepth(src []byte, limit int) (off int, ok bool) {
 			case ']':
 				open = '['
 			}
-			if t := top(); t != open && !(c == '}' && t == '$') {
+			if t := top(); t != open && (c != '}' || t != '$') {
 				return -1, false
 			}
 			stack = stack[:len(stack)-1]
