@@ -1,3 +1,5 @@
+// This file holds defaultsBody: a step body with a rollout's phase
+// attributes filled in where the step leaves them out.
 package dsl
 
 import (

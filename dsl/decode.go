@@ -1,3 +1,5 @@
+// This file holds the decoding helpers step types use: DecodeContext and
+// Reader, which read typed attributes with their ranges and diagnostics.
 package dsl
 
 import (

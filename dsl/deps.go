@@ -1,3 +1,5 @@
+// This file finds a step's dependencies: depends_on, and every reference to
+// another step in its expressions, whatever the traversal's form.
 package dsl
 
 import (

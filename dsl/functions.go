@@ -1,3 +1,5 @@
+// This file holds the functions a plan may call: cty's stdlib under
+// Terraform's names.
 package dsl
 
 import (

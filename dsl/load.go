@@ -1,3 +1,5 @@
+// This file holds Load: files to a typed Plan, in the order its blocks may
+// refer to each other, with every diagnostic accumulated.
 package dsl
 
 import (

@@ -1,3 +1,4 @@
+// This file decodes locals blocks, in dependency order, reporting cycles.
 package dsl
 
 import (

@@ -1,3 +1,5 @@
+// This file holds the plan model Load returns: Plan, Step, Barrier and the
+// blocks, each value keeping the source range it came from.
 package dsl
 
 import (

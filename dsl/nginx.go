@@ -1,3 +1,5 @@
+// This file decodes nginx blocks: container or host form, config, upstream,
+// drain_timeout.
 package dsl
 
 import (

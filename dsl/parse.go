@@ -1,3 +1,5 @@
+// This file parses plan files with HCL, after the source checks, and splits
+// a file into top-level chunks for located errors.
 package dsl
 
 import (

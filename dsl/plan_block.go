@@ -1,3 +1,4 @@
+// This file decodes the plan block: name, description, on_failure.
 package dsl
 
 import (

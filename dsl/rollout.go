@@ -1,3 +1,6 @@
+// This file expands rollout blocks into drain, deploy, health_check and
+// restore steps per target, batch_size at a time, with one barrier per
+// batch phase.
 package dsl
 
 import (

@@ -1,3 +1,5 @@
+// This file holds the evaluation scope: what an expression may refer to at
+// each stage of decoding, checked before evaluation, with suggestions.
 package dsl
 
 import (

@@ -1,3 +1,5 @@
+// This file decodes step blocks: type lookup in the registry, meta-arguments,
+// for_each instances, and the body handed to the step type.
 package dsl
 
 import (

@@ -1,3 +1,4 @@
+// This file holds dsl's use of the tool's one did-you-mean.
 package dsl
 
 import (

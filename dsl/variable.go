@@ -1,3 +1,5 @@
+// This file decodes variable blocks and sets their values from defaults,
+// PLAN_VAR_ variables, -var-file and -var, with validation blocks.
 package dsl
 
 import (

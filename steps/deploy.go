@@ -1,3 +1,4 @@
+// This file holds the deploy step type: its schema, decoding and review.
 package steps
 
 import (

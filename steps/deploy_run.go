@@ -1,3 +1,5 @@
+// This file runs the deploy step: preflight, the replacement, its undo,
+// recovery and finalize, and the journal record pinning the image.
 package steps
 
 import (

@@ -1,3 +1,5 @@
+// This file runs the drain step: mark the server down, wait for the old
+// workers, and its undo.
 package steps
 
 import (

@@ -1,3 +1,5 @@
+// This file holds the health_check step type: its probes (http, tcp,
+// docker, exec), schema, decoding, review and the timeout arithmetic.
 package steps
 
 import (

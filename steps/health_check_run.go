@@ -1,3 +1,5 @@
+// This file runs the health_check step: N consecutive passes of its probe,
+// with errors that never show sensitive values.
 package steps
 
 import (

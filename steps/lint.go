@@ -1,3 +1,5 @@
+// This file holds Lint, validate's warnings and pairing errors about the
+// plan's shape, linear in steps plus edges.
 package steps
 
 import (

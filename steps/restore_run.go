@@ -1,3 +1,5 @@
+// This file runs the restore step: the host resolves, the server goes back
+// in, and its undo (drain again, waiting for the workers).
 package steps
 
 import (

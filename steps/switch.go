@@ -1,3 +1,4 @@
+// This file holds the switch step type: its schema, decoding and review.
 package steps
 
 import (

@@ -1,3 +1,5 @@
+// This file runs the switch step: the detour to a start-first deploy's new
+// container, stopping the old one, and its undo.
 package steps
 
 import (

@@ -1,3 +1,4 @@
+// This file runs the weight step and its undo.
 package steps
 
 import (

@@ -1,3 +1,5 @@
+// This file holds `plan apply`: flags, the prompt, the run through
+// internal/runner, the live display and the exit codes.
 package main
 
 import (

@@ -1,3 +1,5 @@
+// This file holds `plan fmt`: canonical formatting with hclwrite, -check
+// and -diff, written through symlinks and keeping the file's mode.
 package main
 
 import (

@@ -1,3 +1,5 @@
+// This file holds what every command shares: the plan loader with its
+// variable flags, the step registry, and the one renderer of errors.
 package main
 
 import (

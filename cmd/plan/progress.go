@@ -1,3 +1,5 @@
+// This file holds apply's and rollback's progress: a live table on a
+// terminal, one line per event otherwise.
 package main
 
 import (

@@ -1,3 +1,5 @@
+// This file holds the commands about a plan's state: rollback, status and
+// unlock.
 package main
 
 import (

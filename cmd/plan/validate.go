@@ -1,3 +1,5 @@
+// This file holds `plan validate`: parse, build the graph, lint, and print
+// the diagnostics as text or as Terraform's validate -json.
 package main
 
 import (
