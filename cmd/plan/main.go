@@ -16,8 +16,8 @@ import (
 
 	"github.com/hashicorp/cli"
 
-	"github.com/nonstop-deploy/nonstop/steps"
 	"github.com/nonstop-deploy/nonstop/internal/suggest"
+	"github.com/nonstop-deploy/nonstop/steps"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
