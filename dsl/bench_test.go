@@ -9,6 +9,7 @@ import (
 
 	"github.com/nonstop-deploy/nonstop/dsl"
 	"github.com/nonstop-deploy/nonstop/executor"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/bigplan"
 	"github.com/nonstop-deploy/nonstop/steps"
 )
 
@@ -25,51 +26,6 @@ nginx "proxy" {
   drain_timeout = "30s"
 }
 `
-
-// chainPlan writes n steps by hand, as plans/rolling-update.hcl does: per
-// app a drain, deploy, health_check and restore, each depending on the one
-// before, and each app's drain on the previous app's restore.
-func chainPlan(n int) string {
-	var b strings.Builder
-	b.WriteString(benchHeader)
-	for i := 0; i < n/4; i++ {
-		app := fmt.Sprintf("app%d", i)
-		prev := ""
-		if i > 0 {
-			prev = fmt.Sprintf("\n  depends_on = [step.restore.app%d]", i-1)
-		}
-		fmt.Fprintf(&b, `
-step "drain" %[1]q {
-  nginx  = nginx.proxy
-  server = "%[1]s:3000"%[2]s
-}
-
-step "deploy" %[1]q {
-  container  = %[1]q
-  image      = "example/app:${var.version}"
-  env        = { MESSAGE = "%[1]s,${var.version}" }
-  depends_on = [step.drain.%[1]s]
-}
-
-step "health_check" %[1]q {
-  container = %[1]q
-  http {
-    port        = 3000
-    expect_body = "%[1]s,${var.version}"
-  }
-  interval   = "200ms"
-  depends_on = [step.deploy.%[1]s]
-}
-
-step "restore" %[1]q {
-  nginx      = nginx.proxy
-  server     = "%[1]s:3000"
-  depends_on = [step.health_check.%[1]s]
-}
-`, app, prev)
-	}
-	return b.String()
-}
 
 // rolloutPlan writes one rollout of n/4 targets, two at a time (n steps),
 // and one more step that waits for all of them.
@@ -129,7 +85,7 @@ func BenchmarkLoadAndGraph(b *testing.B) {
 			name  string
 			gen   func(int) string
 			extra int
-		}{{"chain", chainPlan, 0}, {"rollout", rolloutPlan, 1}} {
+		}{{"chain", bigplan.Chain, 0}, {"rollout", rolloutPlan, 1}} {
 			b.Run(fmt.Sprintf("steps=%d/%s", n, shape.name), func(b *testing.B) {
 				path := filepath.Join(b.TempDir(), "plan.hcl")
 				if err := os.WriteFile(path, []byte(shape.gen(n)), 0o644); err != nil {

@@ -1,98 +1,16 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/nonstop-deploy/nonstop/dsl"
 	"github.com/nonstop-deploy/nonstop/executor"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/bigplan"
 	"github.com/nonstop-deploy/nonstop/steps"
 )
-
-const benchNginx = `
-variable "version" {
-  type    = string
-  default = "v2"
-}
-
-nginx "proxy" {
-  container     = "nginx"
-  config        = "nginx.conf"
-  upstream      = "apps"
-  drain_timeout = "30s"
-}
-`
-
-// benchChain writes n steps by hand: per app a drain, deploy, health_check
-// and restore, each after the one before, each app after the previous one.
-func benchChain(n int) string {
-	var b strings.Builder
-	b.WriteString(benchNginx)
-	for i := 0; i < n/4; i++ {
-		prev := ""
-		if i > 0 {
-			prev = fmt.Sprintf("\n  depends_on = [step.restore.app%d]", i-1)
-		}
-		fmt.Fprintf(&b, `
-step "drain" "app%[1]d" {
-  nginx  = nginx.proxy
-  server = "app%[1]d:3000"%[2]s
-}
-
-step "deploy" "app%[1]d" {
-  container  = "app%[1]d"
-  image      = "example/app:${var.version}"
-  depends_on = [step.drain.app%[1]d]
-}
-
-step "health_check" "app%[1]d" {
-  container  = "app%[1]d"
-  http {
-    port = 3000
-  }
-  depends_on = [step.deploy.app%[1]d]
-}
-
-step "restore" "app%[1]d" {
-  nginx      = nginx.proxy
-  server     = "app%[1]d:3000"
-  depends_on = [step.health_check.app%[1]d]
-}
-`, i, prev)
-	}
-	return b.String()
-}
-
-// benchRollout writes one rollout of the given targets and batch size.
-func benchRollout(targets, batch int) string {
-	var b strings.Builder
-	b.WriteString(benchNginx)
-	b.WriteString("\nrollout \"apps\" {\n  nginx      = nginx.proxy\n  targets    = [")
-	for i := 0; i < targets; i++ {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, `"app%d"`, i)
-	}
-	fmt.Fprintf(&b, `]
-  batch_size = %d
-  server     = "${target}:3000"
-  deploy {
-    image = "example/app:${var.version}"
-  }
-  health_check {
-    http {
-      port = 3000
-    }
-  }
-}
-`, batch)
-	return b.String()
-}
 
 // BenchmarkValidate measures the whole of `plan validate`, as a user runs
 // it: parse, decode, graph, lint and output ("full"), and without the lint
@@ -106,9 +24,9 @@ func BenchmarkValidate(b *testing.B) {
 		src   string
 		steps int
 	}{
-		{"chain-10000", benchChain(10000), 10000},
-		{"rollout-1000-batch-1", benchRollout(1000, 1), 4000},
-		{"rollout-1000-batch-256", benchRollout(1000, 256), 4000},
+		{"chain-10000", bigplan.Chain(10000), 10000},
+		{"rollout-1000-batch-1", bigplan.Rollout(1000, 1), 4000},
+		{"rollout-1000-batch-256", bigplan.Rollout(1000, 256), 4000},
 	}
 	for _, c := range cases {
 		path := filepath.Join(b.TempDir(), "plan.hcl")
