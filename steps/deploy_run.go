@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
 
 	"github.com/nonstop-deploy/nonstop/dsl"
@@ -122,7 +124,11 @@ func (s *DeploySpec) apply(ctx context.Context, env *Env, note func(string)) (js
 	if err := dockerx.EnsureImage(ctx, cli, s.Image.Value, dockerx.PullOptions{Always: s.Pull.Value == "always", Progress: note}); err != nil {
 		return nil, dsl.At(err, "Image not available", s.Image.Range)
 	}
-	r, err := dockerx.Replace(ctx, cli, old, dockerx.Spec{Image: s.Image.Value, Env: s.Env.Value, StartFirst: s.StartFirst(),
+	labels := map[string]string{dockerx.LabelApplied: time.Now().UTC().Format(time.RFC3339)}
+	if !s.Image.Sensitive {
+		labels[dockerx.LabelImage] = s.Image.Value
+	}
+	r, err := dockerx.Replace(ctx, cli, old, dockerx.Spec{Image: s.Image.Value, Env: s.Env.Value, StartFirst: s.StartFirst(), Labels: labels,
 		Checkpoint: func(r dockerx.Replacement) error {
 			return checkpoint(ctx, mustJSON(deployRecord{Engine: ref, Replacement: r, Image: shown(s.Image)}))
 		}})
@@ -136,6 +142,9 @@ func (s *DeploySpec) apply(ctx context.Context, env *Env, note func(string)) (js
 		note(fmt.Sprintf("%s started from %s next to the old container, now %s, which keeps serving until the switch", r.Name, shown(s.Image), r.BackupName))
 	} else {
 		note(fmt.Sprintf("%s recreated from %s (old container kept as %s until the apply succeeds)", r.Name, shown(s.Image), r.BackupName))
+	}
+	if w := dockerx.ComposeDrift(r.Name, containerLabels(old), s.Image.Value, shown(s.Image), s.Env.Value); w != "" {
+		note(w)
 	}
 	pinned, err := dockerx.PinnedImage(ctx, cli, r.NewID, s.Image.Value)
 	if err != nil {
@@ -163,4 +172,12 @@ func (s *DeploySpec) UpToDate(ctx context.Context, env *Env) (bool, string, erro
 		return false, why, err
 	}
 	return true, fmt.Sprintf("%s already runs %s with the plan's env", shown(s.Container), shown(s.Image)), nil
+}
+
+// containerLabels are c's labels (nil when the engine returned no config).
+func containerLabels(c container.InspectResponse) map[string]string {
+	if c.Config == nil {
+		return nil
+	}
+	return c.Config.Labels
 }
