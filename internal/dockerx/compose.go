@@ -184,7 +184,7 @@ func ComposeDrift(name string, labels map[string]string, image, shown string, en
 	if files == "" {
 		files = "(no compose file in its labels)"
 	}
-	revert := "docker-compose still sees it as up to date (its config-hash label is the old container's), so the next `docker-compose up` that recreates this service, for any other change, reverts this deploy without a word"
+	revert := "docker-compose still sees it as up to date (its config-hash label is the old container's), so the next `docker-compose up` that recreates this service for any other change recreates it from the file, undoing this deploy"
 	d, err := cs.Declared()
 	if err != nil {
 		return fmt.Sprintf("%s, whose compose file %s cannot be checked here (%v). %s. Make the service declare image %s (and the plan's env) in that file, in the same change as the plan",
