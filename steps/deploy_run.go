@@ -6,10 +6,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
 
 	"github.com/nonstop-deploy/nonstop/dsl"
@@ -128,6 +128,8 @@ func (s *DeploySpec) apply(ctx context.Context, env *Env, note func(string)) (js
 	if !s.Image.Sensitive {
 		labels[dockerx.LabelImage] = s.Image.Value
 	}
+	set, composeNote := dockerx.ComposeLabels(ctx, cli.DaemonHost(), old, s.Image.Value, shown(s.Image), s.Env.Value)
+	maps.Copy(labels, set)
 	r, err := dockerx.Replace(ctx, cli, old, dockerx.Spec{Image: s.Image.Value, Env: s.Env.Value, StartFirst: s.StartFirst(), Labels: labels,
 		Checkpoint: func(r dockerx.Replacement) error {
 			return checkpoint(ctx, mustJSON(deployRecord{Engine: ref, Replacement: r, Image: shown(s.Image)}))
@@ -143,8 +145,8 @@ func (s *DeploySpec) apply(ctx context.Context, env *Env, note func(string)) (js
 	} else {
 		note(fmt.Sprintf("%s recreated from %s (old container kept as %s until the apply succeeds)", r.Name, shown(s.Image), r.BackupName))
 	}
-	if w := dockerx.ComposeDrift(r.Name, containerLabels(old), s.Image.Value, shown(s.Image), s.Env.Value); w != "" {
-		note(w)
+	if composeNote != "" {
+		note(composeNote)
 	}
 	pinned, err := dockerx.PinnedImage(ctx, cli, r.NewID, s.Image.Value)
 	if err != nil {
@@ -172,12 +174,4 @@ func (s *DeploySpec) UpToDate(ctx context.Context, env *Env) (bool, string, erro
 		return false, why, err
 	}
 	return true, fmt.Sprintf("%s already runs %s with the plan's env", shown(s.Container), shown(s.Image)), nil
-}
-
-// containerLabels are c's labels (nil when the engine returned no config).
-func containerLabels(c container.InspectResponse) map[string]string {
-	if c.Config == nil {
-		return nil
-	}
-	return c.Config.Labels
 }

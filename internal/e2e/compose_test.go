@@ -110,17 +110,22 @@ func envOf(c container.InspectResponse, key string) string {
 	return ""
 }
 
-// TestComposeProjectRolledAndDrift brings up a real docker-compose project
-// (web scaled to 2, api), rolls it to v2 with a plan naming compose
-// services, and checks that compose still owns the new containers, that the
-// deploy labels them and warns that the compose file still says v1, and
-// what `docker-compose up -d` then does: nothing while the file is
-// unchanged (the carried config-hash), a recreate once the file is updated.
-func TestComposeProjectRolledAndDrift(t *testing.T) {
-	cli := testenv.Docker(t)
+// composeSetup is a compose project up at v1 (web scaled to 2, api) and a
+// plan rolling it to v2.
+type composeSetup struct {
+	composeProject
+	repo, file, plan string
+	web1, web2, api  string
+	before           map[string]container.InspectResponse
+}
+
+// upComposeProject tags the test app as <repo>:v1 and :v2, brings the
+// project up with `docker-compose up -d --scale web=2` and writes the plan;
+// `docker-compose down` removes it all when the test ends, passed or not.
+func upComposeProject(t *testing.T, cli client.APIClient) composeSetup {
+	t.Helper()
 	bin := composeBinary(t)
 	ctx := context.Background()
-
 	app, err := testimage.App(ctx, cli)
 	if err != nil {
 		t.Fatalf("building the test app image: %v", err)
@@ -198,6 +203,21 @@ step "deploy" "web2" {
 	if err := os.WriteFile(plan, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return composeSetup{composeProject: p, repo: repo, file: file, plan: plan, web1: web1, web2: web2, api: api, before: before}
+}
+
+// TestComposeProjectRolledAndDrift brings up a real docker-compose project
+// (web scaled to 2, api), rolls it to v2 with a plan naming compose
+// services, and checks that compose still owns the new containers, that the
+// deploy labels them and warns that the compose file still says v1, and
+// what `docker-compose up -d` then does: nothing while the file is
+// unchanged (the carried config-hash), a revert to v1 at an unrelated change
+// of the service, and a recreate once the file is updated after the fact.
+func TestComposeProjectRolledAndDrift(t *testing.T) {
+	cli := testenv.Docker(t)
+	ctx := context.Background()
+	cs := upComposeProject(t, cli)
+	p, repo, file, plan, web1, web2, api, before := cs.composeProject, cs.repo, cs.file, cs.plan, cs.web1, cs.web2, cs.api, cs.before
 	code, out := runPlan(t, "apply", "-auto-approve", plan)
 	t.Logf("plan apply (exit %d):\n%s", code, out)
 	if code != 0 {
@@ -288,9 +308,9 @@ step "deploy" "web2" {
 		t.Errorf("the unrelated change to api recreated %s too", web1)
 	}
 
-	// The documented fix: the compose file says v2 in the same change. The
-	// config-hash is still v1's, so compose recreates the containers once,
-	// from the file, which now matches what runs: nothing reverts.
+	// The file brought to v2 after the apply: the config-hash is still
+	// v1's, so compose recreates the containers once (undrained), from the
+	// file, which now matches what runs.
 	if err := os.WriteFile(file, []byte(composeFile(repo, "v2")), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -302,5 +322,59 @@ step "deploy" "web2" {
 				t.Errorf("after docker-compose up -d with the v2 file, %s runs %s with MESSAGE=%s (running %v); want %s:v2, %s,v2", n, c.Config.Image, envOf(c, "MESSAGE"), c.State.Running, repo, svc)
 			}
 		}
+	}
+}
+
+// TestComposeFileUpdatedWithPlan is the documented workflow: the compose
+// file says v2 in the same change as the plan. Where the file differs from
+// the old container in nothing but image and env (web), the deploy gives the
+// new containers docker-compose's own config-hash, so `docker-compose up -d`
+// leaves them be; where the change also touched something else (a label on
+// api), the old hash stays, so compose recreates api once to apply it.
+func TestComposeFileUpdatedWithPlan(t *testing.T) {
+	cli := testenv.Docker(t)
+	cs := upComposeProject(t, cli)
+	v2 := strings.Replace(composeFile(cs.repo, "v2"), "  api:\n", "  api:\n    labels:\n      added: in-the-same-change\n", 1)
+	if err := os.WriteFile(cs.file, []byte(v2), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out := runPlan(t, "apply", "-auto-approve", cs.plan)
+	t.Logf("plan apply (exit %d):\n%s", code, out)
+	if code != 0 {
+		t.Fatalf("apply exit code %d, want 0", code)
+	}
+	hash := strings.Fields(cs.run(t, "config", "--hash", "web"))
+	if len(hash) != 2 {
+		t.Fatalf("docker-compose config --hash web: %v", hash)
+	}
+	for _, n := range []string{cs.web1, cs.web2} {
+		if want := fmt.Sprintf("%s matches its compose file (service \"web\" of project %q); config-hash set to docker-compose's for it", n, cs.name); !strings.Contains(out, want) {
+			t.Errorf("apply's output lacks\n%s", want)
+		}
+		if got := appContainer(t, cli, n).Config.Labels[dockerx.LabelComposeConfigHash]; got != hash[1] {
+			t.Errorf("%s: config-hash %s, want docker-compose's %s", n, got, hash[1])
+		}
+	}
+	if want := fmt.Sprintf("warning: %s is compose service \"api\" of project %q, whose compose file declares the plan's image and env; it keeps the old container's config-hash because the compose file changed more than its image and env", cs.api, cs.name); !strings.Contains(out, want) {
+		t.Errorf("apply's output lacks\n%s", want)
+	}
+	if got := appContainer(t, cli, cs.api).Config.Labels[dockerx.LabelComposeConfigHash]; got != cs.before[cs.api].Config.Labels[dockerx.LabelComposeConfigHash] {
+		t.Errorf("%s: config-hash %s, want the old container's", cs.api, got)
+	}
+
+	deployed := map[string]string{}
+	for _, n := range []string{cs.web1, cs.web2, cs.api} {
+		deployed[n] = appContainer(t, cli, n).ID
+	}
+	up := cs.run(t, "up", "-d", "--scale", "web=2")
+	t.Logf("docker-compose up -d after the apply:\n%s", up)
+	for _, n := range []string{cs.web1, cs.web2} {
+		if !strings.Contains(up, n+" is up-to-date") || appContainer(t, cli, n).ID != deployed[n] {
+			t.Errorf("docker-compose up -d recreated %s; want it left as the deploy made it", n)
+		}
+	}
+	c := appContainer(t, cli, cs.api)
+	if c.ID == deployed[cs.api] || c.Config.Labels["added"] != "in-the-same-change" || envOf(c, "MESSAGE") != "api,v2" {
+		t.Errorf("%s after docker-compose up -d: recreated %v, label added=%q, MESSAGE=%s; want recreated with the label, at v2", cs.api, c.ID != deployed[cs.api], c.Config.Labels["added"], envOf(c, "MESSAGE"))
 	}
 }
