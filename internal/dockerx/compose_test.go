@@ -1,10 +1,13 @@
 package dockerx
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/docker/docker/api/types/container"
 )
 
 func TestComposeDrift(t *testing.T) {
@@ -65,5 +68,24 @@ func TestCloneLabelsDeployLabelsWin(t *testing.T) {
 	got := cloneLabels(map[string]string{LabelImage: "app:v1", LabelComposeConfigHash: "abc"}, nil, "old", map[string]string{LabelImage: "app:v2"})
 	if got[LabelImage] != "app:v2" || got[LabelComposeConfigHash] != "abc" || got[ReplacesLabel] != "old" {
 		t.Errorf("labels %v: want nonstop.image=app:v2 over the old one, config-hash carried, replaces=old", got)
+	}
+}
+
+// A compose file that declares the plan's image and env, on an engine
+// whose compose hash cannot be asked here: the old hash stays, and the
+// warning says compose will recreate the container once.
+func TestComposeLabelsRemoteEngineKeepsHash(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "docker-compose.yml"), []byte("services:\n  web:\n    image: app:v2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := container.InspectResponse{ContainerJSONBase: &container.ContainerJSONBase{Name: "/p_web_1"}, Config: &container.Config{Labels: map[string]string{
+		LabelComposeProject: "p", LabelComposeService: "web", LabelComposeWorkingDir: dir, LabelComposeConfigFiles: "docker-compose.yml", LabelComposeConfigHash: "abc"}}}
+	set, note := ComposeLabels(context.Background(), "tcp://10.0.0.1:2376", old, "app:v2", "app:v2", nil)
+	if set != nil || !strings.Contains(note, "the engine tcp://10.0.0.1:2376 is not local") || !strings.Contains(note, "recreates it once") {
+		t.Errorf("set %v, note %q: want no label and a warning that compose recreates it once", set, note)
+	}
+	if set, note := ComposeLabels(context.Background(), "unix:///x", container.InspectResponse{ContainerJSONBase: &container.ContainerJSONBase{Name: "/plain"}, Config: &container.Config{}}, "app:v2", "app:v2", nil); set != nil || note != "" {
+		t.Errorf("a container no compose project made: set %v, note %q; want nothing", set, note)
 	}
 }
