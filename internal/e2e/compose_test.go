@@ -218,7 +218,27 @@ func TestComposeProjectRolledAndDrift(t *testing.T) {
 	ctx := context.Background()
 	cs := upComposeProject(t, cli)
 	p, repo, file, plan, web1, web2, api, before := cs.composeProject, cs.repo, cs.file, cs.plan, cs.web1, cs.web2, cs.api, cs.before
-	code, out := runPlan(t, "apply", "-auto-approve", plan)
+	// The scaled service by its name alone: preflight refuses it, naming
+	// both containers, before anything changes.
+	ambiguous := filepath.Join(p.dir, "ambiguous.hcl")
+	src, err := os.ReadFile(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ambiguous, []byte(strings.Replace(string(src), fmt.Sprintf("container  = %q", web1), `container  = "web"`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out := runPlan(t, "apply", "-auto-approve", ambiguous)
+	if code == 0 || !strings.Contains(out, `compose service "web" matches 2 containers`) || !strings.Contains(out, web1) || !strings.Contains(out, web2) {
+		t.Errorf("apply of a plan naming the scaled service web: exit %d, want a refusal naming %s and %s:\n%s", code, web1, web2, out)
+	}
+	for n, c := range before {
+		if appContainer(t, cli, n).ID != c.ID {
+			t.Fatalf("the refused apply replaced %s", n)
+		}
+	}
+
+	code, out = runPlan(t, "apply", "-auto-approve", plan)
 	t.Logf("plan apply (exit %d):\n%s", code, out)
 	if code != 0 {
 		t.Fatalf("apply exit code %d, want 0", code)
