@@ -182,7 +182,8 @@ func ComposeDrift(name string, labels map[string]string, image, shown string, en
 	who := fmt.Sprintf("warning: %s is compose service %q of project %q", name, cs.Service, cs.Project)
 	files := strings.Join(cs.ConfigFiles, ", ")
 	if files == "" {
-		files = "(no compose file in its labels)"
+		return fmt.Sprintf("%s, whose labels name no compose file to check. If a compose file defines it, make the service declare image %s (and the plan's env) there, in the same change as the plan, or the next `docker-compose up` that recreates it brings back what the file says",
+			who, shown)
 	}
 	revert := "docker-compose still sees it as up to date (its config-hash label is the old container's), so the next `docker-compose up` that recreates this service for any other change recreates it from the file, undoing this deploy"
 	d, err := cs.Declared()

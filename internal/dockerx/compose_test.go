@@ -89,3 +89,10 @@ func TestComposeLabelsRemoteEngineKeepsHash(t *testing.T) {
 		t.Errorf("a container no compose project made: set %v, note %q; want nothing", set, note)
 	}
 }
+
+func TestComposeDriftNoFileLabel(t *testing.T) {
+	got := ComposeDrift("p_web_1", map[string]string{LabelComposeProject: "p", LabelComposeService: "web"}, "app:v2", "app:v2", nil)
+	if !strings.Contains(got, `warning: p_web_1 is compose service "web" of project "p", whose labels name no compose file to check`) || !strings.Contains(got, "declare image app:v2") {
+		t.Errorf("warning %q", got)
+	}
+}
