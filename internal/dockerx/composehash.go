@@ -64,8 +64,8 @@ func ComposeConfigHash(ctx context.Context, host string, cs ComposeService, extr
 // up` sees the new container as current instead of recreating it undrained;
 // otherwise the drift warning. The hash is set only when the file differs
 // from old in nothing but the deploy's image and env (onlyDeployDiffers):
-// a change of ports, volumes... must still make compose recreate it. note is what to tell the user, "" for a
-// container no compose project created.
+// a change of ports, volumes... must still make compose recreate it. note
+// is what to tell the user, "" for a container no compose project created.
 func ComposeLabels(ctx context.Context, host string, old container.InspectResponse, image, shown string, env map[string]string) (set map[string]string, note string) {
 	if old.ContainerJSONBase == nil || old.Config == nil {
 		return nil, ""
