@@ -6,7 +6,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strings"
+	"time"
 
 	"github.com/docker/docker/client"
 
@@ -122,7 +124,13 @@ func (s *DeploySpec) apply(ctx context.Context, env *Env, note func(string)) (js
 	if err := dockerx.EnsureImage(ctx, cli, s.Image.Value, dockerx.PullOptions{Always: s.Pull.Value == "always", Progress: note}); err != nil {
 		return nil, dsl.At(err, "Image not available", s.Image.Range)
 	}
-	r, err := dockerx.Replace(ctx, cli, old, dockerx.Spec{Image: s.Image.Value, Env: s.Env.Value, StartFirst: s.StartFirst(),
+	labels := map[string]string{dockerx.LabelApplied: time.Now().UTC().Format(time.RFC3339)}
+	if !s.Image.Sensitive {
+		labels[dockerx.LabelImage] = s.Image.Value
+	}
+	set, composeNote := dockerx.ComposeLabels(ctx, cli.DaemonHost(), old, s.Image.Value, shown(s.Image), s.Env.Value)
+	maps.Copy(labels, set)
+	r, err := dockerx.Replace(ctx, cli, old, dockerx.Spec{Image: s.Image.Value, Env: s.Env.Value, StartFirst: s.StartFirst(), Labels: labels,
 		Checkpoint: func(r dockerx.Replacement) error {
 			return checkpoint(ctx, mustJSON(deployRecord{Engine: ref, Replacement: r, Image: shown(s.Image)}))
 		}})
@@ -136,6 +144,9 @@ func (s *DeploySpec) apply(ctx context.Context, env *Env, note func(string)) (js
 		note(fmt.Sprintf("%s started from %s next to the old container, now %s, which keeps serving until the switch", r.Name, shown(s.Image), r.BackupName))
 	} else {
 		note(fmt.Sprintf("%s recreated from %s (old container kept as %s until the apply succeeds)", r.Name, shown(s.Image), r.BackupName))
+	}
+	if composeNote != "" {
+		note(composeNote)
 	}
 	pinned, err := dockerx.PinnedImage(ctx, cli, r.NewID, s.Image.Value)
 	if err != nil {

@@ -53,6 +53,9 @@ type Spec struct {
 	// replace a single replica. The switch step stops the old one later, once
 	// nginx sends its requests to the new one (StopGracefully).
 	StartFirst bool
+	// Labels are set on the new container over the cloned ones: what the
+	// deploy did (DeployLabels), visible in `docker inspect`.
+	Labels map[string]string
 }
 
 // BackupName is the name Replace gives the old container while the plan runs:
@@ -146,7 +149,7 @@ func CloneConfig(old container.InspectResponse, oldImage, newImage image.Inspect
 		MacAddress:      oc.MacAddress, //nolint:staticcheck // the way to keep a user-set MAC on API < 1.44
 		StopTimeout:     copyIntPtr(oc.StopTimeout),
 		Env:             mergeEnv(oc.Env, ic.Env, s.Env),
-		Labels:          cloneLabels(oc.Labels, ic.Labels, oldID),
+		Labels:          cloneLabels(oc.Labels, ic.Labels, oldID, s.Labels),
 		ExposedPorts:    exposedPorts(oc.ExposedPorts, ic.ExposedPorts, hc.PortBindings),
 	}
 	if oc.Hostname != "" && oc.Hostname != short && !hc.NetworkMode.IsContainer() {
@@ -308,8 +311,9 @@ func mergeEnv(old, oldImage []string, over map[string]string) []string {
 
 // cloneLabels keeps the old container's labels (compose's included, so
 // `docker compose ps` still lists the service) minus those the old image set,
-// and records which container this one replaces.
-func cloneLabels(old, oldImage map[string]string, oldID string) map[string]string {
+// and records which container this one replaces, with the deploy's own
+// labels over them.
+func cloneLabels(old, oldImage map[string]string, oldID string, over map[string]string) map[string]string {
 	out := map[string]string{}
 	for k, v := range old {
 		if iv, ok := oldImage[k]; ok && iv == v {
@@ -320,6 +324,7 @@ func cloneLabels(old, oldImage map[string]string, oldID string) map[string]strin
 	if oldID != "" {
 		out[ReplacesLabel] = oldID
 	}
+	maps.Copy(out, over)
 	if len(out) == 0 {
 		return nil
 	}
