@@ -18,7 +18,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/mattn/go-isatty"
-	"github.com/rs/zerolog"
 
 	"github.com/nonstop-deploy/nonstop/dsl"
 	"github.com/nonstop-deploy/nonstop/executor"
@@ -104,7 +103,7 @@ func (c *applyCommand) Run(args []string) int {
 	asJSON := fs.Bool("json", false, "JSON lines")
 	stateDir := fs.String("state-dir", "", "state folder")
 	lockTimeout := fs.Duration("lock-timeout", 0, "wait this long for a held lock")
-	level := fs.String("log-level", "warn", "operator log level")
+	level := fs.String("log-level", "", "operator log level: debug, info, warn or error (default: PLAN_LOG, else warn)")
 	var wf watchFlags
 	fs.Var(&wf.urls, "watch", "URL to send steady traffic to during the apply (repeatable)")
 	fs.IntVar(&wf.rate, "watch-rate", 50, "requests per second per -watch URL")
@@ -147,14 +146,15 @@ func (c *applyCommand) Run(args []string) int {
 		}
 	}()
 
-	lvl, err := zerolog.ParseLevel(*level)
-	if err != nil {
-		lvl = zerolog.WarnLevel
-	}
 	red := runner.NewRedactor(p)
+	log, err := m.logger(red.Writer(m.stderr), *level)
+	if err != nil {
+		fmt.Fprintf(m.stderr, "Error: %s.\n", err)
+		return exitError
+	}
 	opts := runner.Options{
 		Steps: m.steps, StateDir: *stateDir, Parallelism: *par, DryRun: *dry, RollbackContext: rollbackCtx, LockTimeout: *lockTimeout,
-		Log:         zerolog.New(zerolog.ConsoleWriter{Out: red.Writer(m.stderr), NoColor: true}).Level(lvl).With().Timestamp().Logger(),
+		Log:         log,
 		Redact:      red,
 		AfterRecord: killAfterRecord(),
 	}

@@ -32,6 +32,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ui := &cli.BasicUi{Writer: stdout, ErrorWriter: stderr, Reader: os.Stdin}
 	m := &meta{ui: ui, stdout: stdout, stderr: stderr, steps: steps.Builtin()}
 	cmds := commands(m)
+	if os.Getenv("COMP_LINE") == "" { // completing a word prints no errors
+		var err error
+		if m.log, err = logFromEnv(); err != nil {
+			fmt.Fprintf(stderr, "Error: %s (or unset it).\n", err)
+			return 1
+		}
+	}
 	if code, handled := unknownCommand(args, cmds, stderr); handled {
 		return code
 	}

@@ -41,6 +41,8 @@ type meta struct {
 
 	vars     varFlags
 	varFiles stringList
+	// log is the operator log's level and format from the environment.
+	log logSettings
 }
 
 // varFlags collects repeated -var name=value flags.

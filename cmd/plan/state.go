@@ -13,8 +13,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/rs/zerolog"
-
 	"github.com/nonstop-deploy/nonstop/executor"
 	"github.com/nonstop-deploy/nonstop/internal/runner"
 )
@@ -63,6 +61,7 @@ func (c *rollbackCommand) Run(args []string) int {
 	fs := m.flagSet("rollback", true)
 	stateDir := fs.String("state-dir", "", "state folder")
 	lockTimeout := fs.Duration("lock-timeout", 0, "wait this long for a held lock")
+	level := fs.String("log-level", "", "operator log level: debug, info, warn or error (default: PLAN_LOG, else warn)")
 	if err := fs.Parse(args); err != nil {
 		return exitError
 	}
@@ -70,7 +69,11 @@ func (c *rollbackCommand) Run(args []string) int {
 	if !ok {
 		return exitError
 	}
-	log := zerolog.New(zerolog.ConsoleWriter{Out: m.stderr, NoColor: true}).Level(zerolog.WarnLevel)
+	log, err := m.logger(m.stderr, *level)
+	if err != nil {
+		fmt.Fprintf(m.stderr, "Error: %s.\n", err)
+		return exitError
+	}
 	// Ctrl-C (or SIGTERM) stops before the next undo; what is left is
 	// listed, and another rollback finishes it.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
