@@ -7,8 +7,11 @@ import (
 	"os"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"unsafe"
 
 	"github.com/hashicorp/cli"
 )
@@ -66,6 +69,11 @@ func TestVersionJSON(t *testing.T) {
 	}
 	if dec.More() {
 		t.Errorf("more than one document: %s", stdout)
+	}
+	for _, flag := range []string{"-version", "-v", "--version"} {
+		if code, stdout2, _ := plan(t, flag, "-json"); code != 0 || stdout2 != stdout {
+			t.Errorf("plan %s -json: exit %d, %q; want the same as plan version -json", flag, code, stdout2)
+		}
 	}
 	if code, _, stderr := plan(t, "version", "extra"); code != 1 || !strings.Contains(stderr, "takes no arguments") {
 		t.Errorf("version extra: exit %d, %s", code, stderr)
@@ -305,4 +313,87 @@ func captureStdout(t *testing.T, f func()) string {
 	os.Stdout = old
 	w.Close()
 	return <-done
+}
+
+// openPTY opens a pseudo-terminal: the terminal end plan writes to, and
+// the other end the test reads.
+func openPTY(t *testing.T) (term, reader *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatalf("no pseudo-terminal: %v", err)
+	}
+	var n, unlock uint32
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, m.Fd(), syscall.TIOCGPTN, uintptr(unsafe.Pointer(&n))); e != 0 {
+		t.Fatal(e)
+	}
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, m.Fd(), syscall.TIOCSPTLCK, uintptr(unsafe.Pointer(&unlock))); e != 0 {
+		t.Fatal(e)
+	}
+	s, err := os.OpenFile("/dev/pts/"+strconv.Itoa(int(n)), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(); m.Close() })
+	return s, m
+}
+
+// TestNoColorOnTerminal: on a terminal, diagnostics are coloured; with
+// -no-color (or NO_COLOR) not one escape sequence is written.
+func TestNoColorOnTerminal(t *testing.T) {
+	cases := []struct {
+		name    string
+		args    []string
+		env     string
+		escapes bool
+	}{
+		{"terminal", []string{"validate", invalidRefs}, "", true},
+		{"-no-color", []string{"validate", "-no-color", invalidRefs}, "", false},
+		{"NO_COLOR", []string{"validate", invalidRefs}, "1", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv("NO_COLOR", c.env)
+			term, reader := openPTY(t)
+			got := make(chan string)
+			go func() {
+				var b strings.Builder
+				buf := make([]byte, 4096)
+				for {
+					n, err := reader.Read(buf)
+					b.Write(buf[:n])
+					if err != nil || strings.Contains(b.String(), "END-OF-TEST") {
+						break
+					}
+				}
+				got <- b.String()
+			}()
+			var out strings.Builder
+			code := run(c.args, &out, term)
+			_, _ = term.WriteString("END-OF-TEST\n")
+			s := <-got
+			if code != 1 || !strings.Contains(s, "Reference to undeclared input variable") {
+				t.Fatalf("exit %d:\n%q", code, s)
+			}
+			if has := strings.Contains(s, "\x1b["); has != c.escapes {
+				t.Errorf("escape sequences: %v, want %v\n%q", has, c.escapes, s)
+			}
+		})
+	}
+}
+
+// TestNoColorProgress: on a terminal, apply's and rollback's progress is
+// the live table, which moves the cursor with escape sequences; with
+// -no-color it is one plain line per event.
+func TestNoColorProgress(t *testing.T) {
+	t.Setenv("TERM", "xterm")
+	term, _ := openPTY(t)
+	for _, noColor := range []bool{false, true} {
+		m := &meta{stdout: term, stderr: term, noColor: noColor}
+		_, closeProgress, live := m.progressPrinter(false, []string{"step.deploy.app"})
+		closeProgress()
+		if live == noColor {
+			t.Errorf("-no-color=%v: live table %v", noColor, live)
+		}
+	}
 }

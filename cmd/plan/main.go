@@ -48,6 +48,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "Error: %s\n", err)
 		return 1
 	}
+	if len(args) > 0 && (args[0] == "-v" || args[0] == "-version" || args[0] == "--version") {
+		args = append([]string{"version"}, args[1:]...) // as Terraform: the same output as `plan version`
+	}
 	if code, handled := unknownCommand(args, cmds, stderr); handled {
 		return code
 	}
