@@ -4,11 +4,13 @@ package dsl
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/typeexpr"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	hcljson "github.com/hashicorp/hcl/v2/json"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 )
@@ -214,7 +216,8 @@ func (l *loader) decodeVariables(blocks []*hcl.Block) hcl.Diagnostics {
 	return diags
 }
 
-// readVarFile reads a -var-file: an HCL file of name = value attributes.
+// readVarFile reads a -var-file: an HCL file of name = value attributes,
+// or a JSON object of the same.
 // The values of sensitive variables in it are masked in the copy kept for
 // snippets (see maskSecrets).
 func (l *loader) readVarFile(path string, set func(string, string, cty.Value, *hcl.Range), sensitive func(string) bool) hcl.Diagnostics {
@@ -226,8 +229,22 @@ func (l *loader) readVarFile(path string, set func(string, string, cty.Value, *h
 		l.plan.Files[path] = &hcl.File{Body: hcl.EmptyBody(), Bytes: displayCopy(src)}
 		return d
 	}
-	f, diags := hclsyntax.ParseConfig(src, path, hcl.Pos{Line: 1, Column: 1})
+	// A *.json file is an object of name → value, as Terraform's
+	// *.tfvars.json; its strings are literal (no ${...}), as there.
+	var f *hcl.File
+	var diags hcl.Diagnostics
+	var ctx *hcl.EvalContext
+	if strings.HasSuffix(path, ".json") {
+		f, diags = hcljson.Parse(src, path)
+		if len(diags) > 1 { // a syntax error, then its echo about the root
+			diags = slices.DeleteFunc(diags, func(d *hcl.Diagnostic) bool { return d.Summary == "Root value must be object" })
+		}
+	} else {
+		f, diags = hclsyntax.ParseConfig(src, path, hcl.Pos{Line: 1, Column: 1})
+		ctx = &hcl.EvalContext{Functions: functions}
+	}
 	if diags.HasErrors() {
+		l.plan.Files[path] = &hcl.File{Body: hcl.EmptyBody(), Bytes: displayCopy(src)} // for the snippet
 		return diags
 	}
 	l.plan.Files[path] = f
@@ -238,7 +255,7 @@ func (l *loader) readVarFile(path string, set func(string, string, cty.Value, *h
 		if sensitive(name) {
 			l.masks[path] = append(l.masks[path], a.Expr.Range())
 		}
-		v, vd := a.Expr.Value(&hcl.EvalContext{Functions: functions})
+		v, vd := a.Expr.Value(ctx)
 		diags = append(diags, vd...)
 		if vd.HasErrors() {
 			continue

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"maps"
 	"os"
@@ -16,9 +17,10 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/mattn/go-isatty"
-	"github.com/rs/zerolog"
+	"github.com/posener/complete"
 
 	"github.com/nonstop-deploy/nonstop/dsl"
 	"github.com/nonstop-deploy/nonstop/executor"
@@ -31,7 +33,37 @@ type applyCommand struct {
 	// live is set when progress is a live table on a terminal: the final
 	// summary then skips its own copy of the table.
 	live bool
+
+	// The flags, bound by flags().
+	auto, dry, asJSON bool
+	par               int
+	stateDir, level   string
+	lockTimeout       time.Duration
+	wf                watchFlags
 }
+
+func (c *applyCommand) flags() *flag.FlagSet {
+	fs := c.meta.flagSet("apply", true)
+	fs.BoolVar(&c.auto, "auto-approve", false, "skip confirmation")
+	fs.BoolVar(&c.dry, "dry-run", false, "preflight only")
+	fs.IntVar(&c.par, "parallelism", executor.DefaultParallelism, "`N` steps at once")
+	fs.BoolVar(&c.asJSON, "json", false, "JSON lines")
+	fs.StringVar(&c.stateDir, "state-dir", "", "state folder `DIR`")
+	fs.DurationVar(&c.lockTimeout, "lock-timeout", 0, "wait up to `D` for a held lock")
+	fs.StringVar(&c.level, "log-level", "", "operator log level `L`: debug, info, warn or error (default: PLAN_LOG, else warn)")
+	fs.Var(&c.wf.urls, "watch", "`URL` to send steady traffic to during the apply (repeatable)")
+	fs.IntVar(&c.wf.rate, "watch-rate", 50, "`N` requests per second per -watch URL")
+	fs.StringVar(&c.wf.method, "watch-method", "GET", "`GET|POST`")
+	fs.IntVar(&c.wf.maxFailures, "watch-max-failures", 0, "`N` failed requests allowed before the apply is rolled back")
+	fs.BoolVar(&c.wf.keepAlive, "watch-keepalive", true, "reuse connections")
+	return fs
+}
+
+// AutocompleteFlags implements cli.CommandAutocomplete.
+func (c *applyCommand) AutocompleteFlags() complete.Flags { return completeFlags(c) }
+
+// AutocompleteArgs implements cli.CommandAutocomplete.
+func (c *applyCommand) AutocompleteArgs() complete.Predictor { return planPath }
 
 // Synopsis implements cli.Command.
 func (c *applyCommand) Synopsis() string {
@@ -40,9 +72,7 @@ func (c *applyCommand) Synopsis() string {
 
 // Help implements cli.Command.
 func (c *applyCommand) Help() string {
-	return strings.TrimSpace(`
-Usage: plan apply [-auto-approve] [-dry-run] [-parallelism N] [-json] [-lock-timeout D] [-var name=value] [-var-file FILE] PATH
-
+	return commandHelp(c, "PATH", `
   Runs the plan: every step once its dependencies are done. Before any
   change, a preflight checks that Docker answers, every container and image
   exists, and every nginx config holds the upstreams and servers the plan
@@ -66,7 +96,9 @@ Options:
   -state-dir DIR   Where to keep the lock and journal.
   -lock-timeout D  Wait up to D (e.g. 5m) for a lock another apply holds,
                    instead of refusing at once (default 0).
-  -log-level L     Operator log on stderr: debug, info, warn (default), error.
+  -log-level L     Operator log on stderr: debug, info, warn, error
+                   (default: $PLAN_LOG, else warn; PLAN_LOG_FORMAT=json
+                   for JSON lines).
   -watch URL       While the steps run, send steady traffic to URL (your
                    load balancer; repeatable) and count every failed request
                    (status >= 500, resets, timeouts). The summary gives the
@@ -81,7 +113,9 @@ Options:
   -watch-keepalive=false
                    A new connection per request.
   -var name=value  Set a variable (repeatable).
-  -var-file FILE   Read variables from an HCL file (repeatable).
+  -var-file FILE   Read variables from an HCL file, or a JSON one (*.json)
+                   (repeatable).
+  -no-color        No colour, and no live table: one line per event.
 
 Exit status: 0 applied; 1 failed before any change; 2 failed and rolled
 back cleanly; 3 failed and the rollback is incomplete (see "plan status").
@@ -97,23 +131,13 @@ Examples:
 // Run implements cli.Command.
 func (c *applyCommand) Run(args []string) int {
 	m := c.meta
-	fs := m.flagSet("apply", true)
-	auto := fs.Bool("auto-approve", false, "skip confirmation")
-	dry := fs.Bool("dry-run", false, "preflight only")
-	par := fs.Int("parallelism", executor.DefaultParallelism, "steps at once")
-	asJSON := fs.Bool("json", false, "JSON lines")
-	stateDir := fs.String("state-dir", "", "state folder")
-	lockTimeout := fs.Duration("lock-timeout", 0, "wait this long for a held lock")
-	level := fs.String("log-level", "warn", "operator log level")
-	var wf watchFlags
-	fs.Var(&wf.urls, "watch", "URL to send steady traffic to during the apply (repeatable)")
-	fs.IntVar(&wf.rate, "watch-rate", 50, "requests per second per -watch URL")
-	fs.StringVar(&wf.method, "watch-method", "GET", "GET or POST")
-	fs.IntVar(&wf.maxFailures, "watch-max-failures", 0, "failed requests allowed before the apply is rolled back")
-	fs.BoolVar(&wf.keepAlive, "watch-keepalive", true, "reuse connections")
+	fs := c.flags()
+	auto, dry, par, asJSON, stateDir, lockTimeout, level := &c.auto, &c.dry, &c.par, &c.asJSON, &c.stateDir, &c.lockTimeout, &c.level
+	wf := c.wf
 	if err := fs.Parse(args); err != nil {
 		return exitError
 	}
+	wf = c.wf
 	path, ok := m.onePath("apply", fs.Args())
 	if !ok {
 		return exitError
@@ -147,14 +171,15 @@ func (c *applyCommand) Run(args []string) int {
 		}
 	}()
 
-	lvl, err := zerolog.ParseLevel(*level)
-	if err != nil {
-		lvl = zerolog.WarnLevel
-	}
 	red := runner.NewRedactor(p)
+	log, err := m.logger(red.Writer(m.stderr), *level)
+	if err != nil {
+		fmt.Fprintf(m.stderr, "Error: %s.\n", err)
+		return exitError
+	}
 	opts := runner.Options{
 		Steps: m.steps, StateDir: *stateDir, Parallelism: *par, DryRun: *dry, RollbackContext: rollbackCtx, LockTimeout: *lockTimeout,
-		Log:         zerolog.New(zerolog.ConsoleWriter{Out: red.Writer(m.stderr), NoColor: true}).Level(lvl).With().Timestamp().Logger(),
+		Log:         log,
 		Redact:      red,
 		AfterRecord: killAfterRecord(),
 	}

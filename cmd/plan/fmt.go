@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -16,20 +17,38 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/pmezard/go-difflib/difflib"
+	"github.com/posener/complete"
 
 	"github.com/nonstop-deploy/nonstop/dsl"
 )
 
-type fmtCommand struct{ meta *meta }
+type fmtCommand struct {
+	meta                                *meta
+	check, diff, list, write, recursive bool
+}
+
+func (c *fmtCommand) flags() *flag.FlagSet {
+	fs := c.meta.flagSet("fmt", false)
+	fs.BoolVar(&c.check, "check", false, "exit 3 when a file would change")
+	fs.BoolVar(&c.diff, "diff", false, "print a diff")
+	fs.BoolVar(&c.list, "list", true, "list changed files")
+	fs.BoolVar(&c.write, "write", true, "write the result to the file")
+	fs.BoolVar(&c.recursive, "recursive", false, "descend into folders")
+	return fs
+}
+
+// AutocompleteFlags implements cli.CommandAutocomplete.
+func (c *fmtCommand) AutocompleteFlags() complete.Flags { return completeFlags(c) }
+
+// AutocompleteArgs implements cli.CommandAutocomplete.
+func (c *fmtCommand) AutocompleteArgs() complete.Predictor { return planPath }
 
 // Synopsis implements cli.Command.
 func (c *fmtCommand) Synopsis() string { return "Rewrite plan files in the canonical format" }
 
 // Help implements cli.Command.
 func (c *fmtCommand) Help() string {
-	return strings.TrimSpace(`
-Usage: plan fmt [-check] [-diff] [-list=false] [-write=false] [-recursive] [PATH ...]
-
+	return commandHelp(c, "[PATH ...]", `
   Rewrites plan files (*.hcl) in the canonical HCL style: aligned equals
   signs, two-space indentation, normalized spacing. PATH is a file or a
   folder (default: the current folder); "-" reads standard input and writes
@@ -41,6 +60,7 @@ Options:
   -list=false  Do not print the names of files that change.
   -write=false Do not write files (implied by -check).
   -recursive   Also format files in sub-folders.
+  -no-color    No colour or other terminal escapes.
 
 Exit status: 0; 1 when a file cannot be parsed; 3 with -check when a file
 would change.
@@ -54,12 +74,8 @@ Examples:
 // Run implements cli.Command.
 func (c *fmtCommand) Run(args []string) int {
 	m := c.meta
-	fset := m.flagSet("fmt", false)
-	check := fset.Bool("check", false, "exit 3 when a file would change")
-	diff := fset.Bool("diff", false, "print a diff")
-	list := fset.Bool("list", true, "list changed files")
-	write := fset.Bool("write", true, "write the result to the file")
-	recursive := fset.Bool("recursive", false, "descend into folders")
+	fset := c.flags()
+	check, diff, list, write, recursive := &c.check, &c.diff, &c.list, &c.write, &c.recursive
 	if err := fset.Parse(args); err != nil {
 		return exitError
 	}

@@ -8,13 +8,17 @@
 package main
 
 import (
+	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sort"
 	"strings"
 
 	"github.com/hashicorp/cli"
+	"github.com/posener/complete"
 
 	"github.com/nonstop-deploy/nonstop/internal/suggest"
 	"github.com/nonstop-deploy/nonstop/steps"
@@ -32,10 +36,36 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ui := &cli.BasicUi{Writer: stdout, ErrorWriter: stderr, Reader: os.Stdin}
 	m := &meta{ui: ui, stdout: stdout, stderr: stderr, steps: steps.Builtin()}
 	cmds := commands(m)
+	if os.Getenv("COMP_LINE") == "" { // completing a word prints no errors
+		var err error
+		if m.log, err = logFromEnv(); err != nil {
+			fmt.Fprintf(stderr, "Error: %s (or unset it).\n", err)
+			return 1
+		}
+	}
+	args, err := chdir(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "Error: %s\n", err)
+		return 1
+	}
+	if len(args) > 0 && (args[0] == "-v" || args[0] == "-version" || args[0] == "--version") {
+		args = append([]string{"version"}, args[1:]...) // as Terraform: the same output as `plan version`
+	}
 	if code, handled := unknownCommand(args, cmds, stderr); handled {
 		return code
 	}
-	c := &cli.CLI{
+	c := newCLI(args, cmds, stdout, stderr)
+	code, err := c.Run()
+	if err != nil {
+		fmt.Fprintf(stderr, "Error: %s\n", err)
+		return 1
+	}
+	return code
+}
+
+// newCLI is the command line's parser: help, version, completion.
+func newCLI(args []string, cmds map[string]cli.CommandFactory, stdout, stderr io.Writer) *cli.CLI {
+	return &cli.CLI{
 		Name:         "plan",
 		Version:      version,
 		Args:         args,
@@ -44,16 +74,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		HelpWriter:   stdout,
 		ErrorWriter:  stderr,
 		Autocomplete: true,
-		// -autocomplete-install / -autocomplete-uninstall, as Terraform.
-		AutocompleteInstall:   "autocomplete-install",
-		AutocompleteUninstall: "autocomplete-uninstall",
+		// Terraform's names for the flags that (un)install completion.
+		AutocompleteInstall:   "install-autocomplete",
+		AutocompleteUninstall: "uninstall-autocomplete",
 	}
-	code, err := c.Run()
-	if err != nil {
-		fmt.Fprintf(stderr, "Error: %s\n", err)
-		return 1
-	}
-	return code
 }
 
 // unknownCommand reports a first argument that names no command: the cli
@@ -111,7 +135,7 @@ func help(cmds map[string]cli.CommandFactory) string {
 	sort.Strings(rest)
 	names = append(names, rest...)
 	var b strings.Builder
-	b.WriteString(`Usage: plan [-version] [-help] <command> [args]
+	b.WriteString(`Usage: plan [-chdir=DIR] [-version] [-help] <command> [args]
 
 Nonstop rolls Docker services behind nginx to a new version without dropping
 a request. A plan (HCL) declares the drain, deploy, health-check and restore
@@ -133,22 +157,84 @@ Examples:
     plan graph -format mermaid plans/rolling-update.hcl
     plan fmt -check plans/
 
+Global options (before the command):
+    -chdir=DIR     Run in folder DIR: every path is relative to it.
+    -version       Print the version (as "plan version").
+    -help          This help.
+    -install-autocomplete    Install shell completion (bash, zsh, fish).
+    -uninstall-autocomplete  Remove it.
+
 Run "plan <command> -help" for a command's flags and examples.
-Shell completion: plan -autocomplete-install
+Logs: PLAN_LOG=debug|info|warn|error, PLAN_LOG_FORMAT=json (on stderr).
 `)
 	return b.String()
 }
 
-type versionCommand struct{ meta *meta }
+type versionCommand struct {
+	meta   *meta
+	asJSON bool
+}
+
+func (c *versionCommand) flags() *flag.FlagSet {
+	fs := c.meta.flagSet("version", false)
+	fs.BoolVar(&c.asJSON, "json", false, "machine-readable output")
+	return fs
+}
+
+// AutocompleteFlags implements cli.CommandAutocomplete.
+func (c *versionCommand) AutocompleteFlags() complete.Flags { return completeFlags(c) }
+
+// AutocompleteArgs implements cli.CommandAutocomplete.
+func (c *versionCommand) AutocompleteArgs() complete.Predictor { return complete.PredictNothing }
 
 // Synopsis implements cli.Command.
 func (c *versionCommand) Synopsis() string { return "Print the version" }
 
 // Help implements cli.Command.
-func (c *versionCommand) Help() string { return "Usage: plan version\n\n  Prints the version of plan." }
+func (c *versionCommand) Help() string {
+	return commandHelp(c, "", `
+  Prints the version of plan, the Go release it was built with and the
+  platform it runs on.
+
+Options:
+  -json      Print them as JSON, in the shape of "terraform version -json":
+             {"plan_version": "0.1.0", "go": "go1.24.1",
+              "platform": "linux_amd64"}
+  -no-color  No colour or other terminal escapes.
+
+Exit status: 0.
+
+Examples:
+  plan version
+  plan version -json | jq -r .plan_version
+`)
+}
+
+// versionJSON is `plan version -json`, after `terraform version -json`
+// (terraform_version, platform) with what applies to plan.
+type versionJSON struct {
+	Version  string `json:"plan_version"`
+	Go       string `json:"go"`
+	Platform string `json:"platform"`
+}
 
 // Run implements cli.Command.
-func (c *versionCommand) Run([]string) int {
-	fmt.Fprintf(c.meta.stdout, "plan %s\n", version)
-	return 0
+func (c *versionCommand) Run(args []string) int {
+	fs := c.flags()
+	if err := fs.Parse(args); err != nil {
+		return exitError
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(c.meta.stderr, "Error: plan version takes no arguments; got %q.\n", fs.Args())
+		return exitError
+	}
+	v := versionJSON{Version: version, Go: runtime.Version(), Platform: runtime.GOOS + "_" + runtime.GOARCH}
+	if c.asJSON {
+		enc := json.NewEncoder(c.meta.stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(v)
+		return exitOK
+	}
+	fmt.Fprintf(c.meta.stdout, "plan %s\non %s, built with %s\n", v.Version, v.Platform, v.Go)
+	return exitOK
 }

@@ -41,6 +41,10 @@ type meta struct {
 
 	vars     varFlags
 	varFiles stringList
+	// log is the operator log's level and format from the environment.
+	log logSettings
+	// noColor is -no-color: no ANSI escape at all, as Terraform's.
+	noColor bool
 }
 
 // varFlags collects repeated -var name=value flags.
@@ -72,9 +76,10 @@ func (m *meta) flagSet(name string, withVars bool) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(m.stderr)
 	fs.Usage = func() {}
+	fs.BoolVar(&m.noColor, "no-color", false, "no colour or other terminal escapes in the output")
 	if withVars {
-		fs.Var(&m.vars, "var", "set a variable: -var name=value (repeatable)")
-		fs.Var(&m.varFiles, "var-file", "read variables from an HCL file (repeatable)")
+		fs.Var(&m.vars, "var", "set a variable: -var `name=value` (repeatable)")
+		fs.Var(&m.varFiles, "var-file", "read variables from an HCL or JSON `FILE` (repeatable)")
 	}
 	return fs
 }
@@ -138,9 +143,10 @@ func (m *meta) showError(p *dsl.Plan, red *runner.Redactor, err error) {
 	_, _ = io.WriteString(m.stderr, red.String(b.String()))
 }
 
-// color is true when stderr is a terminal and NO_COLOR is not set.
+// color is true when stderr is a terminal, and neither -no-color nor
+// NO_COLOR is set.
 func (m *meta) color() bool {
-	if f, ok := m.stderr.(*os.File); ok && os.Getenv("NO_COLOR") == "" {
+	if f, ok := m.stderr.(*os.File); ok && os.Getenv("NO_COLOR") == "" && !m.noColor {
 		return isatty.IsTerminal(f.Fd())
 	}
 	return false
@@ -149,10 +155,9 @@ func (m *meta) color() bool {
 // renderCommand is the body of the review commands that load a plan and
 // render it in one of several formats (show, graph): flags, one PATH,
 // diagnostics, then the rendering.
-func (m *meta) renderCommand(name string, args []string, def string, formats []string, use string,
+func (m *meta) renderCommand(fs *flag.FlagSet, args []string, format *string, formats []string, use string,
 	out func(io.Writer, *dsl.Plan, *executor.Graph, string) error) int {
-	fs := m.flagSet(name, true)
-	format := fs.String("format", def, use)
+	name := fs.Name()
 	if err := fs.Parse(args); err != nil {
 		return exitError
 	}

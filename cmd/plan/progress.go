@@ -191,7 +191,8 @@ func clip(s string, width int) string {
 
 // progressPrinter returns the progress display of apply and rollback: JSON
 // lines with -json, a live table on a terminal (steps not in order are
-// added as they first appear), one line per event otherwise. close stops
+// added as they first appear), one line per event otherwise (and with
+// -no-color: the live table moves the cursor with escape sequences). close stops
 // it; live says which it is.
 func (m *meta) progressPrinter(asJSON bool, order []string) (events func(executor.Event), close func(), live bool) {
 	if asJSON {
@@ -203,7 +204,7 @@ func (m *meta) progressPrinter(asJSON bool, order []string) (events func(executo
 			_ = enc.Encode(e)
 		}, func() {}, false
 	}
-	if f, ok := m.stdout.(*os.File); ok && isatty.IsTerminal(f.Fd()) && os.Getenv("TERM") != "dumb" {
+	if f, ok := m.stdout.(*os.File); ok && isatty.IsTerminal(f.Fd()) && os.Getenv("TERM") != "dumb" && !m.noColor {
 		width, _, err := term.GetSize(int(f.Fd()))
 		if err != nil {
 			width = 100

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"maps"
 	"os"
@@ -12,8 +13,9 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
-	"github.com/rs/zerolog"
+	"github.com/posener/complete"
 
 	"github.com/nonstop-deploy/nonstop/executor"
 	"github.com/nonstop-deploy/nonstop/internal/runner"
@@ -23,7 +25,25 @@ import (
 // plan (see runner.StateDirFor).
 func stateDirFor(path, override string) string { return runner.StateDirFor(path, override) }
 
-type rollbackCommand struct{ meta *meta }
+type rollbackCommand struct {
+	meta            *meta
+	stateDir, level string
+	lockTimeout     time.Duration
+}
+
+func (c *rollbackCommand) flags() *flag.FlagSet {
+	fs := c.meta.flagSet("rollback", true)
+	fs.StringVar(&c.stateDir, "state-dir", "", "state folder `DIR`")
+	fs.DurationVar(&c.lockTimeout, "lock-timeout", 0, "wait up to `D` for a held lock")
+	fs.StringVar(&c.level, "log-level", "", "operator log level `L`: debug, info, warn or error (default: PLAN_LOG, else warn)")
+	return fs
+}
+
+// AutocompleteFlags implements cli.CommandAutocomplete.
+func (c *rollbackCommand) AutocompleteFlags() complete.Flags { return completeFlags(c) }
+
+// AutocompleteArgs implements cli.CommandAutocomplete.
+func (c *rollbackCommand) AutocompleteArgs() complete.Predictor { return planPath }
 
 // Synopsis implements cli.Command.
 func (c *rollbackCommand) Synopsis() string {
@@ -32,9 +52,7 @@ func (c *rollbackCommand) Synopsis() string {
 
 // Help implements cli.Command.
 func (c *rollbackCommand) Help() string {
-	return strings.TrimSpace(`
-Usage: plan rollback [-state-dir DIR] [-lock-timeout D] [-var name=value] [-var-file FILE] PATH
-
+	return commandHelp(c, "PATH", `
   Reads the journal of the last apply of the plan at PATH and undoes what it
   left in place: first the steps it was in the middle of when it died (from
   what each recorded right before changing anything, whether or not the
@@ -50,6 +68,17 @@ Usage: plan rollback [-state-dir DIR] [-lock-timeout D] [-var name=value] [-var-
   A lock left by a dead apply is taken over. Ctrl-C stops before the next
   undo and lists what is left; run rollback again to finish.
 
+Options:
+  -state-dir DIR   Where the lock and journal are (default: .nonstop/ next
+                   to the plan).
+  -lock-timeout D  Wait up to D (e.g. 5m) for a lock a live apply holds
+                   (default 0).
+  -log-level L     Operator log on stderr: debug, info, warn, error
+                   (default: $PLAN_LOG, else warn).
+  -var name=value  Accepted, as for apply (repeatable); not needed.
+  -var-file FILE   Accepted, as for apply (repeatable); not needed.
+  -no-color        No colour or other terminal escapes.
+
 Exit status: 0 nothing left to undo, or everything undone; 1 otherwise.
 
 Example:
@@ -60,9 +89,8 @@ Example:
 // Run implements cli.Command.
 func (c *rollbackCommand) Run(args []string) int {
 	m := c.meta
-	fs := m.flagSet("rollback", true)
-	stateDir := fs.String("state-dir", "", "state folder")
-	lockTimeout := fs.Duration("lock-timeout", 0, "wait this long for a held lock")
+	fs := c.flags()
+	stateDir, lockTimeout, level := &c.stateDir, &c.lockTimeout, &c.level
 	if err := fs.Parse(args); err != nil {
 		return exitError
 	}
@@ -70,13 +98,18 @@ func (c *rollbackCommand) Run(args []string) int {
 	if !ok {
 		return exitError
 	}
-	log := zerolog.New(zerolog.ConsoleWriter{Out: m.stderr, NoColor: true}).Level(zerolog.WarnLevel)
+	log, err := m.logger(m.stderr, *level)
+	if err != nil {
+		fmt.Fprintf(m.stderr, "Error: %s.\n", err)
+		return exitError
+	}
 	// Ctrl-C (or SIGTERM) stops before the next undo; what is left is
 	// listed, and another rollback finishes it.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	events, closeProgress, _ := m.progressPrinter(false, nil)
-	res, err := runner.Rollback(ctx, stateDirFor(path, *stateDir), runner.RollbackOptions{
+	dir := stateDirFor(path, *stateDir)
+	res, err := runner.Rollback(ctx, dir, runner.RollbackOptions{
 		Steps: m.steps, Log: log, Events: events, LockTimeout: *lockTimeout})
 	closeProgress()
 	if err != nil {
@@ -86,8 +119,14 @@ func (c *rollbackCommand) Run(args []string) int {
 	if res.StaleLock != nil {
 		fmt.Fprintf(m.stdout, "Took over the lock left by %s, which is no longer running.\n", res.StaleLock)
 	}
+	if res.Nothing && res.ApplyID == "" {
+		// No journal: no apply of this plan ran here (or its state is
+		// elsewhere, which -state-dir says).
+		fmt.Fprintf(m.stdout, "Nothing to roll back: no apply of this plan has run (no journal in %s).\n", dir)
+		return exitOK
+	}
 	if res.Nothing {
-		fmt.Fprintln(m.stdout, "Nothing to roll back: the last apply finished cleanly.")
+		fmt.Fprintf(m.stdout, "Nothing to roll back: the last apply (%s) finished cleanly.\n", res.ApplyID)
 		return exitOK
 	}
 	if res.Committed {
@@ -125,19 +164,37 @@ func (c *rollbackCommand) Run(args []string) int {
 	return exitOK
 }
 
-type statusCommand struct{ meta *meta }
+type statusCommand struct {
+	meta     *meta
+	stateDir string
+}
+
+func (c *statusCommand) flags() *flag.FlagSet {
+	fs := c.meta.flagSet("status", false)
+	fs.StringVar(&c.stateDir, "state-dir", "", "state folder `DIR`")
+	return fs
+}
+
+// AutocompleteFlags implements cli.CommandAutocomplete.
+func (c *statusCommand) AutocompleteFlags() complete.Flags { return completeFlags(c) }
+
+// AutocompleteArgs implements cli.CommandAutocomplete.
+func (c *statusCommand) AutocompleteArgs() complete.Predictor { return planPath }
 
 // Synopsis implements cli.Command.
 func (c *statusCommand) Synopsis() string { return "Show the lock holder and the last apply" }
 
 // Help implements cli.Command.
 func (c *statusCommand) Help() string {
-	return strings.TrimSpace(`
-Usage: plan status [-state-dir DIR] PATH
-
+	return commandHelp(c, "PATH", `
   Shows who holds the plan's lock (and whether that process is still
   alive), and what the last apply did: finished or not, and which steps
   are still in place if it did not finish.
+
+Options:
+  -state-dir DIR  Where the lock and journal are (default: .nonstop/ next
+                  to the plan).
+  -no-color       No colour or other terminal escapes.
 
 Exit status: 0.
 
@@ -149,8 +206,8 @@ Example:
 // Run implements cli.Command.
 func (c *statusCommand) Run(args []string) int {
 	m := c.meta
-	fs := m.flagSet("status", false)
-	stateDir := fs.String("state-dir", "", "state folder")
+	fs := c.flags()
+	stateDir := &c.stateDir
 	if err := fs.Parse(args); err != nil {
 		return exitError
 	}
@@ -214,18 +271,35 @@ func (c *statusCommand) Run(args []string) int {
 	return exitOK
 }
 
-type unlockCommand struct{ meta *meta }
+type unlockCommand struct {
+	meta     *meta
+	stateDir string
+}
+
+func (c *unlockCommand) flags() *flag.FlagSet {
+	fs := c.meta.flagSet("unlock", false)
+	fs.StringVar(&c.stateDir, "state-dir", "", "state folder `DIR`")
+	return fs
+}
+
+// AutocompleteFlags implements cli.CommandAutocomplete.
+func (c *unlockCommand) AutocompleteFlags() complete.Flags { return completeFlags(c) }
+
+// AutocompleteArgs implements cli.CommandAutocomplete.
+func (c *unlockCommand) AutocompleteArgs() complete.Predictor { return planPath }
 
 // Synopsis implements cli.Command.
 func (c *unlockCommand) Synopsis() string { return "Remove a lock left by a dead process" }
 
 // Help implements cli.Command.
 func (c *unlockCommand) Help() string {
-	return strings.TrimSpace(`
-Usage: plan unlock [-state-dir DIR] ID PATH
-
+	return commandHelp(c, "ID PATH", `
   Removes the lock with the given ID (see "plan status"), only if its
   process is gone. It does not undo anything: run "plan rollback" for that.
+
+Options:
+  -state-dir DIR  Where the lock is (default: .nonstop/ next to the plan).
+  -no-color       No colour or other terminal escapes.
 
 Exit status: 0 removed; 1 otherwise.
 
@@ -237,8 +311,8 @@ Example:
 // Run implements cli.Command.
 func (c *unlockCommand) Run(args []string) int {
 	m := c.meta
-	fs := m.flagSet("unlock", false)
-	stateDir := fs.String("state-dir", "", "state folder")
+	fs := c.flags()
+	stateDir := &c.stateDir
 	if err := fs.Parse(args); err != nil {
 		return exitError
 	}

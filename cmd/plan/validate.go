@@ -3,12 +3,29 @@
 package main
 
 import (
-	"strings"
+	"flag"
+
+	"github.com/posener/complete"
 
 	"github.com/nonstop-deploy/nonstop/internal/render"
 )
 
-type validateCommand struct{ meta *meta }
+type validateCommand struct {
+	meta   *meta
+	asJSON bool
+}
+
+func (c *validateCommand) flags() *flag.FlagSet {
+	fs := c.meta.flagSet("validate", true)
+	fs.BoolVar(&c.asJSON, "json", false, "machine-readable output")
+	return fs
+}
+
+// AutocompleteFlags implements cli.CommandAutocomplete.
+func (c *validateCommand) AutocompleteFlags() complete.Flags { return completeFlags(c) }
+
+// AutocompleteArgs implements cli.CommandAutocomplete.
+func (c *validateCommand) AutocompleteArgs() complete.Predictor { return planPath }
 
 // Synopsis implements cli.Command.
 func (c *validateCommand) Synopsis() string {
@@ -17,9 +34,7 @@ func (c *validateCommand) Synopsis() string {
 
 // Help implements cli.Command.
 func (c *validateCommand) Help() string {
-	return strings.TrimSpace(`
-Usage: plan validate [-json] [-var name=value] [-var-file FILE] PATH
-
+	return commandHelp(c, "PATH", `
   Parses the plan at PATH (a file, or a folder of *.hcl files), checks every
   block, reference and type, builds the step graph and checks it for cycles.
   It is static: it never talks to Docker or nginx, so it is safe in CI and
@@ -31,7 +46,9 @@ Options:
   -json            Print the result as JSON, in the shape of
                    "terraform validate -json".
   -var name=value  Set a variable (repeatable).
-  -var-file FILE   Read variables from an HCL file (repeatable).
+  -var-file FILE   Read variables from an HCL file, or a JSON one (*.json)
+                   (repeatable).
+  -no-color        No colour or other terminal escapes.
 
 Exit status: 0 valid, 1 invalid.
 
@@ -44,8 +61,8 @@ Examples:
 // Run implements cli.Command.
 func (c *validateCommand) Run(args []string) int {
 	m := c.meta
-	fs := m.flagSet("validate", true)
-	asJSON := fs.Bool("json", false, "machine-readable output")
+	fs := c.flags()
+	asJSON := &c.asJSON
 	if err := fs.Parse(args); err != nil {
 		return exitError
 	}

@@ -154,3 +154,16 @@ func TestOutsideReloads(t *testing.T) {
 		t.Errorf("outside reloads: %+v (steps %v)", got, r.ReloadSteps())
 	}
 }
+
+// TestParseTook: the log's took= as plan writes it now (a duration with
+// its unit) and as it did before (milliseconds, bare).
+func TestParseTook(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"41.5ms": 41500 * time.Microsecond, "1.2s": 1200 * time.Millisecond, "850µs": 850 * time.Microsecond,
+		"100.5": 100500 * time.Microsecond, "120": 120 * time.Millisecond,
+	} {
+		if got := parseTook(in); got != want {
+			t.Errorf("parseTook(%q) = %v, want %v", in, got, want)
+		}
+	}
+}

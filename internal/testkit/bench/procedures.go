@@ -135,7 +135,7 @@ type ApplyBreakdown struct {
 
 var (
 	drainedRE = regexp.MustCompile(`^drained \S+ in (\S+)$`)
-	tookRE    = regexp.MustCompile(`took=([0-9.]+)`)
+	tookRE    = regexp.MustCompile(`took=(\S+)`)
 	opRE      = regexp.MustCompile(`\bop=(\S+)`)
 	stepRE    = regexp.MustCompile(`^step\.([a-z_]+)\.(.+)$|^rollout\.[^[]+\["([^"]+)"\]\.([a-z_]+)$`)
 )
@@ -271,8 +271,7 @@ func analyze(events []event, began, ended time.Time, log string) ApplyBreakdown 
 		if m == nil {
 			continue
 		}
-		ms, _ := strconv.ParseFloat(m[1], 64)
-		d := time.Duration(ms * float64(time.Millisecond))
+		d := parseTook(m[1])
 		switch {
 		case strings.Contains(line, "config test passed"):
 			b.NginxTest += d
@@ -286,6 +285,16 @@ func analyze(events []event, began, ended time.Time, log string) ApplyBreakdown 
 	b.Nginx += b.NginxTest
 	b.Own = b.Overhead - b.Nginx
 	return b
+}
+
+// parseTook reads a log's took= value: a Go duration ("41.2ms", as plan
+// logs it), or a bare number of milliseconds (as it logged before).
+func parseTook(s string) time.Duration {
+	if d, err := time.ParseDuration(s); err == nil {
+		return d
+	}
+	ms, _ := strconv.ParseFloat(s, 64)
+	return time.Duration(ms * float64(time.Millisecond))
 }
 
 // reload is the seed's `docker-compose exec nginx service nginx reload`:
