@@ -71,7 +71,7 @@ func commandHelp(c flagged, args, text string) string {
 func completeFlags(c flagged) complete.Flags {
 	out := complete.Flags{}
 	c.flags().VisitAll(func(f *flag.Flag) {
-		var p complete.Predictor = complete.PredictNothing
+		p := complete.PredictNothing
 		switch f.Name {
 		case "var-file":
 			p = complete.PredictOr(complete.PredictFiles("*.json"), complete.PredictFiles("*.vars"), complete.PredictFiles("*.tfvars"))
