@@ -14,7 +14,10 @@ var GraphFormats = []string{"dot", "mermaid"}
 
 // Graph writes the step DAG. Edges point in the direction work flows, from
 // a step to the steps that wait for it. Nodes and edges are in source order,
-// so the output of an unchanged plan never changes.
+// so the output of an unchanged plan never changes. A rollout batch's phase
+// is drawn as the junction it is (a small node the batch's steps meet at),
+// so a batch of b targets is 2b edges per phase, as in the graph itself,
+// not the b² a picture of every step pair would take.
 func Graph(w io.Writer, name string, g *executor.Graph, format string) error {
 	switch format {
 	case "dot":
@@ -32,9 +35,18 @@ func dot(w io.Writer, name string, g *executor.Graph) error {
 	for _, s := range g.Steps {
 		fmt.Fprintf(&b, "  %s [label = %s];\n", dotQuote(s.Addr), dotQuote(s.Addr+"\n"+s.Type))
 	}
-	for i := range g.Steps {
-		for _, j := range g.Deps(i) {
-			fmt.Fprintf(&b, "  %s -> %s;\n", dotQuote(g.Steps[j].Addr), dotQuote(g.Steps[i].Addr))
+	for v := len(g.Steps); v < g.Nodes(); v++ {
+		fmt.Fprintf(&b, "  %s [shape = \"point\", xlabel = %s];\n", dotQuote(g.Barrier(v).Addr), dotQuote(g.Barrier(v).Addr))
+	}
+	nodeName := func(v int) string {
+		if bar := g.Barrier(v); bar != nil {
+			return bar.Addr
+		}
+		return g.Steps[v].Addr
+	}
+	for v := 0; v < g.Nodes(); v++ {
+		for _, j := range g.NodeDeps(v) {
+			fmt.Fprintf(&b, "  %s -> %s;\n", dotQuote(nodeName(j)), dotQuote(nodeName(v)))
 		}
 	}
 	b.WriteString("}\n")
@@ -56,9 +68,19 @@ func mermaid(w io.Writer, g *executor.Graph) error {
 	for i, s := range g.Steps {
 		fmt.Fprintf(&b, "  s%d[\"%s<br/><i>%s</i>\"]\n", i, mermaidEscape(s.Addr), s.Type)
 	}
-	for i := range g.Steps {
-		for _, j := range g.Deps(i) {
-			fmt.Fprintf(&b, "  s%d --> s%d\n", j, i)
+	// Barriers are b0, b1, ...: a small circle with the phase's name.
+	id := func(v int) string {
+		if v >= len(g.Steps) {
+			return fmt.Sprintf("b%d", v-len(g.Steps))
+		}
+		return fmt.Sprintf("s%d", v)
+	}
+	for v := len(g.Steps); v < g.Nodes(); v++ {
+		fmt.Fprintf(&b, "  %s((\"%s\"))\n", id(v), mermaidEscape(g.Barrier(v).Addr))
+	}
+	for v := 0; v < g.Nodes(); v++ {
+		for _, j := range g.NodeDeps(v) {
+			fmt.Fprintf(&b, "  %s --> %s\n", id(j), id(v))
 		}
 	}
 	_, err := io.WriteString(w, b.String())

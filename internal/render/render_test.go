@@ -1,6 +1,8 @@
 package render_test
 
 import (
+	"os"
+
 	goldenfile "github.com/nonstop-deploy/nonstop/internal/testkit/golden"
 
 	"bytes"
@@ -14,6 +16,7 @@ import (
 	"github.com/nonstop-deploy/nonstop/dsl"
 	"github.com/nonstop-deploy/nonstop/executor"
 	"github.com/nonstop-deploy/nonstop/internal/render"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/bigplan"
 	"github.com/nonstop-deploy/nonstop/steps"
 )
 
@@ -228,5 +231,25 @@ func TestValidateJSON(t *testing.T) {
 	_ = render.JSON(&b, empty)
 	if got := b.String(); got != "{\n  \"valid\": true,\n  \"error_count\": 0,\n  \"warning_count\": 0,\n  \"diagnostics\": []\n}\n" {
 		t.Errorf("empty document:\n%s", got)
+	}
+}
+
+// A big batch is drawn through its barriers: edges grow with the steps, not
+// with the square of the batch (1,000 targets 256 at a time drew 4 × 256²
+// step pairs per batch before).
+func TestGraphOfBigBatchIsLinear(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "plan.hcl")
+	if err := os.WriteFile(path, []byte(bigplan.Rollout(1000, 256)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, g := loadPlan(t, path)
+	for _, format := range render.GraphFormats {
+		var b bytes.Buffer
+		if err := render.Graph(&b, p.Name, g, format); err != nil {
+			t.Fatal(err)
+		}
+		if lines := strings.Count(b.String(), "\n"); lines > 6*len(p.Steps) {
+			t.Errorf("%s: %d lines for %d steps: not linear", format, lines, len(p.Steps))
+		}
 	}
 }
