@@ -1,8 +1,9 @@
 // This file holds the history of a plan's applies and rollbacks: one JSON
 // record per line in history.jsonl in the state folder, appended (and
 // fsynced) at the end of every apply and rollback, never rewritten or
-// pruned. It answers "who deployed what, from which commit, and how did it
-// go" long after the journals have been replaced.
+// pruned. The journals say what each step did, for rollback; the history
+// answers "who deployed what, from which commit, and how did it go", one
+// line per run.
 package runner
 
 import (
