@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,8 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/nonstop-deploy/nonstop/dsl"
 	"github.com/nonstop-deploy/nonstop/executor"
+	"github.com/nonstop-deploy/nonstop/steps"
 )
 
 func rec(id string) HistoryRecord {
@@ -214,6 +218,88 @@ func TestApplyOutcome(t *testing.T) {
 	for code, want := range map[int]string{0: OutcomeApplied, 1: OutcomeFailed, 2: OutcomeRolledBack, 3: OutcomeRollbackIncomplete} {
 		if got := applyOutcome(code); got != want {
 			t.Errorf("%d: got %s, want %s", code, got, want)
+		}
+	}
+}
+
+// An apply that takes the lock leaves one record; -dry-run leaves none.
+// (A plan without steps runs without Docker.)
+func TestApplyAppendsHistory(t *testing.T) {
+	folder := t.TempDir()
+	p := &dsl.Plan{Path: filepath.Join(folder, "plan.hcl"), Variables: []*dsl.Variable{{Name: "token", Value: `"s3cret"`, Sensitive: true}}}
+	g := &executor.Graph{}
+	o := Options{Steps: steps.Builtin(), Log: zerolog.Nop(), TargetLockDir: t.TempDir(),
+		Watch: func() []WatchCount { return []WatchCount{{URL: "http://x/", Requests: 10, Failed: 1}} }}
+	dry := o
+	dry.DryRun = true
+	if _, err := Apply(context.Background(), p, g, dry); err != nil {
+		t.Fatal(err)
+	}
+	dir := StateDir(p, "")
+	if rs, err := ReadHistory(dir); err != nil || len(rs) != 0 {
+		t.Fatalf("after -dry-run: %+v, %v", rs, err)
+	}
+	res, err := Apply(context.Background(), p, g, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	declined := o
+	declined.Confirm = func() bool { return false }
+	if _, err := Apply(context.Background(), p, g, declined); !errors.Is(err, ErrAborted) {
+		t.Fatalf("declined: %v", err)
+	}
+	rs, err := ReadHistory(dir)
+	if err != nil || len(rs) != 2 {
+		t.Fatalf("%+v, %v", rs, err)
+	}
+	r := rs[0]
+	if r.ID != res.ApplyID || r.Kind != KindApply || r.Outcome != OutcomeApplied || r.User == "" || r.PlanHash == "" ||
+		r.Git != nil || len(r.Watch) != 1 || r.Watch[0].Failed != 1 || r.Finished.Before(r.Started) {
+		t.Errorf("apply record %+v", r)
+	}
+	if len(r.Variables) != 1 || r.Variables[0].Value != Hidden {
+		t.Errorf("variables %+v", r.Variables)
+	}
+	if rs[1].Outcome != OutcomeCancelled || rs[1].ExitCode != executor.ExitNoChange || !strings.Contains(rs[1].Cause, "cancelled") {
+		t.Errorf("declined record %+v", rs[1])
+	}
+	b, _ := os.ReadFile(HistoryPath(dir))
+	if strings.Contains(string(b), "s3cret") {
+		t.Errorf("the history holds a sensitive value:\n%s", b)
+	}
+}
+
+// A rollback that acts leaves a record naming its apply and how it ended;
+// one refused (a target held) leaves none.
+func TestRollbackAppendsHistory(t *testing.T) {
+	dir := writeJournal(t, begin,
+		executor.Entry{Kind: executor.KindIntent, Step: "step.drain.a", Type: "drain"},
+		executor.Entry{Kind: executor.KindDone, Step: "step.drain.a", Type: "drain", Record: executor.Record(`{}`)},
+		executor.Entry{Kind: executor.KindCommit})
+	if _, err := Rollback(context.Background(), dir, RollbackOptions{Steps: steps.Builtin(), Log: zerolog.Nop(), TargetLockDir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	failing := writeJournal(t, begin,
+		executor.Entry{Kind: executor.KindIntent, Step: "step.frob.a", Type: "frobnicate"},
+		executor.Entry{Kind: executor.KindDone, Step: "step.frob.a", Type: "frobnicate", Record: executor.Record(`{"x":1}`)})
+	if _, err := Rollback(context.Background(), failing, RollbackOptions{Steps: steps.Builtin(), Log: zerolog.Nop(), TargetLockDir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		dir, outcome, step, status string
+		code                       int
+	}{
+		{dir, OutcomeFinished, "step.drain.a", "finished", 0},
+		{failing, OutcomeRollbackIncomplete, "step.frob.a", "failed", 1},
+	} {
+		rs, err := ReadHistory(tc.dir)
+		if err != nil || len(rs) != 1 {
+			t.Fatalf("%+v, %v", rs, err)
+		}
+		r := rs[0]
+		if r.Kind != KindRollback || r.ApplyID != begin.ApplyID || r.Outcome != tc.outcome || r.ExitCode != tc.code ||
+			len(r.Steps) != 1 || r.Steps[0].Step != tc.step || r.Steps[0].Status != tc.status || r.ID == r.ApplyID {
+			t.Errorf("record %+v", r)
 		}
 	}
 }
