@@ -268,7 +268,7 @@ func gitInfo(dir, stateDir string) *GitInfo {
 	}
 	g := &GitInfo{Commit: strings.TrimSpace(head)}
 	args := []string{"status", "--porcelain", "--", ":(top)"}
-	if rel, err := filepath.Rel(dir, stateDir); err == nil && !strings.HasPrefix(rel, "..") && filepath.IsAbs(stateDir) == filepath.IsAbs(dir) {
+	if rel, err := filepath.Rel(dir, stateDir); err == nil && rel != "." && !strings.HasPrefix(rel, "..") && filepath.IsAbs(stateDir) == filepath.IsAbs(dir) {
 		args = append(args, ":(exclude)"+rel)
 	}
 	st, err := run(args...)
