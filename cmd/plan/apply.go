@@ -202,6 +202,7 @@ func (c *applyCommand) Run(args []string) int {
 			fmt.Fprintf(m.stderr, "Error: %s\nNothing was changed.\n", err)
 			return exitError
 		}
+		opts.Watch = func() []runner.WatchCount { return watchCounts(w) }
 		inner := opts.Events
 		opts.Events = func(e executor.Event) {
 			if e.Type == executor.EventStep && e.Status == executor.Running {

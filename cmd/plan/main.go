@@ -111,6 +111,7 @@ func commands(m *meta) map[string]cli.CommandFactory {
 		"rollback": func() (cli.Command, error) { return &rollbackCommand{meta: m}, nil },
 		"status":   func() (cli.Command, error) { return &statusCommand{meta: m}, nil },
 		"unlock":   func() (cli.Command, error) { return &unlockCommand{meta: m}, nil },
+		"history":  func() (cli.Command, error) { return &historyCommand{meta: m}, nil },
 	}
 }
 

@@ -107,6 +107,9 @@ func Rollback(ctx context.Context, dir string, o RollbackOptions) (*RollbackResu
 	res := &RollbackResult{ApplyID: s.ApplyID, Failed: map[string]error{}, Committed: s.Committed}
 	host, _ := os.Hostname()
 	info := executor.LockInfo{ID: newApplyID(), PID: os.Getpid(), Host: host, Started: time.Now().UTC(), Plan: s.Plan}
+	// A rollback that acts is recorded in the history, under the lock,
+	// once its journal records are written (see recordRollback).
+	rec := HistoryRecord{ID: info.ID, Kind: KindRollback, Started: info.Started, User: currentUser(), Host: host}
 	if !s.NeedsRollback() && !s.NeedsFinish() {
 		res.Nothing = true
 		// A process killed after its journal's end still left its lock:
@@ -145,6 +148,7 @@ func Rollback(ctx context.Context, dir string, o RollbackOptions) (*RollbackResu
 		return nil, err
 	}
 	defer func() { _ = j.Close() }()
+	defer func() { recordRollback(dir, path, rec, &s, res, o) }()
 	env := steps.NewEnv(o.Log, o.Steps)
 	defer env.Close()
 	eo := executor.Options{Journal: j, Events: o.Events}

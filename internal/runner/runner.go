@@ -49,6 +49,9 @@ type Options struct {
 	Redact *Redactor
 	// AfterRecord is the journal's test hook (executor.Journal.AfterRecord).
 	AfterRecord func(n int)
+	// Watch, when set, is called once the steps are over and returns the
+	// -watch counts for the history record (it may stop the watch).
+	Watch func() []WatchCount
 }
 
 // StateDir returns where a decoded plan's state lives.
@@ -92,7 +95,7 @@ type Result struct {
 // earlier apply is unfinished (or its journal unreadable), preflight,
 // confirm, journal, walk, roll back on failure. Errors returned (rather
 // than an Outcome) mean nothing was changed.
-func Apply(ctx context.Context, p *dsl.Plan, g *executor.Graph, o Options) (*Result, error) {
+func Apply(ctx context.Context, p *dsl.Plan, g *executor.Graph, o Options) (res *Result, err error) {
 	dir := StateDir(p, o.StateDir)
 	id := newApplyID()
 	t0 := time.Now()
@@ -115,6 +118,12 @@ func Apply(ctx context.Context, p *dsl.Plan, g *executor.Graph, o Options) (*Res
 		return nil, err
 	}
 	defer func() { _ = lock.Release() }()
+	if !o.DryRun {
+		// The history record is appended under the lock, once the journal
+		// is closed (defers run last first).
+		rec := applyRecord(p, dir, id, host, hash, t0, o.Redact)
+		defer func() { recordApply(dir, rec, res, err, o) }()
+	}
 	if u, err := unfinished(dir); err != nil {
 		return nil, err
 	} else if u != nil {
