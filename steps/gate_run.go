@@ -52,6 +52,10 @@ func (s *GateSpec) checkTarget(ctx context.Context) error {
 	}
 	u, _ := neturl.Parse(s.URL.Value)
 	if err := probe.CheckLocal(ctx, u.Hostname()); err != nil {
+		if s.URL.Sensitive {
+			// The resolver's error names the host.
+			return errors.New("a gate probes only this machine (loopback, its own addresses, or the project's containers on a Docker bridge), and the url (sensitive) is not")
+		}
 		return fmt.Errorf("a gate probes only this machine (loopback, its own addresses, or the project's containers on a Docker bridge), and %s is not: %w", shown(s.URL), err)
 	}
 	return nil

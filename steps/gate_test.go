@@ -245,3 +245,28 @@ max_p99 = "250ms"`)
 	}
 	var _ dsl.Spec = s
 }
+
+// A sensitive url never shows in a refusal.
+func TestGateHidesSensitiveURL(t *testing.T) {
+	p, diags := load(t, `variable "lb" {
+  default   = "http://192.0.2.77:8080/"
+  sensitive = true
+}
+step "gate" "g" {
+  url      = var.lb
+  duration = "1s"
+}`)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	s := p.Steps[0].Spec.(*GateSpec)
+	errs := s.Preflight(context.Background(), nil)
+	if len(errs) != 1 || strings.Contains(errs[0].Error(), "192.0.2.77") || !strings.Contains(errs[0].Error(), "(sensitive)") {
+		t.Errorf("preflight %v", errs)
+	}
+	for _, a := range s.Describe() {
+		if strings.Contains(a.Value, "192.0.2.77") {
+			t.Errorf("describe shows %s = %s", a.Name, a.Value)
+		}
+	}
+}
