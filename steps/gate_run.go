@@ -162,5 +162,5 @@ func (b gateBudget) verdict(rep probe.Report) error {
 }
 
 func percent(x float64) string {
-	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.2f", 100*x), "0"), ".") + "%"
+	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.4f", 100*x), "0"), ".") + "%"
 }
