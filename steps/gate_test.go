@@ -145,6 +145,7 @@ func TestGateVerdict(t *testing.T) {
 		{"over max_failures, kinds listed", gateBudget{HasMaxFailures: true, MaxFailures: 3}, rep(250, 3, 1, time.Millisecond), "gate failed: 4 of 250 requests failed (502×3, reset×1), budget 3"},
 		{"within error rate", gateBudget{HasErrorRate: true, MaxErrorRate: 0.05}, rep(100, 5, 0, time.Millisecond), ""},
 		{"over error rate", gateBudget{HasErrorRate: true, MaxErrorRate: 0.05}, rep(100, 6, 0, time.Millisecond), "gate failed: error rate 6% (6 of 100 requests (502×6)), over max_error_rate 5%"},
+		{"a small rate keeps its digits", gateBudget{HasErrorRate: true, MaxErrorRate: 0.00001}, rep(50000, 1, 0, time.Millisecond), "gate failed: error rate 0.002% (1 of 50000 requests (502×1)), over max_error_rate 0.001%"},
 		{"latency over bound", gateBudget{HasMaxFailures: true, MaxP99: 100 * time.Millisecond}, rep(100, 0, 0, 150*time.Millisecond), "gate failed: p99 latency 150ms over max_p99 100ms (100 requests)"},
 		{"latency at bound passes", gateBudget{HasMaxFailures: true, MaxP99: 100 * time.Millisecond}, rep(100, 0, 0, 100*time.Millisecond), ""},
 		{"every bound exceeded is named", gateBudget{HasMaxFailures: true, HasErrorRate: true, MaxErrorRate: 0.01, MaxP99: time.Millisecond}, rep(10, 1, 0, time.Second),
