@@ -1,8 +1,10 @@
 # A canary over the seed's two apps: app2 gets the new version first and
-# only a tenth of the traffic while it is watched through nginx; then the
-# weights even out and app1 follows as in a rolling update.
+# only a tenth of the traffic while a gate judges it through nginx; then
+# half the traffic, judged again; then app1 follows as in a rolling update.
+# weight -> gate -> weight -> gate -> full rollout: a gate that sees more
+# failed requests than its budget rolls everything back, weights included.
 #
-#   plan show plans/canary.hcl
+#   plan apply -var gate_url=http://127.0.0.1:8080/ plans/canary.hcl
 
 plan {
   name        = "canary"
@@ -22,6 +24,12 @@ variable "image" {
 variable "compose_project" {
   type    = string
   default = "docker-non-stop-deploy"
+}
+
+# Where the gates send their probes: nginx's listener, on this machine.
+variable "gate_url" {
+  type    = string
+  default = "http://127.0.0.1/"
 }
 
 variable "nginx_container" {
@@ -79,25 +87,30 @@ step "restore" "app2" {
   depends_on = [step.weight.app1_major]
 }
 
-# Watch the service through nginx for a while: 10 good answers in a row.
-step "health_check" "canary" {
-  container = "app2"
-  nginx     = nginx.proxy
-  http {
-    port      = 80
-    via_nginx = true
-  }
-  interval          = "500ms"
-  healthy_threshold = 10
-  timeout           = "60s"
-  depends_on        = [step.restore.app2]
+# Judge the canary on the traffic it serves: 10 s of probes through nginx,
+# no failed request, p99 under 1 s.
+step "gate" "canary_10" {
+  url        = var.gate_url
+  duration   = "10s"
+  rate       = 50
+  max_p99    = "1s"
+  depends_on = [step.restore.app2]
 }
 
+# Half the traffic to app2, judged again.
 step "weight" "app1_even" {
   nginx      = nginx.proxy
   server     = "app1:3000"
   weight     = 1
-  depends_on = [step.health_check.canary]
+  depends_on = [step.gate.canary_10]
+}
+
+step "gate" "canary_50" {
+  url        = var.gate_url
+  duration   = "10s"
+  rate       = 50
+  max_p99    = "1s"
+  depends_on = [step.weight.app1_even]
 }
 
 # --- then app1, as in the rolling update ------------------------------------
@@ -105,7 +118,7 @@ step "weight" "app1_even" {
 step "drain" "app1" {
   nginx      = nginx.proxy
   server     = "app1:3000"
-  depends_on = [step.weight.app1_even]
+  depends_on = [step.gate.canary_50]
 }
 
 step "deploy" "app1" {

@@ -224,16 +224,21 @@ func TestRollingUpdateUnderLoad(t *testing.T) {
 				t.Fatalf("before apply, nginx answers %v; want app1,v1 and app2,v1", got)
 			}
 
+			args := append([]string{"apply", "-auto-approve"}, seedVars(topo)...)
+			if name == "canary.hcl" {
+				args = append(args, "-var", "gate_url="+topo.URL) // its gates probe nginx
+			}
 			l := startLoad(topo.URL, 4)
-			code, out := runPlan(t, append(append([]string{"apply", "-auto-approve"}, seedVars(topo)...), plan)...)
+			code, out := runPlan(t, append(args, plan)...)
 			l.Stop()
 			t.Logf("plan apply (exit %d):\n%s", code, out)
 			t.Logf("load: %d requests, %d non-2xx, %d transport errors %v", l.requests.Load(), l.non2xx.Load(), l.transport.Load(), l.samples)
 			if code != 0 {
 				t.Fatalf("apply exit code %d, want 0", code)
 			}
-			if name == "canary.hcl" && (!strings.Contains(out, "app1:3000 now has weight 9") || !strings.Contains(out, "app1:3000 now has weight 1")) {
-				t.Errorf("the canary did not shift weights:\n%s", out)
+			if name == "canary.hcl" && (!strings.Contains(out, "app1:3000 now has weight 9") || !strings.Contains(out, "app1:3000 now has weight 1") ||
+				strings.Count(out, "passed: ") != 2) {
+				t.Errorf("the canary did not shift weights and pass both gates:\n%s", out)
 			}
 			if l.requests.Load() < 100 {
 				t.Errorf("only %d requests during the apply: the load did not run", l.requests.Load())
