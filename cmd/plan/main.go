@@ -106,6 +106,7 @@ func commands(m *meta) map[string]cli.CommandFactory {
 		"fmt":      func() (cli.Command, error) { return &fmtCommand{meta: m}, nil },
 		"graph":    func() (cli.Command, error) { return &graphCommand{meta: m}, nil },
 		"show":     func() (cli.Command, error) { return &showCommand{meta: m}, nil },
+		"diff":     func() (cli.Command, error) { return &diffCommand{meta: m}, nil },
 		"version":  func() (cli.Command, error) { return &versionCommand{meta: m}, nil },
 		"apply":    func() (cli.Command, error) { return &applyCommand{meta: m}, nil },
 		"rollback": func() (cli.Command, error) { return &rollbackCommand{meta: m}, nil },
