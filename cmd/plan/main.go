@@ -118,7 +118,7 @@ func commands(m *meta) map[string]cli.CommandFactory {
 // help is the top-level usage: what the tool is, then the commands in the
 // order a user meets them.
 func help(cmds map[string]cli.CommandFactory) string {
-	order := []string{"validate", "fmt", "show", "graph", "apply", "status", "rollback", "unlock", "version"}
+	order := []string{"validate", "fmt", "show", "diff", "graph", "apply", "status", "rollback", "unlock", "version"}
 	var names []string
 	seen := map[string]bool{}
 	for _, n := range order {
