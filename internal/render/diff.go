@@ -36,6 +36,10 @@ type DiffStep struct {
 	Address  string `json:"address"`
 	Type     string `json:"type"`
 	Position int    `json:"position"`
+	// SameAs, on an added step, is the removed step at the same position
+	// with the same type and attributes: the step under a new address
+	// (as when a rollout block replaces copied steps).
+	SameAs string `json:"same_as,omitempty"`
 }
 
 // StepChange is a step both plans have that differs.
@@ -95,6 +99,16 @@ func NewDiff(oldName string, op *dsl.Plan, og *executor.Graph, newName string, n
 	for i, s := range newSteps {
 		if _, ok := oldPos[s.Address]; !ok {
 			d.Added = append(d.Added, DiffStep{Address: s.Address, Type: s.Type, Position: i + 1})
+		}
+	}
+	for i, a := range d.Added {
+		s := newSteps[a.Position-1]
+		for _, r := range d.Removed {
+			o := oldSteps[r.Position-1]
+			if r.Position == a.Position && o.Type == s.Type &&
+				len(diffAttrs(withTimeout(o), withTimeout(s), oldSpec[o.Address], newSpec[s.Address])) == 0 {
+				d.Added[i].SameAs = r.Address
+			}
 		}
 	}
 	// Order among the shared steps: a step added or removed elsewhere
@@ -316,7 +330,11 @@ func diffText(w io.Writer, d *Diff) error {
 	if len(d.Added) > 0 {
 		b.WriteString("\nAdded:\n")
 		for _, s := range d.Added {
-			fmt.Fprintf(&b, "  + %s  (%s, #%d)\n", s.Address, s.Type, s.Position)
+			same := ""
+			if s.SameAs != "" {
+				same = "; same as " + s.SameAs
+			}
+			fmt.Fprintf(&b, "  + %s  (%s, #%d%s)\n", s.Address, s.Type, s.Position, same)
 		}
 	}
 	if len(d.Changed) > 0 {
@@ -393,7 +411,11 @@ func diffMarkdown(w io.Writer, d *Diff) error {
 		row(mdCode(s.Address), "removed", "", fmt.Sprintf("#%d %s", s.Position, s.Type), "")
 	}
 	for _, s := range d.Added {
-		row(mdCode(s.Address), "added", "", "", fmt.Sprintf("#%d %s", s.Position, s.Type))
+		same := ""
+		if s.SameAs != "" {
+			same = ", same as " + mdCode(s.SameAs)
+		}
+		row(mdCode(s.Address), "added", "", "", fmt.Sprintf("#%d %s%s", s.Position, s.Type, same))
 	}
 	for _, c := range d.Changed {
 		if c.Moved != nil {

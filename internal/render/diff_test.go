@@ -3,10 +3,14 @@ package render_test
 import (
 	"bytes"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/nonstop-deploy/nonstop/dsl"
+	"github.com/nonstop-deploy/nonstop/executor"
 	"github.com/nonstop-deploy/nonstop/internal/render"
+	"github.com/nonstop-deploy/nonstop/steps"
 )
 
 const (
@@ -51,6 +55,9 @@ func TestDiffFinds(t *testing.T) {
 	d := newDiff(t, diffOld, diffNew)
 	if d.Empty() {
 		t.Fatal("no differences found")
+	}
+	if len(d.Added) == 1 && d.Added[0].SameAs != "" {
+		t.Errorf("a health check with other attributes is the same as the removed one: %+v", d.Added[0])
 	}
 	if len(d.Removed) != 1 || d.Removed[0].Address != "step.health_check.app1" || d.Removed[0].Position != 5 {
 		t.Errorf("removed: %+v", d.Removed)
@@ -172,14 +179,15 @@ func TestDiffMarkdownTable(t *testing.T) {
 // block version. They run the same eight steps with the same attributes
 // in the same order, but under other addresses (step.drain.app2 against
 // rollout.apps["app2"].drain): matched by address, all eight are removed
-// and eight added, and the name differs.
+// and eight added, each added one the same as the removed one at its
+// place; and the name differs.
 func TestDiffRollout(t *testing.T) {
 	d := newDiff(t, "../../plans/rolling-update.hcl", "../../plans/rolling-update-rollout.hcl")
 	if len(d.Removed) != 8 || len(d.Added) != 8 || len(d.Changed) != 0 {
 		t.Errorf("removed %d, added %d, changed %d; want 8, 8, 0", len(d.Removed), len(d.Added), len(d.Changed))
 	}
 	for i := range d.Added {
-		if d.Added[i].Type != d.Removed[i].Type || d.Added[i].Position != d.Removed[i].Position {
+		if d.Added[i].SameAs != d.Removed[i].Address {
 			t.Errorf("#%d: %+v against %+v", i+1, d.Removed[i], d.Added[i])
 		}
 	}
@@ -207,5 +215,35 @@ func TestDiffJSONShape(t *testing.T) {
 	}
 	if err := render.WriteDiff(&b, newDiff(t, diffOld, diffSame), "yaml"); err == nil {
 		t.Error("-format yaml: no error")
+	}
+}
+
+// TestDiffSelf: every valid test plan, loaded twice, has no difference
+// with itself: nothing in the comparison (the digests of sensitive
+// values included) depends on map order, pointers or source positions.
+func TestDiffSelf(t *testing.T) {
+	paths, err := filepath.Glob("../../dsl/testdata/valid/*.hcl")
+	if err != nil || len(paths) < 5 {
+		t.Fatalf("%d plans, %v", len(paths), err)
+	}
+	compared := 0
+	for _, path := range append(paths, "../../plans/rolling-update-rollout.hcl") {
+		p, diags := dsl.Load(path, steps.Builtin(), dsl.Options{})
+		if diags.HasErrors() {
+			continue // a valid plan may need a -var
+		}
+		if _, gd := executor.Build(p); gd.HasErrors() {
+			continue
+		}
+		compared++
+		op, og := loadPlan(t, path)
+		np, ng := loadPlan(t, path)
+		if d := render.NewDiff(path, op, og, path, np, ng); !d.Empty() {
+			t.Errorf("%s (%s) differs from itself: %+v", path, p.Name, d)
+		}
+	}
+	t.Logf("%d of %d plans compared", compared, len(paths)+1)
+	if compared < len(paths)/2 {
+		t.Errorf("only %d of %d plans compared", compared, len(paths)+1)
 	}
 }
