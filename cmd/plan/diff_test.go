@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -126,4 +127,32 @@ func TestDiffRolloutGolden(t *testing.T) {
 		t.Fatalf("exit %d, want 2\n%s", code, stderr)
 	}
 	golden(t, filepath.Join("testdata", "rolling-update.diff.rollout.txt.golden"), []byte(stdout))
+}
+
+// TestDiffFoldersAndVarFiles: a folder is a plan too, and a -var-file
+// applies to both sides; both plans' errors are shown when both are bad.
+func TestDiffFoldersAndVarFiles(t *testing.T) {
+	dir := t.TempDir()
+	src, err := os.ReadFile(diffNew)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, stdout, stderr := plan(t, "diff", diffNew, dir); code != 0 || stdout != "No differences.\n" {
+		t.Errorf("file against its folder: exit %d\n%s%s", code, stdout, stderr)
+	}
+	vars := filepath.Join(t.TempDir(), "v.vars")
+	if err := os.WriteFile(vars, []byte("version = \"v7\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := plan(t, "diff", "-var-file", vars, diffOld, diffNew)
+	if code != 2 || strings.Contains(stdout, "variable.version") || strings.Contains(stdout, "app:v") || !strings.Contains(stdout, "description") {
+		t.Errorf("-var-file on both: exit %d\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = plan(t, "diff", invalidRefs, invalidCycle)
+	if code != 1 || stdout != "" || !strings.Contains(stderr, "Reference to undeclared") || !strings.Contains(stderr, "Dependency cycle") {
+		t.Errorf("both invalid: exit %d\n%s%s", code, stdout, stderr)
+	}
 }
