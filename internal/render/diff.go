@@ -45,8 +45,8 @@ type DiffStep struct {
 // StepChange is a step both plans have that differs.
 type StepChange struct {
 	Address string `json:"address"`
-	// Moved is set when the step's place among the steps both plans share
-	// changed; Position is its place in each plan's apply order.
+	// Moved is set when the shared steps in earlier waves than this one
+	// changed; it holds the step's number in each plan's apply order.
 	Moved *Move `json:"moved,omitempty"`
 	// After is set when the steps it waits for changed.
 	After      *AfterChange `json:"after,omitempty"`
@@ -111,19 +111,10 @@ func NewDiff(oldName string, op *dsl.Plan, og *executor.Graph, newName string, n
 			}
 		}
 	}
-	// Order among the shared steps: a step added or removed elsewhere
-	// shifts positions without moving anything.
-	var oldShared, newShared []string
-	for _, s := range oldSteps {
-		if _, ok := newPos[s.Address]; ok {
-			oldShared = append(oldShared, s.Address)
-		}
-	}
-	for _, s := range newSteps {
-		if _, ok := oldPos[s.Address]; ok {
-			newShared = append(newShared, s.Address)
-		}
-	}
+	// A step moved when the shared steps that run before it, in earlier
+	// waves, changed: a step added or removed elsewhere shifts numbers
+	// without moving anything, and the order within a wave is no order.
+	oldBefore, newBefore := before(or, newPos), before(nr, oldPos)
 	for _, s := range newSteps {
 		i, ok := oldPos[s.Address]
 		if !ok {
@@ -131,7 +122,7 @@ func NewDiff(oldName string, op *dsl.Plan, og *executor.Graph, newName string, n
 		}
 		o := oldSteps[i]
 		c := StepChange{Address: s.Address, Attributes: []Change{}}
-		if slices.Index(oldShared, s.Address) != slices.Index(newShared, s.Address) {
+		if oldBefore[s.Address] != newBefore[s.Address] {
 			c.Moved = &Move{Old: i + 1, New: newPos[s.Address] + 1}
 		}
 		if !sameSet(o.After, s.After) {
@@ -241,6 +232,27 @@ func withTimeout(s ReviewStep) []dsl.Attribute {
 		return s.Attributes
 	}
 	return append(slices.Clip(s.Attributes), dsl.Attribute{Name: "timeout", Value: s.Timeout})
+}
+
+// before maps each step of r that other also has to the sorted list of
+// such steps in earlier waves, joined.
+func before(r *Review, other map[string]int) map[string]string {
+	out := map[string]string{}
+	var earlier []string
+	for _, w := range r.Waves {
+		sorted := slices.Clone(earlier)
+		slices.Sort(sorted)
+		key := strings.Join(sorted, "\n")
+		for _, s := range w {
+			out[s.Address] = key
+		}
+		for _, s := range w {
+			if _, ok := other[s.Address]; ok {
+				earlier = append(earlier, s.Address)
+			}
+		}
+	}
+	return out
 }
 
 func flatten(r *Review) []ReviewStep {

@@ -134,6 +134,14 @@ func TestDiffSensitiveSame(t *testing.T) {
 	}
 }
 
+// TestDiffSameWave: steps of one wave run in parallel; swapping them in
+// the file changes show's numbering but moves nothing.
+func TestDiffSameWave(t *testing.T) {
+	if d := newDiff(t, "testdata/diff/parallel.hcl", "testdata/diff/parallel-swapped.hcl"); !d.Empty() {
+		t.Errorf("swapping two steps of one wave is a difference: %+v", d.Changed)
+	}
+}
+
 // TestDiffHidesSecrets: neither secret appears in any format.
 func TestDiffHidesSecrets(t *testing.T) {
 	d := newDiff(t, diffOld, diffNew)
