@@ -106,6 +106,7 @@ func commands(m *meta) map[string]cli.CommandFactory {
 		"fmt":      func() (cli.Command, error) { return &fmtCommand{meta: m}, nil },
 		"graph":    func() (cli.Command, error) { return &graphCommand{meta: m}, nil },
 		"show":     func() (cli.Command, error) { return &showCommand{meta: m}, nil },
+		"diff":     func() (cli.Command, error) { return &diffCommand{meta: m}, nil },
 		"version":  func() (cli.Command, error) { return &versionCommand{meta: m}, nil },
 		"apply":    func() (cli.Command, error) { return &applyCommand{meta: m}, nil },
 		"rollback": func() (cli.Command, error) { return &rollbackCommand{meta: m}, nil },
@@ -118,7 +119,7 @@ func commands(m *meta) map[string]cli.CommandFactory {
 // help is the top-level usage: what the tool is, then the commands in the
 // order a user meets them.
 func help(cmds map[string]cli.CommandFactory) string {
-	order := []string{"validate", "fmt", "show", "graph", "apply", "status", "history", "rollback", "unlock", "version"}
+	order := []string{"validate", "fmt", "show", "diff", "graph", "apply", "status", "history", "rollback", "unlock", "version"}
 	var names []string
 	seen := map[string]bool{}
 	for _, n := range order {

@@ -540,7 +540,7 @@ func TestUnknownCommand(t *testing.T) {
 	}{
 		{[]string{"valdiate", "x.hcl"}, `Did you mean "validate"?`},
 		{[]string{"aply"}, `Did you mean "apply"?`},
-		{[]string{"deploy"}, "The commands are: apply, fmt"},
+		{[]string{"deploy"}, "The commands are: apply, diff, fmt"},
 	}
 	for _, c := range cases {
 		code, stdout, stderr := plan(t, c.args...)
