@@ -253,3 +253,43 @@ func TestRollbackAndStatusJSON(t *testing.T) {
 		t.Errorf("status with a held lock: %s", stdout)
 	}
 }
+
+// TestApplySummaryJSON: a failed apply's stream ends with the cause and
+// each failed undo as diagnostics (placed at the step's block), then the
+// apply_summary, last, with the result and what is still in place.
+func TestApplySummaryJSON(t *testing.T) {
+	src := "step \"deploy\" \"a\" {\n}\nstep \"deploy\" \"b\" {\n}\n"
+	f, _ := hclsyntax.ParseConfig([]byte(src), "p.hcl", hcl.Pos{Line: 1, Column: 1})
+	block := func(line, byte int) hcl.Range {
+		return hcl.Range{Filename: "p.hcl", Start: hcl.Pos{Line: line, Column: 1, Byte: byte}, End: hcl.Pos{Line: line, Column: 18, Byte: byte + 17}}
+	}
+	g := &executor.Graph{Steps: []*dsl.Step{{Addr: "step.deploy.a", DeclRange: block(1, 0)}, {Addr: "step.deploy.b", DeclRange: block(3, 21)}}}
+	res := &runner.Result{ApplyID: "a1", Journal: "/j", Graph: g, Outcome: &executor.Outcome{
+		Status:     []executor.Status{executor.RollbackFailed, executor.Failed},
+		Elapsed:    []time.Duration{time.Second, 2 * time.Second},
+		Cause:      errors.New("health check failed"),
+		CauseStep:  1,
+		UndoErrors: map[int]error{0: errors.New("container gone")},
+		Left:       []int{0},
+		Code:       executor.ExitRollbackPartial,
+	}}
+	var b bytes.Buffer
+	c := &applyCommand{meta: &meta{}, view: newJSONView(&b)}
+	c.view.files = map[string]*hcl.File{"p.hcl": f}
+	c.summaryJSON(res, "p.hcl")
+	msgs := stream(t, b.String())
+	if len(msgs) != 4 {
+		t.Fatalf("want version, 2 diagnostics, summary:\n%s", b.String())
+	}
+	cause, undo := diagOf(msgs[1]), diagOf(msgs[2])
+	if cause["summary"] != "step.deploy.b failed" || cause["snippet"].(map[string]any)["start_line"] != 3.0 ||
+		undo["summary"] != "Rollback of step.deploy.a failed" || !strings.Contains(undo["detail"].(string), "container gone") {
+		t.Errorf("diagnostics:\n%v\n%v", cause, undo)
+	}
+	last := msgs[3]
+	s := last["summary"].(map[string]any)
+	if last["type"] != "apply_summary" || last["@level"] != "error" || s["result"] != "rollback_incomplete" || s["exit_code"] != 3.0 ||
+		len(s["steps"].([]any)) != 2 || s["still_in_place"].([]any)[0] != "step.deploy.a" || !strings.Contains(last["@message"].(string), "plan rollback p.hcl") {
+		t.Errorf("summary: %v", last)
+	}
+}
