@@ -5,7 +5,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/mattn/go-isatty"
 	"github.com/posener/complete"
 
@@ -33,6 +33,8 @@ type applyCommand struct {
 	// live is set when progress is a live table on a terminal: the final
 	// summary then skips its own copy of the table.
 	live bool
+	// view is the -json stream; nil without -json.
+	view *jsonView
 
 	// The flags, bound by flags().
 	auto, dry, asJSON bool
@@ -92,7 +94,10 @@ Options:
   -dry-run         Run the preflight and show what would happen; change
                    nothing.
   -parallelism N   Steps running at once (default 4).
-  -json            Print progress as JSON lines.
+  -json            Print only JSON lines on stdout, after Terraform's
+                   machine-readable UI: a version message, then one message
+                   per event, diagnostic and summary (see docs/cli.md).
+                   Never prompts: requires -auto-approve (or -dry-run).
   -state-dir DIR   Where to keep the lock and journal.
   -lock-timeout D  Wait up to D (e.g. 5m) for a lock another apply holds,
                    instead of refusing at once (default 0).
@@ -138,12 +143,27 @@ func (c *applyCommand) Run(args []string) int {
 		return exitError
 	}
 	wf = c.wf
-	path, ok := m.onePath("apply", fs.Args())
+	if *asJSON {
+		c.view = newJSONView(m.stdout)
+	}
+	path, ok := m.onePathJSON(c.view, "apply", fs.Args())
 	if !ok {
 		return exitError
 	}
+	if c.view != nil && !*auto && !*dry {
+		c.view.diag(hcl.DiagError, "-json requires -auto-approve",
+			"With -json, apply never prompts for confirmation (stdout holds only JSON). Pass -auto-approve to apply without asking, or -dry-run to run only the preflight. Nothing was changed.")
+		return exitError
+	}
 	p, g, diags := m.load(path)
-	m.showDiags(p, diags)
+	if c.view != nil {
+		if p != nil {
+			c.view.files = p.Files
+		}
+		c.view.diagnostics(diags)
+	} else {
+		m.showDiags(p, diags)
+	}
 	if diags.HasErrors() {
 		return exitError
 	}
@@ -172,9 +192,12 @@ func (c *applyCommand) Run(args []string) int {
 	}()
 
 	red := runner.NewRedactor(p)
+	if c.view != nil {
+		c.view.red = red
+	}
 	log, err := m.logger(red.Writer(m.stderr), *level)
 	if err != nil {
-		fmt.Fprintf(m.stderr, "Error: %s.\n", err)
+		c.fail(err, "")
 		return exitError
 	}
 	opts := runner.Options{
@@ -187,7 +210,7 @@ func (c *applyCommand) Run(args []string) int {
 	for _, st := range g.Order() {
 		order = append(order, st.Addr)
 	}
-	events, closeProgress := c.printer(*asJSON, order)
+	events, closeProgress := c.printer(order)
 	opts.Events = events
 	if !*auto && !*dry {
 		opts.Confirm = func() bool { return c.confirm(p.Name, len(g.Steps)) }
@@ -199,7 +222,7 @@ func (c *applyCommand) Run(args []string) int {
 	if len(wf.urls) > 0 && !*dry {
 		w, err = startWatch(context.Background(), wf, func(err error) { cancelApply(err) })
 		if err != nil {
-			fmt.Fprintf(m.stderr, "Error: %s\nNothing was changed.\n", err)
+			c.fail(err, "Nothing was changed.")
 			return exitError
 		}
 		opts.Watch = func() []runner.WatchCount { return watchCounts(w) }
@@ -218,21 +241,36 @@ func (c *applyCommand) Run(args []string) int {
 	closeProgress()
 	if w != nil {
 		w.stop()
-		if *asJSON {
-			_ = json.NewEncoder(m.stdout).Encode(map[string]any{"type": "watch", "watch": w.summaries()})
+		if c.view != nil {
+			for _, s := range w.summaries() {
+				level := "info"
+				if s.Failed > 0 {
+					level = "warn"
+				}
+				c.view.message(level, msgWatchSummary, fmt.Sprintf("watch %s: %d requests, %d failed", s.URL, s.Requests, s.Failed), time.Time{}, map[string]any{"watch": s})
+			}
 		} else {
 			defer w.print(m.stdout)
 		}
 	}
 	if err != nil {
-		m.showError(p, red, err)
+		if c.view != nil {
+			c.view.error(err)
+		} else {
+			m.showError(p, red, err)
+		}
 		return exitError
 	}
 	if res == nil { // dry run
-		fmt.Fprintln(m.stdout, "\nPreflight passed: Docker, containers, images and nginx are ready. Nothing was changed (-dry-run).")
+		const passed = "Preflight passed: Docker, containers, images and nginx are ready. Nothing was changed (-dry-run)."
+		if c.view != nil {
+			c.view.log("info", passed)
+		} else {
+			fmt.Fprintln(m.stdout, "\n"+passed)
+		}
 		return exitOK
 	}
-	c.summary(res, p, red, path, *asJSON)
+	c.summary(res, p, red, path)
 	return res.Outcome.Code
 }
 
@@ -269,48 +307,32 @@ func (c *applyCommand) confirm(name string, n int) bool {
 
 // printer returns the progress renderer (see progressPrinter) and notes
 // whether it is the live table.
-func (c *applyCommand) printer(asJSON bool, order []string) (events func(executor.Event), close func()) {
-	events, close, c.live = c.meta.progressPrinter(asJSON, order)
+func (c *applyCommand) printer(order []string) (events func(executor.Event), close func()) {
+	events, close, c.live = c.meta.progressPrinter(c.view, order)
 	return events, close
+}
+
+// fail reports an error that stops apply before any change: a diagnostic
+// with -json, "Error: …" on stderr otherwise; then is said after it.
+func (c *applyCommand) fail(err error, then string) {
+	if c.view != nil {
+		c.view.diag(hcl.DiagError, err.Error(), then)
+		return
+	}
+	if then == "" {
+		fmt.Fprintf(c.meta.stderr, "Error: %s.\n", err)
+		return
+	}
+	fmt.Fprintf(c.meta.stderr, "Error: %s\n%s\n", err, then)
 }
 
 // summary prints the table of steps and what state things are in. Errors
 // come in step order, with sensitive values hidden.
-func (c *applyCommand) summary(res *runner.Result, p *dsl.Plan, red *runner.Redactor, path string, asJSON bool) {
+func (c *applyCommand) summary(res *runner.Result, p *dsl.Plan, red *runner.Redactor, path string) {
 	m := c.meta
 	out := res.Outcome
-	if asJSON {
-		type stepJSON struct {
-			Step    string  `json:"step"`
-			Status  string  `json:"status"`
-			Elapsed float64 `json:"elapsed_s"`
-			Error   string  `json:"error,omitempty"`
-		}
-		var list []stepJSON
-		for i, s := range res.Graph.Steps {
-			sj := stepJSON{Step: s.Addr, Status: string(out.Status[i]), Elapsed: out.Elapsed[i].Seconds()}
-			if i == out.CauseStep {
-				sj.Error = red.String(out.Cause.Error())
-			}
-			if err := out.UndoErrors[i]; err != nil {
-				sj.Error = red.String(err.Error())
-			}
-			list = append(list, sj)
-		}
-		cause := ""
-		if out.Cause != nil {
-			cause = red.String(out.Cause.Error())
-		}
-		doc := map[string]any{"type": executor.EventSummary, "apply_id": res.ApplyID, "exit_code": out.Code, "cause": cause, "steps": list, "journal": res.Journal, "nothing_to_do": res.NothingToDo}
-		if diags, ok := dsl.Diagnostics(c.cause(res)); ok && out.Cause != nil {
-			// Where in the plan the cause is, as validate -json gives it.
-			dj := render.NewValidateJSON(diags).Diagnostics
-			for i := range dj {
-				dj[i].Summary, dj[i].Detail = red.String(dj[i].Summary), red.String(dj[i].Detail)
-			}
-			doc["diagnostics"] = dj
-		}
-		_ = json.NewEncoder(m.stdout).Encode(doc)
+	if c.view != nil {
+		c.summaryJSON(res, path)
 		return
 	}
 	if res.NothingToDo {

@@ -390,7 +390,7 @@ func TestNoColorProgress(t *testing.T) {
 	term, _ := openPTY(t)
 	for _, noColor := range []bool{false, true} {
 		m := &meta{stdout: term, stderr: term, noColor: noColor}
-		_, closeProgress, live := m.progressPrinter(false, []string{"step.deploy.app"})
+		_, closeProgress, live := m.progressPrinter(nil, []string{"step.deploy.app"})
 		closeProgress()
 		if live == noColor {
 			t.Errorf("-no-color=%v: live table %v", noColor, live)

@@ -4,7 +4,6 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -26,7 +25,7 @@ type historyCommand struct {
 
 func (c *historyCommand) flags() *flag.FlagSet {
 	fs := c.meta.flagSet("history", false)
-	fs.BoolVar(&c.asJSON, "json", false, "JSON lines (one record per line), or one JSON object with ID")
+	fs.BoolVar(&c.asJSON, "json", false, "the machine-readable stream: version, then a history_record message a record")
 	fs.IntVar(&c.n, "n", 0, "only the `N` newest records (0: all)")
 	fs.StringVar(&c.stateDir, "state-dir", "", "state folder `DIR`")
 	return fs
@@ -56,8 +55,9 @@ func (c *historyCommand) Help() string {
   Nothing ever removes records: the file grows until you move it.
 
 Options:
-  -json           One JSON object per line, newest first (with ID: that
-                  record, indented).
+  -json           The machine-readable stream: a version message, then one
+                  history_record message a record, newest first (with ID: that
+                  record alone).
   -n N            Only the N newest records.
   -state-dir DIR  Where the history is (default: .nonstop/ next to the
                   plan).
@@ -70,7 +70,7 @@ Examples:
   plan history plans/rolling-update.hcl
   plan history -n 5 plans/rolling-update.hcl
   plan history 20261127T1012 plans/rolling-update.hcl
-  plan history -json plans/rolling-update.hcl | jq -r 'select(.outcome != "applied") | .id'
+  plan history -json plans/rolling-update.hcl | jq -r 'select(.type == "history_record" and .record.outcome != "applied") | .record.id'
 `)
 }
 
@@ -97,19 +97,26 @@ func (c *historyCommand) Run(args []string) int {
 	}
 	records, err := runner.ReadHistory(stateDirFor(path, c.stateDir))
 	if err != nil {
+		if c.asJSON {
+			newJSONView(m.stdout).error(err)
+			return exitError
+		}
 		fmt.Fprintf(m.stderr, "Error: %s\n", err)
 		return exitError
 	}
 	if id != "" {
 		r, err := runner.FindHistory(records, id)
 		if err != nil {
-			fmt.Fprintf(m.stderr, "Error: %s. Run \"plan history %s\" for the IDs.\n", err, path)
+			err = fmt.Errorf("%w. Run \"plan history %s\" for the IDs", err, path)
+			if c.asJSON {
+				newJSONView(m.stdout).error(err)
+				return exitError
+			}
+			fmt.Fprintf(m.stderr, "Error: %s.\n", err)
 			return exitError
 		}
 		if c.asJSON {
-			enc := json.NewEncoder(m.stdout)
-			enc.SetIndent("", "  ")
-			_ = enc.Encode(r)
+			historyJSON(m.stdout, []runner.HistoryRecord{*r})
 			return exitOK
 		}
 		showHistoryRecord(m.stdout, *r)
@@ -121,10 +128,7 @@ func (c *historyCommand) Run(args []string) int {
 		list = append(list, records[i])
 	}
 	if c.asJSON {
-		enc := json.NewEncoder(m.stdout)
-		for _, r := range list {
-			_ = enc.Encode(r)
-		}
+		historyJSON(m.stdout, list)
 		return exitOK
 	}
 	if len(list) == 0 {
@@ -282,4 +286,15 @@ func watchCounts(w *watcher) []runner.WatchCount {
 		out = append(out, runner.WatchCount{URL: s.URL, Requests: s.Requests, Failed: s.Failed})
 	}
 	return out
+}
+
+// historyJSON writes records as the machine-readable stream every -json
+// command writes: the version message, then one history_record message a
+// record (newest first), the record itself under "record".
+func historyJSON(w io.Writer, records []runner.HistoryRecord) {
+	v := newJSONView(w)
+	for _, r := range records {
+		v.message("info", msgHistoryRecord, fmt.Sprintf("%s %s %s: %s", r.Kind, r.ID, r.Started.UTC().Format(time.RFC3339), r.Outcome),
+			time.Time{}, map[string]any{"record": r})
+	}
 }

@@ -66,29 +66,67 @@ func TestHistoryGolden(t *testing.T) {
 	}
 }
 
-// -json is one record per line, newest first; with an ID, that record.
+// historyRecords reads the records of a history -json stream: the version
+// message first, then one history_record message a record.
+func historyRecords(t *testing.T, stdout string) []runner.HistoryRecord {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	var first struct{ Type string }
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil || first.Type != "version" {
+		t.Fatalf("first line is not the version message: %s", lines[0])
+	}
+	var out []runner.HistoryRecord
+	for _, l := range lines[1:] {
+		var msg struct {
+			Type   string               `json:"type"`
+			Level  string               `json:"@level"`
+			Record runner.HistoryRecord `json:"record"`
+		}
+		if err := json.Unmarshal([]byte(l), &msg); err != nil || msg.Type != "history_record" || msg.Level != "info" {
+			t.Fatalf("%v: %s", err, l)
+		}
+		out = append(out, msg.Record)
+	}
+	return out
+}
+
+// -json is the stream: a record a message, newest first; with an ID, that
+// record.
 func TestHistoryJSON(t *testing.T) {
 	dir := historyFixture(t)
 	code, stdout, stderr := plan(t, "history", "-json", "-n", "2", "-state-dir", dir, rollingUpdate)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	lines := strings.Split(strings.TrimSpace(stdout), "\n")
 	var ids []string
-	for _, l := range lines {
-		var r runner.HistoryRecord
-		if err := json.Unmarshal([]byte(l), &r); err != nil {
-			t.Fatalf("%v: %s", err, l)
-		}
+	for _, r := range historyRecords(t, stdout) {
 		ids = append(ids, r.ID)
 	}
 	if strings.Join(ids, " ") != "20261127T120000.000000Z-cccccc 20261127T113000.000000Z-bbbbbb" {
 		t.Fatalf("ids %v", ids)
 	}
 	code, stdout, _ = plan(t, "history", "-json", "-state-dir", dir, "20261127T1012", rollingUpdate)
-	var r runner.HistoryRecord
-	if err := json.Unmarshal([]byte(stdout), &r); code != 0 || err != nil || r.Images[0].ImageDigest != "sha256:5d41402abc4b2a76b9719d911017c592" || r.Git == nil || !r.Git.Dirty {
-		t.Fatalf("exit %d, %v: %s", code, err, stdout)
+	one := historyRecords(t, stdout)
+	if len(one) != 1 {
+		t.Fatalf("want one record: %s", stdout)
+	}
+	r := one[0]
+	if code != 0 || r.Images[0].ImageDigest != "sha256:5d41402abc4b2a76b9719d911017c592" || r.Git == nil || !r.Git.Dirty {
+		t.Fatalf("exit %d: %s", code, stdout)
+	}
+}
+
+// With -json, no history is the version message alone, and an error is a
+// diagnostic message, never text on stdout.
+func TestHistoryJSONEmptyAndErrors(t *testing.T) {
+	code, stdout, _ := plan(t, "history", "-json", "-state-dir", t.TempDir(), rollingUpdate)
+	if code != 0 || len(historyRecords(t, stdout)) != 0 {
+		t.Errorf("empty: exit %d: %s", code, stdout)
+	}
+	code, stdout, _ = plan(t, "history", "-json", "-state-dir", historyFixture(t), "2025", rollingUpdate)
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if code != 1 || len(lines) != 2 || !strings.Contains(lines[1], `"type":"diagnostic"`) || !strings.Contains(lines[1], `no apply or rollback`) {
+		t.Errorf("unknown id: exit %d: %s", code, stdout)
 	}
 }
 
@@ -107,7 +145,6 @@ func TestHistoryErrors(t *testing.T) {
 		stderr string
 	}{
 		{"empty", []string{"-state-dir", t.TempDir(), rollingUpdate}, 0, "No applies recorded for this plan.\n", ""},
-		{"empty json", []string{"-json", "-state-dir", t.TempDir(), rollingUpdate}, 0, "", ""},
 		{"no such id", []string{"-state-dir", dir, "2025", rollingUpdate}, 1, "", `no apply or rollback "2025"`},
 		{"ambiguous", []string{"-state-dir", dir, "20261127T1", rollingUpdate}, 1, "", "matches 3 records"},
 		{"damaged", []string{"-state-dir", damaged, rollingUpdate}, 1, "", "at line 1"},

@@ -79,10 +79,11 @@ func TestValidateExitCodes(t *testing.T) {
 // validateDoc is the `validate -json` document, decoded strictly so that a
 // renamed or added field fails the test.
 type validateDoc struct {
-	Valid        bool `json:"valid"`
-	ErrorCount   int  `json:"error_count"`
-	WarningCount int  `json:"warning_count"`
-	Diagnostics  []struct {
+	FormatVersion string `json:"format_version"`
+	Valid         bool   `json:"valid"`
+	ErrorCount    int    `json:"error_count"`
+	WarningCount  int    `json:"warning_count"`
+	Diagnostics   []struct {
 		Severity string `json:"severity"`
 		Summary  string `json:"summary"`
 		Detail   string `json:"detail"`
@@ -95,6 +96,14 @@ type validateDoc struct {
 				Line, Column, Byte int
 			} `json:"end"`
 		} `json:"range"`
+		Snippet *struct {
+			Context              *string `json:"context"`
+			Code                 string  `json:"code"`
+			StartLine            int     `json:"start_line"`
+			HighlightStartOffset int     `json:"highlight_start_offset"`
+			HighlightEndOffset   int     `json:"highlight_end_offset"`
+			Values               []any   `json:"values"`
+		} `json:"snippet"`
 	} `json:"diagnostics"`
 }
 
@@ -111,7 +120,20 @@ func decodeValidate(t *testing.T, s string) validateDoc {
 	if err := json.Unmarshal([]byte(s), &raw); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"valid", "error_count", "warning_count", "diagnostics"} {
+	if doc.FormatVersion != "1.0" {
+		t.Errorf("format_version %q, want 1.0", doc.FormatVersion)
+	}
+	for _, d := range doc.Diagnostics {
+		// Terraform's snippet: present exactly when there is a range, the
+		// highlight inside the code.
+		if (d.Range == nil) != (d.Snippet == nil) {
+			t.Errorf("range and snippet disagree: %+v", d)
+		}
+		if s := d.Snippet; s != nil && (s.StartLine != d.Range.Start.Line || s.HighlightStartOffset > s.HighlightEndOffset || s.HighlightEndOffset > len(s.Code) || s.Values == nil) {
+			t.Errorf("bad snippet %+v for range %+v", *s, *d.Range)
+		}
+	}
+	for _, k := range []string{"format_version", "valid", "error_count", "warning_count", "diagnostics"} {
 		if _, ok := raw[k]; !ok {
 			t.Errorf("no %q key in %s", k, s)
 		}

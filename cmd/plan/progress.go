@@ -3,7 +3,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -189,20 +188,14 @@ func clip(s string, width int) string {
 	return string(r[:width-2]) + "…"
 }
 
-// progressPrinter returns the progress display of apply and rollback: JSON
-// lines with -json, a live table on a terminal (steps not in order are
-// added as they first appear), one line per event otherwise (and with
-// -no-color: the live table moves the cursor with escape sequences). close stops
-// it; live says which it is.
-func (m *meta) progressPrinter(asJSON bool, order []string) (events func(executor.Event), close func(), live bool) {
-	if asJSON {
-		var mu sync.Mutex
-		enc := json.NewEncoder(m.stdout)
-		return func(e executor.Event) {
-			mu.Lock()
-			defer mu.Unlock()
-			_ = enc.Encode(e)
-		}, func() {}, false
+// progressPrinter returns the progress display of apply and rollback: the
+// -json stream's messages when v is set, a live table on a terminal (steps
+// not in order are added as they first appear), one line per event
+// otherwise (and with -no-color: the live table moves the cursor with
+// escape sequences). close stops it; live says which it is.
+func (m *meta) progressPrinter(v *jsonView, order []string) (events func(executor.Event), close func(), live bool) {
+	if v != nil {
+		return v.event, func() {}, false
 	}
 	if f, ok := m.stdout.(*os.File); ok && isatty.IsTerminal(f.Fd()) && os.Getenv("TERM") != "dumb" && !m.noColor {
 		width, _, err := term.GetSize(int(f.Fd()))

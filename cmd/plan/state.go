@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/posener/complete"
 
 	"github.com/nonstop-deploy/nonstop/executor"
@@ -29,10 +30,12 @@ type rollbackCommand struct {
 	meta            *meta
 	stateDir, level string
 	lockTimeout     time.Duration
+	asJSON          bool
 }
 
 func (c *rollbackCommand) flags() *flag.FlagSet {
 	fs := c.meta.flagSet("rollback", true)
+	fs.BoolVar(&c.asJSON, "json", false, "JSON lines")
 	fs.StringVar(&c.stateDir, "state-dir", "", "state folder `DIR`")
 	fs.DurationVar(&c.lockTimeout, "lock-timeout", 0, "wait up to `D` for a held lock")
 	fs.StringVar(&c.level, "log-level", "", "operator log level `L`: debug, info, warn or error (default: PLAN_LOG, else warn)")
@@ -75,6 +78,9 @@ Options:
                    (default 0).
   -log-level L     Operator log on stderr: debug, info, warn, error
                    (default: $PLAN_LOG, else warn).
+  -json            Print only JSON lines on stdout, as apply -json: a
+                   version message, one message per undo, diagnostics,
+                   then a rollback_summary (see docs/cli.md).
   -var name=value  Accepted, as for apply (repeatable); not needed.
   -var-file FILE   Accepted, as for apply (repeatable); not needed.
   -no-color        No colour or other terminal escapes.
@@ -94,27 +100,42 @@ func (c *rollbackCommand) Run(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return exitError
 	}
-	path, ok := m.onePath("rollback", fs.Args())
+	var v *jsonView
+	if c.asJSON {
+		v = newJSONView(m.stdout)
+	}
+	path, ok := m.onePathJSON(v, "rollback", fs.Args())
 	if !ok {
 		return exitError
 	}
 	log, err := m.logger(m.stderr, *level)
 	if err != nil {
-		fmt.Fprintf(m.stderr, "Error: %s.\n", err)
+		if v != nil {
+			v.diag(hcl.DiagError, err.Error(), "")
+		} else {
+			fmt.Fprintf(m.stderr, "Error: %s.\n", err)
+		}
 		return exitError
 	}
 	// Ctrl-C (or SIGTERM) stops before the next undo; what is left is
 	// listed, and another rollback finishes it.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	events, closeProgress, _ := m.progressPrinter(false, nil)
+	events, closeProgress, _ := m.progressPrinter(v, nil)
 	dir := stateDirFor(path, *stateDir)
 	res, err := runner.Rollback(ctx, dir, runner.RollbackOptions{
 		Steps: m.steps, Log: log, Events: events, LockTimeout: *lockTimeout})
 	closeProgress()
 	if err != nil {
-		m.showError(nil, nil, err)
+		if v != nil {
+			v.error(err)
+		} else {
+			m.showError(nil, nil, err)
+		}
 		return exitError
+	}
+	if v != nil {
+		return rollbackJSON(v, res, path, dir)
 	}
 	if res.StaleLock != nil {
 		fmt.Fprintf(m.stdout, "Took over the lock left by %s, which is no longer running.\n", res.StaleLock)
@@ -167,10 +188,12 @@ func (c *rollbackCommand) Run(args []string) int {
 type statusCommand struct {
 	meta     *meta
 	stateDir string
+	asJSON   bool
 }
 
 func (c *statusCommand) flags() *flag.FlagSet {
 	fs := c.meta.flagSet("status", false)
+	fs.BoolVar(&c.asJSON, "json", false, "JSON lines")
 	fs.StringVar(&c.stateDir, "state-dir", "", "state folder `DIR`")
 	return fs
 }
@@ -194,6 +217,8 @@ func (c *statusCommand) Help() string {
 Options:
   -state-dir DIR  Where the lock and journal are (default: .nonstop/ next
                   to the plan).
+  -json           Print JSON lines: a version message, then one status
+                  message (see docs/cli.md).
   -no-color       No colour or other terminal escapes.
 
 Exit status: 0.
@@ -211,11 +236,18 @@ func (c *statusCommand) Run(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return exitError
 	}
-	path, ok := m.onePath("status", fs.Args())
+	var v *jsonView
+	if c.asJSON {
+		v = newJSONView(m.stdout)
+	}
+	path, ok := m.onePathJSON(v, "status", fs.Args())
 	if !ok {
 		return exitError
 	}
 	dir := stateDirFor(path, *stateDir)
+	if v != nil {
+		return statusJSON(v, path, dir)
+	}
 	if info, err := executor.ReadLock(dir); err == nil {
 		state := "running"
 		if !executor.LockHeld(dir) {

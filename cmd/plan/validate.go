@@ -5,6 +5,7 @@ package main
 import (
 	"flag"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/posener/complete"
 
 	"github.com/nonstop-deploy/nonstop/internal/render"
@@ -72,7 +73,11 @@ func (c *validateCommand) Run(args []string) int {
 	}
 	p, _, diags := m.load(path)
 	if *asJSON {
-		_ = render.JSON(m.stdout, render.NewValidateJSON(diags))
+		var files map[string]*hcl.File
+		if p != nil {
+			files = p.Files
+		}
+		_ = render.JSON(m.stdout, render.NewValidateJSON(files, diags))
 	} else {
 		m.showDiags(p, diags)
 		switch {

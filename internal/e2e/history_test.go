@@ -33,14 +33,21 @@ variable "token" {
 	if code != 0 {
 		t.Fatalf("history: exit %d\n%s", code, out)
 	}
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 1 {
+	// The stream: the version message, then one history_record message.
+	var records []runner.HistoryRecord
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var msg struct {
+			Type   string               `json:"type"`
+			Record runner.HistoryRecord `json:"record"`
+		}
+		if json.Unmarshal([]byte(l), &msg) == nil && msg.Type == "history_record" {
+			records = append(records, msg.Record)
+		}
+	}
+	if len(records) != 1 {
 		t.Fatalf("want one record, got:\n%s", out)
 	}
-	var r runner.HistoryRecord
-	if err := json.Unmarshal([]byte(lines[0]), &r); err != nil {
-		t.Fatalf("%v: %s", err, lines[0])
-	}
+	r := records[0]
 	if r.Kind != runner.KindApply || r.Outcome != runner.OutcomeApplied || r.ExitCode != 0 || len(r.Steps) == 0 || r.User == "" {
 		t.Errorf("record %+v", r)
 	}

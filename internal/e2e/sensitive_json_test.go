@@ -36,7 +36,7 @@ variable "token" {
 	// named without its value: the map is sensitive, so even its keys are
 	// not shown.
 	const failed = "does not have the expected (sensitive) value"
-	if !strings.Contains(out, `"type":"summary"`) || !strings.Contains(out, failed) {
+	if !strings.Contains(out, `"type":"apply_summary"`) || !strings.Contains(out, failed) {
 		t.Errorf("the -json output lacks the summary or the failed header check:\n%s", out)
 	}
 	if strings.Contains(out, secret) {

@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hcled"
 
 	"github.com/nonstop-deploy/nonstop/dsl"
 )
@@ -121,10 +123,13 @@ func clip(files map[string]*hcl.File, d *hcl.Diagnostic) (*hcl.File, *hcl.Diagno
 // ValidateJSON is the `plan validate -json` document, in the shape of
 // `terraform validate -json` so existing tooling can read it.
 type ValidateJSON struct {
-	Valid        bool             `json:"valid"`
-	ErrorCount   int              `json:"error_count"`
-	WarningCount int              `json:"warning_count"`
-	Diagnostics  []DiagnosticJSON `json:"diagnostics"`
+	// FormatVersion is "1.0", as Terraform's: a reader checks the major
+	// version and ignores fields it does not know.
+	FormatVersion string           `json:"format_version"`
+	Valid         bool             `json:"valid"`
+	ErrorCount    int              `json:"error_count"`
+	WarningCount  int              `json:"warning_count"`
+	Diagnostics   []DiagnosticJSON `json:"diagnostics"`
 }
 
 // DiagnosticJSON is one diagnostic in machine-readable form.
@@ -133,6 +138,25 @@ type DiagnosticJSON struct {
 	Summary  string     `json:"summary"`
 	Detail   string     `json:"detail,omitempty"`
 	Range    *RangeJSON `json:"range,omitempty"`
+	// Snippet is the source the range points into, when the file is known.
+	Snippet *SnippetJSON `json:"snippet,omitempty"`
+}
+
+// SnippetJSON is Terraform's diagnostic snippet: the source lines the
+// diagnostic's range covers, the block around them, and where in those
+// lines the range is, so a tool can show what the terminal shows.
+type SnippetJSON struct {
+	// Context names the enclosing block (`step "deploy" "app"`), or is null.
+	Context *string `json:"context"`
+	// Code is the whole lines the range covers, joined by "\n".
+	Code      string `json:"code"`
+	StartLine int    `json:"start_line"`
+	// The range within Code, in bytes.
+	HighlightStartOffset int `json:"highlight_start_offset"`
+	HighlightEndOffset   int `json:"highlight_end_offset"`
+	// Values are Terraform's expression values; plan gives none, so
+	// always [].
+	Values []any `json:"values"`
 }
 
 // RangeJSON is a source range; lines and columns start at 1.
@@ -149,29 +173,82 @@ type PosJSON struct {
 	Byte   int `json:"byte"`
 }
 
-// NewValidateJSON converts diagnostics to the validate -json document.
-func NewValidateJSON(diags hcl.Diagnostics) ValidateJSON {
-	out := ValidateJSON{Diagnostics: []DiagnosticJSON{}}
+// NewValidateJSON converts diagnostics to the validate -json document;
+// files (may be nil) give the snippets.
+func NewValidateJSON(files map[string]*hcl.File, diags hcl.Diagnostics) ValidateJSON {
+	out := ValidateJSON{FormatVersion: "1.0", Diagnostics: []DiagnosticJSON{}}
 	for _, d := range diags {
-		dj := DiagnosticJSON{Summary: d.Summary, Detail: d.Detail, Severity: "error"}
-		if d.Severity == hcl.DiagWarning {
-			dj.Severity = "warning"
+		dj := NewDiagnosticJSON(files, d)
+		if dj.Severity == "warning" {
 			out.WarningCount++
 		} else {
 			out.ErrorCount++
-		}
-		if d.Subject != nil {
-			r := d.Subject
-			dj.Range = &RangeJSON{
-				Filename: r.Filename,
-				Start:    PosJSON{Line: r.Start.Line, Column: r.Start.Column, Byte: r.Start.Byte},
-				End:      PosJSON{Line: r.End.Line, Column: r.End.Column, Byte: r.End.Byte},
-			}
 		}
 		out.Diagnostics = append(out.Diagnostics, dj)
 	}
 	out.Valid = out.ErrorCount == 0
 	return out
+}
+
+// NewDiagnosticJSON converts one diagnostic, with its snippet when files
+// hold its source.
+func NewDiagnosticJSON(files map[string]*hcl.File, d *hcl.Diagnostic) DiagnosticJSON {
+	dj := DiagnosticJSON{Summary: d.Summary, Detail: d.Detail, Severity: "error"}
+	if d.Severity == hcl.DiagWarning {
+		dj.Severity = "warning"
+	}
+	if d.Subject != nil {
+		r := d.Subject
+		dj.Range = &RangeJSON{
+			Filename: r.Filename,
+			Start:    PosJSON{Line: r.Start.Line, Column: r.Start.Column, Byte: r.Start.Byte},
+			End:      PosJSON{Line: r.End.Line, Column: r.End.Column, Byte: r.End.Byte},
+		}
+		dj.Snippet = snippet(files, d)
+	}
+	return dj
+}
+
+// snippet builds the snippet object as Terraform does (whole lines over the
+// subject and its context, offsets of the subject within them), from the
+// same source the text renderer shows: a line longer than MaxSnippetLine
+// is cut to the same window (see clip).
+func snippet(files map[string]*hcl.File, d *hcl.Diagnostic) *SnippetJSON {
+	f := files[d.Subject.Filename]
+	if f == nil || f.Bytes == nil {
+		return nil
+	}
+	var ctx *string
+	if c := hcled.ContextString(f, d.Subject.Start.Byte-1); c != "" {
+		ctx = &c
+	}
+	if cf, cd, ok := clip(files, d); ok {
+		f, d = cf, cd
+	}
+	src := f.Bytes
+	rng := *d.Subject
+	if d.Context != nil {
+		rng = hcl.RangeOver(rng, *d.Context)
+	}
+	lo, hi := min(max(rng.Start.Byte, 0), len(src)), min(max(rng.End.Byte, 0), len(src))
+	first := bytes.LastIndexByte(src[:lo], '\n') + 1
+	last := len(src)
+	if i := bytes.IndexByte(src[hi:], '\n'); i >= 0 {
+		last = hi + i
+	}
+	if hi > lo && hi > 0 && src[hi-1] == '\n' {
+		last = hi - 1 // a range ending with its line's newline stops on that line
+	}
+	code := strings.TrimSuffix(string(src[first:max(last, first)]), "\r")
+	clamp := func(b int) int { return min(max(b-first, 0), len(code)) }
+	return &SnippetJSON{
+		Context:              ctx,
+		Code:                 code,
+		StartLine:            rng.Start.Line,
+		HighlightStartOffset: clamp(d.Subject.Start.Byte),
+		HighlightEndOffset:   max(clamp(d.Subject.End.Byte), clamp(d.Subject.Start.Byte)),
+		Values:               []any{},
+	}
 }
 
 // JSON writes v indented, with a trailing newline.

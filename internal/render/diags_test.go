@@ -55,3 +55,42 @@ func TestErrorRendersRangesWithSnippet(t *testing.T) {
 		})
 	}
 }
+
+// TestSnippetJSON: a diagnostic's snippet is Terraform's: the whole line
+// its range is on, the enclosing block as context, and offsets that cut
+// exactly the range out of the code; a long line is cut to the window the
+// text renderer shows.
+func TestSnippetJSON(t *testing.T) {
+	src := "step \"deploy\" \"app\" {\n  image = var.imgae\n}\n"
+	f, diags := hclsyntax.ParseConfig([]byte(src), "p.hcl", hcl.Pos{Line: 1, Column: 1})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	files := map[string]*hcl.File{"p.hcl": f}
+	start := strings.Index(src, "var.imgae")
+	rng := hcl.Range{Filename: "p.hcl", Start: hcl.Pos{Line: 2, Column: 11, Byte: start}, End: hcl.Pos{Line: 2, Column: 20, Byte: start + 9}}
+	d := NewDiagnosticJSON(files, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Bad", Subject: &rng})
+	s := d.Snippet
+	if s == nil {
+		t.Fatal("no snippet")
+	}
+	if s.Code != "  image = var.imgae" || s.StartLine != 2 || s.Code[s.HighlightStartOffset:s.HighlightEndOffset] != "var.imgae" || s.Values == nil {
+		t.Errorf("snippet %+v", s)
+	}
+	if s.Context == nil || *s.Context != `step "deploy" "app"` {
+		t.Errorf("context %v", s.Context)
+	}
+	// No source: no snippet, the range stays.
+	if d := NewDiagnosticJSON(nil, &hcl.Diagnostic{Summary: "x", Subject: &rng}); d.Snippet != nil || d.Range == nil {
+		t.Errorf("without files: %+v", d)
+	}
+
+	long := "x = \"" + strings.Repeat("a", 5000) + "\" + bad\n"
+	lf, _ := hclsyntax.ParseConfig([]byte(long), "l.hcl", hcl.Pos{Line: 1, Column: 1})
+	at := strings.Index(long, "bad")
+	lr := hcl.Range{Filename: "l.hcl", Start: hcl.Pos{Line: 1, Column: at + 1, Byte: at}, End: hcl.Pos{Line: 1, Column: at + 4, Byte: at + 3}}
+	ls := NewDiagnosticJSON(map[string]*hcl.File{"l.hcl": lf}, &hcl.Diagnostic{Summary: "x", Subject: &lr}).Snippet
+	if ls == nil || len(ls.Code) > MaxSnippetLine+8 || ls.Code[ls.HighlightStartOffset:ls.HighlightEndOffset] != "bad" {
+		t.Errorf("long line: %+v", ls)
+	}
+}

@@ -203,7 +203,7 @@ func TestDiagnosticsGolden(t *testing.T) {
 	}
 	golden(t, "undeclared-refs.diags.txt.golden", text.Bytes())
 	var js bytes.Buffer
-	if err := render.JSON(&js, render.NewValidateJSON(diags)); err != nil {
+	if err := render.JSON(&js, render.NewValidateJSON(p.Files, diags)); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "undeclared-refs.validate.json.golden", js.Bytes())
@@ -216,7 +216,7 @@ func TestValidateJSON(t *testing.T) {
 		{Severity: hcl.DiagWarning, Summary: "Odd", Detail: "Maybe fix it."},
 		{Severity: hcl.DiagError, Summary: "From -var", Detail: "No range."},
 	}
-	v := render.NewValidateJSON(diags)
+	v := render.NewValidateJSON(nil, diags)
 	if v.Valid || v.ErrorCount != 2 || v.WarningCount != 1 || len(v.Diagnostics) != 3 {
 		t.Errorf("counts: %+v", v)
 	}
@@ -226,10 +226,10 @@ func TestValidateJSON(t *testing.T) {
 	if v.Diagnostics[1].Severity != "warning" || v.Diagnostics[1].Range != nil {
 		t.Errorf("warning: %+v", v.Diagnostics[1])
 	}
-	empty := render.NewValidateJSON(nil)
+	empty := render.NewValidateJSON(nil, nil)
 	var b bytes.Buffer
 	_ = render.JSON(&b, empty)
-	if got := b.String(); got != "{\n  \"valid\": true,\n  \"error_count\": 0,\n  \"warning_count\": 0,\n  \"diagnostics\": []\n}\n" {
+	if got := b.String(); got != "{\n  \"format_version\": \"1.0\",\n  \"valid\": true,\n  \"error_count\": 0,\n  \"warning_count\": 0,\n  \"diagnostics\": []\n}\n" {
 		t.Errorf("empty document:\n%s", got)
 	}
 }

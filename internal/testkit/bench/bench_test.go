@@ -167,3 +167,39 @@ func TestParseTook(t *testing.T) {
 		}
 	}
 }
+
+// TestParseEvent: the breakdown reads `plan apply -json`'s messages
+// (Terraform's machine-readable UI): a step's status changes and notes
+// become events, stamped with @timestamp; the version, diagnostics and
+// summary are not events.
+func TestParseEvent(t *testing.T) {
+	lines := []string{
+		`{"@level":"info","@message":"plan 0.1.0","@module":"plan.ui","@timestamp":"2026-11-27T12:00:00.000000Z","plan":"0.1.0","type":"version","ui":"1.0"}`,
+		`{"@level":"info","@message":"step.drain.app2: Running...","@module":"plan.ui","@timestamp":"2026-11-27T12:00:01.250000Z","hook":{"step":"step.drain.app2","action":"apply","status":"running","elapsed_seconds":0},"type":"apply_start"}`,
+		`{"@level":"info","@message":"step.drain.app2: drained app2:3000 in 489ms","@module":"plan.ui","@timestamp":"2026-11-27T12:00:01.750000Z","hook":{"step":"step.drain.app2","action":"apply","note":"drained app2:3000 in 489ms","elapsed_seconds":0},"type":"apply_progress"}`,
+		`{"@level":"info","@message":"step.drain.app2: Done after 0.5s","@module":"plan.ui","@timestamp":"2026-11-27T12:00:01.760000Z","hook":{"step":"step.drain.app2","action":"apply","status":"done","elapsed_seconds":0.5},"type":"apply_complete"}`,
+		`{"@level":"info","@message":"Apply complete: 1 steps.","@module":"plan.ui","@timestamp":"2026-11-27T12:00:02.000000Z","summary":{},"type":"apply_summary"}`,
+	}
+	var events []event
+	for _, l := range lines {
+		if e, ok := parseEvent([]byte(l)); ok {
+			events = append(events, e)
+		}
+	}
+	if len(events) != 3 {
+		t.Fatalf("%d events: %+v", len(events), events)
+	}
+	if e := events[0]; e.Type != "step" || e.Status != "running" || e.Step != "step.drain.app2" || e.Time.Nanosecond() != 250000000 {
+		t.Errorf("start: %+v", e)
+	}
+	if e := events[1]; e.Type != "note" || e.Message != "drained app2:3000 in 489ms" {
+		t.Errorf("note: %+v", e)
+	}
+	if e := events[2]; e.Type != "step" || e.Status != "done" || e.Elapsed != 0.5 {
+		t.Errorf("done: %+v", e)
+	}
+	b := analyze(events, events[0].Time.Add(-time.Second), events[2].Time.Add(time.Second), "")
+	if b.DrainWait != 489*time.Millisecond || b.Steps["drain"] != 500*time.Millisecond || b.Startup != time.Second {
+		t.Errorf("breakdown: %+v", b)
+	}
+}

@@ -79,7 +79,8 @@ func PlanSource(repoRoot string, replicas int) (string, error) {
 	return strings.Replace(string(b), old, "apps = ["+strings.Join(targets, ", ")+"]", 1), nil
 }
 
-// event is a `plan apply -json` line.
+// event is a step event of `plan apply -json`, read from its message (see
+// parseEvent).
 type event struct {
 	Time    time.Time `json:"time"`
 	Type    string    `json:"type"`
@@ -192,8 +193,8 @@ func (p *procRun) planApply(ctx context.Context, res *Result) error {
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		out.WriteString(sc.Text() + "\n")
-		var e event
-		if json.Unmarshal(sc.Bytes(), &e) != nil || e.Type != "step" && e.Type != "note" {
+		e, ok := parseEvent(sc.Bytes())
+		if !ok {
 			continue
 		}
 		events = append(events, e)
@@ -225,6 +226,43 @@ func (p *procRun) planApply(ctx context.Context, res *Result) error {
 		ms(b.Wall), ms(b.Waiting), ms(b.DrainWait), ms(b.Deploy), ms(b.Health), ms(b.Nginx), ms(b.NginxTest),
 		ms(b.NginxReload), ms(b.Own), ms(b.Startup), ms(b.Finish), ms(b.CPU))
 	return nil
+}
+
+// uiMessage is a line of the -json stream (Terraform's machine-readable
+// UI, docs/cli.md): the fields the breakdown reads.
+type uiMessage struct {
+	Timestamp string `json:"@timestamp"`
+	Type      string `json:"type"`
+	Hook      *struct {
+		Step    string  `json:"step"`
+		Status  string  `json:"status"`
+		Note    string  `json:"note"`
+		Elapsed float64 `json:"elapsed_seconds"`
+	} `json:"hook"`
+}
+
+// parseEvent turns a step's message into an event: one with a status
+// (apply_start, apply_complete, apply_errored, rollback_*) is a "step"
+// event, a progress note a "note" one; other messages are not events.
+func parseEvent(line []byte) (event, bool) {
+	var m uiMessage
+	if json.Unmarshal(line, &m) != nil || m.Hook == nil || m.Hook.Step == "" {
+		return event{}, false
+	}
+	at, err := time.Parse("2006-01-02T15:04:05.000000Z07:00", m.Timestamp)
+	if err != nil {
+		return event{}, false
+	}
+	e := event{Time: at, Step: m.Hook.Step, Status: m.Hook.Status, Elapsed: m.Hook.Elapsed}
+	switch {
+	case m.Hook.Status != "":
+		e.Type = "step"
+	case m.Type == "apply_progress" || m.Type == "rollback_progress":
+		e.Type, e.Message = "note", m.Hook.Note
+	default:
+		return event{}, false
+	}
+	return e, true
 }
 
 // analyze computes the breakdown from the -json events and the debug log.
