@@ -374,7 +374,6 @@ func statusJSON(v *jsonView, path, dir string) int {
 	lastMsg := "last apply: none"
 	if j, err := executor.LastJournal(dir); err == nil && j != "" {
 		last = map[string]any{"journal": j}
-		lastMsg = "last apply: " + j
 		if entries, err := executor.ReadJournal(j); err != nil {
 			v.diag(hcl.DiagError, "Unreadable journal", err.Error())
 			last["result"], lastMsg = "unreadable", "last apply: UNREADABLE journal"
