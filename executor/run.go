@@ -177,7 +177,8 @@ type Outcome struct {
 	Code int
 }
 
-// Event is one line of progress, also written as a JSON line by -json.
+// Event is one line of progress: the display draws it, and -json turns it
+// into a message of the machine-readable stream (cmd/plan/jsonui.go).
 type Event struct {
 	Time    time.Time `json:"time"`
 	Type    string    `json:"type"`
@@ -193,7 +194,6 @@ const (
 	EventNote     = "note"     // a step reported progress
 	EventRollback = "rollback" // rollback begins
 	EventCommit   = "commit"   // every step is done and the commit is journaled
-	EventSummary  = "summary"
 )
 
 // Run walks the graph: every step starts once its dependencies are done, up
