@@ -23,6 +23,11 @@ type deployRecord struct {
 	Image       string              `json:"image"`
 	// ImageDigest pins what the new container runs (dockerx.PinnedImage).
 	ImageDigest string `json:"image_digest,omitempty"`
+	// OldImage and OldImageID are what the replaced container ran: the
+	// name it was created from (left out when the plan's image is
+	// sensitive) and the image's ID, so an audit knows both sides.
+	OldImage   string `json:"old_image,omitempty"`
+	OldImageID string `json:"old_image_id,omitempty"`
 }
 
 // Undo implements Type: the old container back in place of the new one.
@@ -154,7 +159,11 @@ func (s *DeploySpec) apply(ctx context.Context, env *Env, note func(string)) (js
 	} else if _, d, ok := strings.Cut(pinned, "@"); ok && s.Image.Sensitive {
 		pinned = d // the digest, not the sensitive name
 	}
-	return mustJSON(deployRecord{Engine: ref, Replacement: r, Image: shown(s.Image), ImageDigest: pinned}), nil
+	rec := deployRecord{Engine: ref, Replacement: r, Image: shown(s.Image), ImageDigest: pinned, OldImageID: old.Image}
+	if old.Config != nil && !s.Image.Sensitive {
+		rec.OldImage = old.Config.Image
+	}
+	return mustJSON(rec), nil
 }
 
 // UpToDate reports whether the container already runs the plan's image

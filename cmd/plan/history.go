@@ -235,6 +235,12 @@ func imageLine(im runner.ImageChange) string {
 	}
 	if im.OldContainer != "" {
 		fmt.Fprintf(&b, ", replacing container %s", shortID(im.OldContainer))
+		switch {
+		case im.OldImage != "" && im.OldImageID != "":
+			fmt.Fprintf(&b, " on %s (%s)", im.OldImage, im.OldImageID)
+		case im.OldImageID != "":
+			fmt.Fprintf(&b, " on %s", im.OldImageID)
+		}
 	}
 	if im.Undone {
 		b.WriteString("; undone: the old container is back")

@@ -57,6 +57,11 @@ variable "token" {
 			digest = im.ImageDigest
 		}
 	}
+	for _, im := range r.Images {
+		if !strings.HasPrefix(im.OldImageID, "sha256:") || im.OldImage == "" {
+			t.Errorf("the image before is not recorded: %+v", im)
+		}
+	}
 	if !strings.HasPrefix(digest, "sha256:") {
 		t.Errorf("no image digest in %+v", r.Images)
 	}

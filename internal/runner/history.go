@@ -98,12 +98,15 @@ type HistoryVar struct {
 }
 
 // ImageChange is what a step that replaced a container recorded in the
-// journal. The old container's image is not in the journal, so only its ID
-// is given.
+// journal: the image before (the old container's, by name and ID; journals
+// of earlier versions hold only the old container's ID) and after (by
+// digest).
 type ImageChange struct {
 	Step         string `json:"step"`
 	Container    string `json:"container,omitempty"`
 	OldContainer string `json:"old_container_id,omitempty"`
+	OldImage     string `json:"old_image,omitempty"`
+	OldImageID   string `json:"old_image_id,omitempty"`
 	Image        string `json:"image,omitempty"`
 	ImageDigest  string `json:"image_digest,omitempty"`
 	// Undone: the change was rolled back, so the container runs its old
@@ -318,6 +321,8 @@ type imageRecord struct {
 	} `json:"replacement"`
 	Image       string `json:"image"`
 	ImageDigest string `json:"image_digest"`
+	OldImage    string `json:"old_image"`
+	OldImageID  string `json:"old_image_id"`
 }
 
 // journalImages lists the images the journal's done steps put in place,
@@ -333,7 +338,8 @@ func journalImages(entries []executor.Entry) []ImageChange {
 				continue
 			}
 			at[e.Step] = len(out)
-			out = append(out, ImageChange{Step: e.Step, Container: r.Replacement.Name, OldContainer: r.Replacement.OldID, Image: r.Image, ImageDigest: r.ImageDigest})
+			out = append(out, ImageChange{Step: e.Step, Container: r.Replacement.Name, OldContainer: r.Replacement.OldID,
+				OldImage: r.OldImage, OldImageID: r.OldImageID, Image: r.Image, ImageDigest: r.ImageDigest})
 		case executor.KindUndone:
 			if i, ok := at[e.Step]; ok {
 				out[i].Undone = true
