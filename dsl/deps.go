@@ -166,6 +166,16 @@ func (l *loader) resolveDependencies() hcl.Diagnostics {
 				}
 			}
 		}
+		if blk := rb.phases[GatePhase]; blk != nil {
+			exprs := expressions(blk.Body)
+			for _, in := range rb.gates {
+				for _, ref := range implicitRefs(exprs, in.scope) {
+					if targets, dd := resolve(ref.addr, ref.rng); dd == nil {
+						add(in.step, targets, ref.rng, true)
+					}
+				}
+			}
+		}
 	}
 	return diags
 }

@@ -1,6 +1,7 @@
 // This file expands rollout blocks into drain, deploy, health_check and
 // restore steps per target, batch_size at a time, with one barrier per
-// batch phase.
+// batch phase and, when the rollout has a gate phase, one gate step per
+// batch.
 package dsl
 
 import (
@@ -22,6 +23,11 @@ const MaxBatchSize = 256
 // the order they run.
 var RolloutPhases = []string{"drain", "deploy", "health_check", "restore"}
 
+// GatePhase is the optional phase a rollout runs once per batch, after the
+// batch's restores and before the next batch's drains: a bad batch fails
+// its gate, so the rollout stops there and the plan rolls back.
+const GatePhase = "gate"
+
 var rolloutSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "nginx", Required: true}, {Name: "targets", Required: true},
@@ -30,6 +36,7 @@ var rolloutSchema = &hcl.BodySchema{
 	},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "drain"}, {Type: "deploy"}, {Type: "health_check"}, {Type: "restore"},
+		{Type: GatePhase},
 	},
 }
 
@@ -41,6 +48,9 @@ type rolloutBlock struct {
 	phases map[string]*hcl.Block
 	// steps holds the expanded steps per target, in phase order.
 	steps map[string][]*stepInstance
+	// gates holds the gate step of each batch, in batch order (none
+	// without a gate phase).
+	gates []*stepInstance
 }
 
 func (l *loader) collectRollouts(blocks []*hcl.Block) hcl.Diagnostics {
@@ -207,42 +217,21 @@ func (l *loader) expandRollout(rb *rolloutBlock) hcl.Diagnostics {
 		var prev *Step
 		var chain []string
 		for _, phase := range RolloutPhases {
-			st, ok := l.reg.Lookup(phase)
-			if !ok {
-				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Step type not available",
-					Detail: fmt.Sprintf("A rollout needs the %q step type, which this build does not register.", phase), Subject: rb.block.DefRange.Ptr()})
+			addr := fmt.Sprintf("rollout.%s[%q].%s", m.Name, t, phase)
+			s, d := l.phaseStep(rb, phase, addr, sc, defaults)
+			diags = append(diags, d...)
+			if s == nil {
 				return diags
 			}
-			body := hcl.EmptyBody()
-			def := rb.block.DefRange
-			if blk := rb.phases[phase]; blk != nil {
-				body, def = blk.Body, blk.DefRange
-			}
-			known := map[string]hcl.Expression{}
-			for _, as := range st.Schema().Attributes {
-				if e, ok := defaults[as.Name]; ok {
-					known[as.Name] = e
-				}
-			}
-			addr := fmt.Sprintf("rollout.%s[%q].%s", m.Name, t, phase)
-			dc := &DecodeContext{scope: sc, DefRange: def, Dir: filepath.Dir(rb.block.DefRange.Filename), meta: []string{"timeout"}}
-			meta, remain, d := body.PartialContent(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "timeout"}}})
-			diags = append(diags, d...)
-			spec, d := st.Decode(&defaultsBody{Body: remain, defaults: known}, dc)
-			diags = append(diags, d...)
-			s := &Step{Addr: addr, Type: phase, Name: m.Name, Key: t, Spec: spec, DeclRange: def, TypeRange: def}
-			mr := &Reader{dc: dc, Content: meta}
-			s.Timeout = mr.PositiveDuration("timeout", 0)
-			diags = append(diags, mr.Diags()...)
+			s.Key = t
 			if prev != nil {
-				s.DependsOn = append(s.DependsOn, Dependency{Addr: prev.Addr, Range: def, Implicit: true})
+				s.DependsOn = append(s.DependsOn, Dependency{Addr: prev.Addr, Range: s.DeclRange, Implicit: true})
 			} else {
 				for _, a := range after {
 					s.DependsOn = append(s.DependsOn, Dependency{Addr: a, Range: rb.block.DefRange, Implicit: true})
 				}
 			}
 			rb.steps[t] = append(rb.steps[t], &stepInstance{step: s, scope: sc})
-			l.plan.Steps = append(l.plan.Steps, s)
 			chain = append(chain, addr)
 			all = append(all, addr)
 			prev = s
@@ -250,11 +239,83 @@ func (l *loader) expandRollout(rb *rolloutBlock) hcl.Diagnostics {
 		l.groups[fmt.Sprintf("rollout.%s[%q]", m.Name, t)] = chain
 		if (i+1)%m.BatchSize == 0 || i == len(m.Targets)-1 {
 			batch := m.Targets[i-i%m.BatchSize : i+1]
-			after = l.lockstep(rb, batch, i/m.BatchSize+1)
+			n := i/m.BatchSize + 1
+			after = l.lockstep(rb, batch, n)
+			if rb.phases[GatePhase] != nil {
+				g, d := l.batchGate(rb, n, after)
+				diags = append(diags, d...)
+				if g == nil {
+					return diags
+				}
+				after = []string{g.Addr}
+				all = append(all, g.Addr)
+			}
 		}
 	}
 	l.groups["rollout."+m.Name] = all
 	return diags
+}
+
+// GateAddr is the address of the gate step after batch n (from 1) of a
+// rollout: a batch has no target of its own to name it by, and
+// rollout.NAME.gate[N] cannot be taken for a target's steps, which are
+// rollout.NAME["TARGET"].PHASE.
+func GateAddr(rollout string, n int) string {
+	return fmt.Sprintf("rollout.%s.%s[%d]", rollout, GatePhase, n)
+}
+
+// batchGate adds the gate step of batch n, after what ends the batch
+// (its restore barrier, or the restore of a batch of one). Its body is the
+// gate phase's own: the rollout supplies none of a gate's attributes, and
+// target is not bound, since the gate judges the whole batch.
+func (l *loader) batchGate(rb *rolloutBlock, n int, after []string) (*Step, hcl.Diagnostics) {
+	sc := &scope{loader: l, gate: rb.model.Name}
+	s, diags := l.phaseStep(rb, GatePhase, GateAddr(rb.model.Name, n), sc, nil)
+	if s == nil {
+		return nil, diags
+	}
+	s.Key = fmt.Sprintf("batch %d", n)
+	for _, a := range after {
+		s.DependsOn = append(s.DependsOn, Dependency{Addr: a, Range: s.DeclRange, Implicit: true})
+	}
+	rb.gates = append(rb.gates, &stepInstance{step: s, scope: sc})
+	return s, diags
+}
+
+// phaseStep decodes one phase of a rollout as a step of the registered type
+// of the same name: the phase block's body (or an empty one when the
+// rollout leaves it out), with defaults filling the attributes the rollout
+// supplies, and timeout as the one meta-argument. It adds the step to the
+// plan; nil means the type is not registered (reported).
+func (l *loader) phaseStep(rb *rolloutBlock, phase, addr string, sc *scope, defaults map[string]hcl.Expression) (*Step, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	st, ok := l.reg.Lookup(phase)
+	if !ok {
+		return nil, append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Step type not available",
+			Detail: fmt.Sprintf("A rollout needs the %q step type, which this build does not register.", phase), Subject: rb.block.DefRange.Ptr()})
+	}
+	body := hcl.EmptyBody()
+	def := rb.block.DefRange
+	if blk := rb.phases[phase]; blk != nil {
+		body, def = blk.Body, blk.DefRange
+	}
+	known := map[string]hcl.Expression{}
+	for _, as := range st.Schema().Attributes {
+		if e, ok := defaults[as.Name]; ok {
+			known[as.Name] = e
+		}
+	}
+	dc := &DecodeContext{scope: sc, DefRange: def, Dir: filepath.Dir(rb.block.DefRange.Filename), meta: []string{"timeout"}}
+	meta, remain, d := body.PartialContent(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "timeout"}}})
+	diags = append(diags, d...)
+	spec, d := st.Decode(&defaultsBody{Body: remain, defaults: known}, dc)
+	diags = append(diags, d...)
+	s := &Step{Addr: addr, Type: phase, Name: rb.model.Name, Spec: spec, DeclRange: def, TypeRange: def}
+	mr := &Reader{dc: dc, Content: meta}
+	s.Timeout = mr.PositiveDuration("timeout", 0)
+	diags = append(diags, mr.Diags()...)
+	l.plan.Steps = append(l.plan.Steps, s)
+	return s, diags
 }
 
 // phaseDone names the barrier after each phase of a batch.

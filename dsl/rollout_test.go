@@ -6,9 +6,17 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nonstop-deploy/nonstop/dsl"
+	"github.com/nonstop-deploy/nonstop/steps"
 )
+
+const gatePhase = `  gate {
+    url      = "http://127.0.0.1:8080/"
+    duration = "10s"
+  }
+`
 
 // TestLockstepIsLinear: a batch of b targets moves in lockstep through one
 // barrier per phase, so the plan holds edges linear in the targets, for
@@ -20,8 +28,12 @@ func TestLockstepIsLinear(t *testing.T) {
 	for i := range targets {
 		targets[i] = fmt.Sprintf("%q", fmt.Sprintf("app%d", i))
 	}
-	for _, batch := range []int{1, 2, 256} {
-		t.Run(fmt.Sprintf("batch_size=%d", batch), func(t *testing.T) {
+	for _, c := range []struct {
+		batch int
+		gate  string
+	}{{1, ""}, {2, ""}, {256, ""}, {1, gatePhase}, {256, gatePhase}} {
+		batch := c.batch
+		t.Run(fmt.Sprintf("batch_size=%d,gate=%t", batch, c.gate != ""), func(t *testing.T) {
 			src := fmt.Sprintf(`
 nginx "proxy" {
   container = "nginx"
@@ -40,8 +52,8 @@ rollout "apps" {
   health_check {
     docker {}
   }
-}
-`, strings.Join(targets, ", "), batch)
+%s}
+`, strings.Join(targets, ", "), batch, c.gate)
 			path := filepath.Join(t.TempDir(), "plan.hcl")
 			if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
 				t.Fatal(err)
@@ -60,9 +72,54 @@ rollout "apps" {
 			if steps := len(p.Steps); edges > 3*steps {
 				t.Errorf("%d edges for %d steps: lockstep is not linear", edges, steps)
 			}
-			if want := 4 * ((len(targets) + batch - 1) / batch); batch > 1 && len(g.Waves()) != want {
+			phases := 4
+			if c.gate != "" {
+				phases = 5
+			}
+			if want := phases * ((len(targets) + batch - 1) / batch); (batch > 1 || c.gate != "") && len(g.Waves()) != want {
 				t.Errorf("%d waves, want %d", len(g.Waves()), want)
 			}
 		})
+	}
+}
+
+// TestRolloutGateStep: the gate phase decodes as a step of the registry's
+// gate type, once per batch, with its own timeout; the rollout's group
+// holds the gates, so a step after rollout.NAME waits for the last one.
+func TestRolloutGateStep(t *testing.T) {
+	p, _, diags := load(t, "testdata/valid/rollout-gate.hcl", dsl.Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	var gates []*dsl.Step
+	for _, s := range p.Steps {
+		if s.Type == dsl.GatePhase {
+			gates = append(gates, s)
+		}
+	}
+	want := []string{"rollout.apps.gate[1]", "rollout.apps.gate[2]", "rollout.apps.gate[3]", "rollout.single.gate[1]", "rollout.single.gate[2]"}
+	if len(gates) != len(want) {
+		t.Fatalf("%d gate steps, want %d", len(gates), len(want))
+	}
+	for i, g := range gates {
+		if g.Addr != want[i] {
+			t.Errorf("gate %d is %s, want %s", i, g.Addr, want[i])
+		}
+		spec, ok := g.Spec.(*steps.GateSpec)
+		if !ok {
+			t.Fatalf("%s: spec %T, want *steps.GateSpec", g.Addr, g.Spec)
+		}
+		if spec.URL.Value != "http://127.0.0.1:8080/" {
+			t.Errorf("%s: url %q", g.Addr, spec.URL.Value)
+		}
+		if g.DeclRange.Start.Line != 31 && g.DeclRange.Start.Line != 55 {
+			t.Errorf("%s declared on line %d, want the gate block's", g.Addr, g.DeclRange.Start.Line)
+		}
+	}
+	if d := gates[0].Timeout.Value; d != time.Minute {
+		t.Errorf("apps gate timeout %v, want 1m", d)
+	}
+	if r := gates[0].Spec.(*steps.GateSpec).Rate.Value; r != 20 {
+		t.Errorf("apps gate rate %d, want 20", r)
 	}
 }

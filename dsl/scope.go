@@ -87,6 +87,9 @@ type scope struct {
 	// rollout names the rollout whose depends_on is read in this scope,
 	// where target is not bound: the list holds for the whole rollout.
 	rollout string
+	// gate names the rollout whose gate phase is evaluated in this scope:
+	// a gate judges a whole batch, so target is not bound either.
+	gate string
 }
 
 // roots lists the names an expression can start with, for suggestions.
@@ -249,6 +252,15 @@ func (s *scope) checkTraversal(tr hcl.Traversal) hcl.Diagnostics {
 				Summary:  `Reference to "target" in a rollout's depends_on`,
 				Detail: fmt.Sprintf("depends_on of rollout %q holds for the rollout as a whole: its first batch waits for every step listed before it starts, so no target is bound yet. List the steps themselves, such as [step.deploy.migrations]; for a step per target, write it as a for_each step over the same targets and have it depend on rollout.%s[each.key].",
 					s.rollout, s.rollout),
+				Subject: rng.Ptr(),
+			}}
+		}
+		if s.lookupTarget() == nil && s.gate != "" {
+			return hcl.Diagnostics{{
+				Severity: hcl.DiagError,
+				Summary:  `Reference to "target" in a rollout's gate`,
+				Detail: fmt.Sprintf("The gate of rollout %q runs once per batch, after every target of the batch is restored, so no target is bound. Point url at the load balancer that serves all of them, such as \"http://127.0.0.1:8080/\".",
+					s.gate),
 				Subject: rng.Ptr(),
 			}}
 		}

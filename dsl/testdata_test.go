@@ -195,6 +195,22 @@ func TestValidStructure(t *testing.T) {
 			{`rollout.apps["app5"].drain`, []string{`rollout.apps["app3"].restore`, `rollout.apps["app4"].restore`}},
 			{`rollout.apps["app5"].restore`, []string{`rollout.apps["app5"].health_check`}},
 		}},
+		{file: "rollout-gate.hcl", steps: 1 + 5*4 + 3 + 2*4 + 2 + 1, waves: 1 + 3*5 + 1, deps: []depCase{
+			{`rollout.apps["app1"].drain`, []string{"step.deploy.migrations"}},
+			// One gate per batch, after every restore of the batch.
+			{"rollout.apps.gate[1]", []string{`rollout.apps["app1"].restore`, `rollout.apps["app2"].restore`}},
+			// The next batch's drains wait for the gate, and only it.
+			{`rollout.apps["app3"].drain`, []string{"rollout.apps.gate[1]"}},
+			{`rollout.apps["app4"].drain`, []string{"rollout.apps.gate[1]"}},
+			{"rollout.apps.gate[2]", []string{`rollout.apps["app3"].restore`, `rollout.apps["app4"].restore`}},
+			{`rollout.apps["app5"].drain`, []string{"rollout.apps.gate[2]"}},
+			// The last batch is gated too: a bad last batch rolls back.
+			{"rollout.apps.gate[3]", []string{`rollout.apps["app5"].restore`}},
+			{"rollout.single.gate[1]", []string{`rollout.single["s1"].restore`}},
+			{`rollout.single["s2"].drain`, []string{"rollout.single.gate[1]"}},
+			{"rollout.single.gate[2]", []string{`rollout.single["s2"].restore`}},
+			{"step.restore.after_gate", []string{"rollout.apps.gate[3]"}},
+		}},
 		{file: "rollout-defaults.hcl", steps: 3 * 4, waves: 2*4 + 4, deps: []depCase{
 			// A set of targets rolls in its sorted order.
 			{`rollout.web["web2"].drain`, []string{`rollout.web["web1"].restore`}},
