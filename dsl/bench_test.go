@@ -114,3 +114,42 @@ func BenchmarkLoadAndGraph(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRolloutGate measures what a gate phase adds to validating a
+// rollout of 1,000 targets 256 at a time (the shape of cmd/plan's
+// BenchmarkValidate/rollout-1000-batch-256): one gate step per batch, so
+// the cost should stay that of the rollout without it.
+func BenchmarkRolloutGate(b *testing.B) {
+	reg := steps.Builtin()
+	plain := bigplan.Rollout(1000, 256)
+	gated := strings.TrimSuffix(plain, "}\n") + gatePhase + "}\n"
+	for _, c := range []struct {
+		name  string
+		src   string
+		steps int
+	}{{"gate=false", plain, 4000}, {"gate=true", gated, 4000 + 4}} {
+		b.Run(c.name, func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "plan.hcl")
+			if err := os.WriteFile(path, []byte(c.src), 0o644); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				p, diags := dsl.Load(path, reg, dsl.Options{})
+				if diags.HasErrors() {
+					b.Fatal(diags)
+				}
+				if len(p.Steps) != c.steps {
+					b.Fatalf("%d steps, want %d", len(p.Steps), c.steps)
+				}
+				g, gd := executor.Build(p)
+				if gd.HasErrors() {
+					b.Fatal(gd)
+				}
+				if d := steps.Lint(p, g); d.HasErrors() {
+					b.Fatal(d)
+				}
+			}
+		})
+	}
+}
