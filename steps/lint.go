@@ -41,13 +41,30 @@ func Lint(p *dsl.Plan, g *executor.Graph) hcl.Diagnostics {
 		return nil
 	}
 	var diags hcl.Diagnostics
+	// A rollout's phase is one block for every target (or batch): its
+	// problem is reported once, at that block, not once per expansion.
+	type seenKey struct {
+		summary, detail string
+		at              hcl.Pos
+		file            string
+	}
+	seen := map[seenKey]bool{}
 	for _, s := range p.Steps {
 		if c, ok := s.Spec.(TimeoutChecker); ok {
 			timeout, at := SpecOf(s).DefaultTimeout(), s.DeclRange
 			if s.Timeout.Set {
 				timeout, at = s.Timeout.Value, s.Timeout.Range
 			}
-			diags = append(diags, c.CheckTimeout(timeout, s.Timeout.Set, at)...)
+			for _, d := range c.CheckTimeout(timeout, s.Timeout.Set, at) {
+				k := seenKey{d.Summary, d.Detail, hcl.Pos{}, ""}
+				if d.Subject != nil {
+					k.at, k.file = d.Subject.Start, d.Subject.Filename
+				}
+				if !seen[k] {
+					seen[k] = true
+					diags = append(diags, d)
+				}
+			}
 		}
 	}
 	n := len(g.Steps)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/nonstop-deploy/nonstop/dsl"
 	"github.com/nonstop-deploy/nonstop/executor"
 )
@@ -111,5 +112,43 @@ func BenchmarkLint(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// A rollout's phase is one block for all its targets: a problem in it is
+// one diagnostic, not one per target.
+func TestLintReportsAPhaseOnce(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "p.hcl")
+	src := header + `
+rollout "apps" {
+  nginx   = nginx.lb
+  targets = ["a", "b", "c"]
+  server  = "${target}:3000"
+  deploy {
+    image = "img"
+  }
+  health_check {
+    tcp {
+      port = 3000
+    }
+    interval          = "10s"
+    healthy_threshold = 3
+    timeout           = "5s"
+  }
+}
+`
+	if err := os.WriteFile(f, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, diags := dsl.Load(f, Builtin(), dsl.Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	g, gd := executor.Build(p)
+	if gd.HasErrors() {
+		t.Fatal(gd)
+	}
+	if got := Lint(p, g); len(got) != 1 || got[0].Severity != hcl.DiagError {
+		t.Fatalf("want one error for the phase, got %d: %v", len(got), got)
 	}
 }
