@@ -38,6 +38,7 @@ type applyCommand struct {
 
 	// The flags, bound by flags().
 	auto, dry, asJSON bool
+	detailed          bool
 	par               int
 	stateDir, level   string
 	lockTimeout       time.Duration
@@ -48,6 +49,7 @@ func (c *applyCommand) flags() *flag.FlagSet {
 	fs := c.meta.flagSet("apply", true)
 	fs.BoolVar(&c.auto, "auto-approve", false, "skip confirmation")
 	fs.BoolVar(&c.dry, "dry-run", false, "preflight only")
+	fs.BoolVar(&c.detailed, "detailed-exitcode", false, "with -dry-run: exit 0 nothing to do, 2 changes pending, 1 error")
 	fs.IntVar(&c.par, "parallelism", executor.DefaultParallelism, "`N` steps at once")
 	fs.BoolVar(&c.asJSON, "json", false, "JSON lines")
 	fs.StringVar(&c.stateDir, "state-dir", "", "state folder `DIR`")
@@ -92,7 +94,14 @@ func (c *applyCommand) Help() string {
 Options:
   -auto-approve    Do not ask for confirmation.
   -dry-run         Run the preflight and show what would happen; change
-                   nothing.
+                   nothing. Lists each step as "will run" or "up to date,
+                   will be skipped" (checked against the live engine and
+                   nginx, as a real apply decides).
+  -detailed-exitcode
+                   With -dry-run only, as "terraform plan": exit 0 when
+                   every step is up to date (nothing to do), 2 when some
+                   step would run, 1 on error. Without -dry-run it is a
+                   usage error.
   -parallelism N   Steps running at once (default 4).
   -json            Print only JSON lines on stdout, after Terraform's
                    machine-readable UI: a version message, then one message
@@ -124,11 +133,14 @@ Options:
 
 Exit status: 0 applied; 1 failed before any change; 2 failed and rolled
 back cleanly; 3 failed and the rollback is incomplete (see "plan status").
+With -dry-run: 0 preflight passed, 1 error; with -dry-run
+-detailed-exitcode: 0 nothing to do, 2 changes pending, 1 error.
 
 Examples:
   plan apply plans/rolling-update.hcl
   plan apply -auto-approve -var version=v3 plans/rolling-update.hcl
   plan apply -dry-run plans/rolling-update.hcl
+  plan apply -dry-run -detailed-exitcode plans/rolling-update.hcl
   plan apply -watch http://127.0.0.1/ -watch-method POST plans/rolling-update.hcl
 `)
 }
@@ -148,6 +160,16 @@ func (c *applyCommand) Run(args []string) int {
 	}
 	path, ok := m.onePathJSON(c.view, "apply", fs.Args())
 	if !ok {
+		return exitError
+	}
+	if c.detailed && !*dry {
+		const why = "-detailed-exitcode needs -dry-run"
+		const how = "Only a dry run has changes pending to report (exit 0 nothing to do, 2 changes pending); a real apply's exit status says how it ended. Nothing was changed."
+		if c.view != nil {
+			c.view.diag(hcl.DiagError, why, how)
+		} else {
+			fmt.Fprintf(m.stderr, "Error: %s\n%s\n", why, how)
+		}
 		return exitError
 	}
 	if c.view != nil && !*auto && !*dry {
@@ -261,14 +283,8 @@ func (c *applyCommand) Run(args []string) int {
 		}
 		return exitError
 	}
-	if res == nil { // dry run
-		const passed = "Preflight passed: Docker, containers, images and nginx are ready. Nothing was changed (-dry-run)."
-		if c.view != nil {
-			c.view.log("info", passed)
-		} else {
-			fmt.Fprintln(m.stdout, "\n"+passed)
-		}
-		return exitOK
+	if res.DryRun {
+		return c.dryRunReport(res, red)
 	}
 	c.summary(res, p, red, path)
 	return res.Outcome.Code

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 
@@ -87,8 +88,13 @@ type Result struct {
 	// see steps.Skips.
 	Skipped []string
 	// NothingToDo is true when every step had nothing to do: nothing was
-	// changed, no journal was written, and Outcome.Code is 0.
+	// changed, no journal was written, and Outcome.Code is 0 (Outcome is
+	// nil after a dry run).
 	NothingToDo bool
+	// DryRun marks the Result of Options.DryRun: the preflight passed and
+	// Skipped says which steps a real apply would skip; nothing ran, so
+	// Outcome and Journal are empty.
+	DryRun bool
 }
 
 // Apply runs a plan: lock the plan's state and its targets, refuse if an
@@ -146,11 +152,11 @@ func Apply(ctx context.Context, p *dsl.Plan, g *executor.Graph, o Options) (res 
 	if errs := steps.Preflight(ctx, env, p, g); len(errs) > 0 {
 		return nil, newPreflightError(p, errs)
 	}
-	if o.DryRun {
-		return nil, nil
-	}
 	tPre := time.Now()
 	skips := steps.Skips(ctx, env, g)
+	if o.DryRun {
+		return dryRun(g, skips), nil
+	}
 	o.Log.Debug().Dur("lock", tLock.Sub(t0)).Dur("preflight", tPre.Sub(tLock)).Dur("skips", time.Since(tPre)).Msg("apply: checked")
 	events := redactEvents(o.Events, o.Redact)
 	if nothingToDo(skips) {
@@ -226,6 +232,12 @@ func nothing(g *executor.Graph, skips []string, events func(executor.Event)) *Re
 		}
 	}
 	return &Result{Outcome: out, Graph: g, Skipped: skips, NothingToDo: true}
+}
+
+// dryRun is the Result of a dry run: what a real apply would skip, and
+// whether it would change anything at all (a plan without steps would not).
+func dryRun(g *executor.Graph, skips []string) *Result {
+	return &Result{Graph: g, Skipped: skips, NothingToDo: !slices.Contains(skips, ""), DryRun: true}
 }
 
 // stepTimeout is the step's own timeout, else its type's default.
