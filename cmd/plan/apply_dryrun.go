@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nonstop-deploy/nonstop/internal/runner"
+	"github.com/nonstop-deploy/nonstop/steps"
 )
 
 // exitPending is -detailed-exitcode's "changes pending", as Terraform's.
@@ -21,6 +22,26 @@ type plannedChange struct {
 	// already in the plan's state).
 	Action string `json:"action"`
 	Reason string `json:"reason,omitempty"`
+	// Items is what the step would change against what runs now (before →
+	// after), when its type can tell (steps.Previewer); Error, why it
+	// could not be read.
+	Items []steps.ChangeItem `json:"items,omitempty"`
+	Error string             `json:"error,omitempty"`
+}
+
+// line is the change as one line of text, after the step's address.
+func (ch plannedChange) line() string {
+	if ch.Action == "skip" {
+		return "already up to date: will be skipped (" + ch.Reason + ")"
+	}
+	s := "will run"
+	if len(ch.Items) > 0 {
+		s += ": " + steps.Change{Items: ch.Items}.String()
+	}
+	if ch.Error != "" {
+		s += " (what it would change could not be read: " + ch.Error + ")"
+	}
+	return s
 }
 
 // dryRunReport prints what a real apply would do and returns the exit
@@ -35,6 +56,15 @@ func (c *applyCommand) dryRunReport(res *runner.Result, red *runner.Redactor) in
 			ch.Action, ch.Reason = "skip", red.String(why)
 		} else {
 			run++
+			if c := res.Changes[i]; c != nil {
+				for _, it := range c.Items {
+					it.Before, it.After = red.String(it.Before), red.String(it.After)
+					ch.Items = append(ch.Items, it)
+				}
+			}
+			if err := res.ChangeErrors[i]; err != nil {
+				ch.Error = red.String(err.Error())
+			}
 		}
 		changes = append(changes, ch)
 	}
@@ -45,22 +75,14 @@ func (c *applyCommand) dryRunReport(res *runner.Result, red *runner.Redactor) in
 	}
 	if c.view != nil {
 		for _, ch := range changes {
-			msg := ch.Step + ": will run"
-			if ch.Action == "skip" {
-				msg = ch.Step + ": already up to date, will be skipped (" + ch.Reason + ")"
-			}
-			c.view.message("info", msgPlannedChange, msg, time.Time{}, map[string]any{"change": ch})
+			c.view.message("info", msgPlannedChange, ch.Step+": "+ch.line(), time.Time{}, map[string]any{"change": ch})
 		}
 		c.view.log("info", passed+" "+total)
 	} else {
 		fmt.Fprintln(m.stdout, "\nWhat apply would do:")
 		tw := tabwriter.NewWriter(m.stdout, 0, 0, 2, ' ', 0)
 		for _, ch := range changes {
-			if ch.Action == "skip" {
-				fmt.Fprintf(tw, "  %s\talready up to date: will be skipped (%s)\n", ch.Step, ch.Reason)
-			} else {
-				fmt.Fprintf(tw, "  %s\twill run\n", ch.Step)
-			}
+			fmt.Fprintf(tw, "  %s\t%s\n", ch.Step, ch.line())
 		}
 		_ = tw.Flush()
 		fmt.Fprintln(m.stdout, "\n"+passed+"\n"+total)

@@ -95,6 +95,12 @@ type Result struct {
 	// Skipped says which steps a real apply would skip; nothing ran, so
 	// Outcome and Journal are empty.
 	DryRun bool
+	// Changes says, per step of a dry run that would run, what it would
+	// change against what runs now (steps.Previewer); ChangeErrors, why
+	// that could not be read. Both are nil for a step that is skipped or
+	// cannot preview.
+	Changes      []*steps.Change
+	ChangeErrors []error
 }
 
 // Apply runs a plan: lock the plan's state and its targets, refuse if an
@@ -155,7 +161,9 @@ func Apply(ctx context.Context, p *dsl.Plan, g *executor.Graph, o Options) (res 
 	tPre := time.Now()
 	skips := steps.Skips(ctx, env, g)
 	if o.DryRun {
-		return dryRun(g, skips), nil
+		res := dryRun(g, skips)
+		res.Changes, res.ChangeErrors = previews(ctx, env, g, skips)
+		return res, nil
 	}
 	o.Log.Debug().Dur("lock", tLock.Sub(t0)).Dur("preflight", tPre.Sub(tLock)).Dur("skips", time.Since(tPre)).Msg("apply: checked")
 	events := redactEvents(o.Events, o.Redact)
