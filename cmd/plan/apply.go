@@ -96,7 +96,10 @@ Options:
   -dry-run         Run the preflight and show what would happen; change
                    nothing. Lists each step as "will run" or "up to date,
                    will be skipped" (checked against the live engine and
-                   nginx, as a real apply decides).
+                   nginx, as a real apply decides), and what each would
+                   change: image and env before -> after (sensitive values
+                   hidden), the upstream's server line before -> after.
+                   The confirmation prompt shows the same list.
   -detailed-exitcode
                    With -dry-run only, as "terraform plan": exit 0 when
                    every step is up to date (nothing to do), 2 when some
@@ -236,6 +239,10 @@ func (c *applyCommand) Run(args []string) int {
 	opts.Events = events
 	if !*auto && !*dry {
 		opts.Confirm = func() bool { return c.confirm(p.Name, len(g.Steps)) }
+		opts.ShowChanges = func(r *runner.Result) {
+			changes, _ := plannedChanges(r, red)
+			c.printChanges(changes)
+		}
 	}
 	if *dry && !*asJSON {
 		_ = render.Show(m.stdout, render.NewReview(p, g), "text")

@@ -47,9 +47,43 @@ func (ch plannedChange) line() string {
 // dryRunReport prints what a real apply would do and returns the exit
 // status: 0, or with -detailed-exitcode 2 when some step would run.
 func (c *applyCommand) dryRunReport(res *runner.Result, red *runner.Redactor) int {
+	changes, run := plannedChanges(res, red)
+	const passed = "Preflight passed: Docker, containers, images and nginx are ready. Nothing was changed (-dry-run)."
+	total := fmt.Sprintf("%d to run, %d up to date.", run, len(changes)-run)
+	if res.NothingToDo {
+		total = "Nothing to do: every step is already in the plan's state."
+	}
+	if c.view != nil {
+		for _, ch := range changes {
+			c.view.message("info", msgPlannedChange, ch.Step+": "+ch.line(), time.Time{}, map[string]any{"change": ch})
+		}
+		c.view.log("info", passed+" "+total)
+	} else {
+		c.printChanges(changes)
+		fmt.Fprintln(c.meta.stdout, "\n"+passed+"\n"+total)
+	}
+	if c.detailed && !res.NothingToDo {
+		return exitPending
+	}
+	return exitOK
+}
+
+// printChanges prints, per step, what a real apply would do: the dry
+// run's report and what the prompt shows before asking.
+func (c *applyCommand) printChanges(changes []plannedChange) {
 	m := c.meta
-	var changes []plannedChange
-	run := 0
+	fmt.Fprintln(m.stdout, "\nWhat apply would do:")
+	tw := tabwriter.NewWriter(m.stdout, 0, 0, 2, ' ', 0)
+	for _, ch := range changes {
+		fmt.Fprintf(tw, "  %s\t%s\n", ch.Step, ch.line())
+	}
+	_ = tw.Flush()
+}
+
+// plannedChanges is the Result of a dry run as one plannedChange per step,
+// in plan order, sensitive values hidden; run counts the steps that would
+// run.
+func plannedChanges(res *runner.Result, red *runner.Redactor) (changes []plannedChange, run int) {
 	for i, s := range res.Graph.Steps {
 		ch := plannedChange{Step: s.Addr, Action: "run"}
 		if why := res.Skipped[i]; why != "" {
@@ -68,27 +102,5 @@ func (c *applyCommand) dryRunReport(res *runner.Result, red *runner.Redactor) in
 		}
 		changes = append(changes, ch)
 	}
-	const passed = "Preflight passed: Docker, containers, images and nginx are ready. Nothing was changed (-dry-run)."
-	total := fmt.Sprintf("%d to run, %d up to date.", run, len(changes)-run)
-	if res.NothingToDo {
-		total = "Nothing to do: every step is already in the plan's state."
-	}
-	if c.view != nil {
-		for _, ch := range changes {
-			c.view.message("info", msgPlannedChange, ch.Step+": "+ch.line(), time.Time{}, map[string]any{"change": ch})
-		}
-		c.view.log("info", passed+" "+total)
-	} else {
-		fmt.Fprintln(m.stdout, "\nWhat apply would do:")
-		tw := tabwriter.NewWriter(m.stdout, 0, 0, 2, ' ', 0)
-		for _, ch := range changes {
-			fmt.Fprintf(tw, "  %s\t%s\n", ch.Step, ch.line())
-		}
-		_ = tw.Flush()
-		fmt.Fprintln(m.stdout, "\n"+passed+"\n"+total)
-	}
-	if c.detailed && !res.NothingToDo {
-		return exitPending
-	}
-	return exitOK
+	return changes, run
 }

@@ -15,7 +15,8 @@ import (
 // (exit 0), as the live engine and nginx now are. Before the apply, each
 // step's line says what it would change, read from the live container
 // and nginx config: image and env before → after, the server line before
-// → after; a sensitive value never shows.
+// → after; a sensitive value never shows. The prompt of a real apply
+// shows the same before it asks.
 func TestDryRunDetailedExitcode(t *testing.T) {
 	t.Parallel()
 	cli := testenv.Docker(t)
@@ -51,7 +52,21 @@ variable "token" {
 	if strings.Contains(out, secret) {
 		t.Errorf("the dry run printed the sensitive value:\n%s", out)
 	}
-	// The dry run changed nothing: the seed still serves v1 on both.
+	// Without -auto-approve the prompt shows the same changes before it
+	// asks; off a terminal it then refuses.
+	code, out = runPlan(t, "apply", "-var", "token="+secret, plan)
+	if code != 1 || !strings.Contains(out, "needs confirmation") {
+		t.Fatalf("apply without -auto-approve off a terminal: exit %d, want 1\n%s", code, out)
+	}
+	for _, w := range []string{"What apply would do:", `env MESSAGE "app1,v1" → "app1,v2"`, "server app2:3000; → server app2:3000 down;"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("the prompt lacks %q:\n%s", w, out)
+		}
+	}
+	if strings.Contains(out, secret) {
+		t.Errorf("the prompt printed the sensitive value:\n%s", out)
+	}
+	// Neither changed anything: the seed still serves v1 on both.
 	serves(t, topo, "v1")
 
 	if code, out := runPlan(t, "apply", "-auto-approve", "-var", "token="+secret, plan); code != 0 {

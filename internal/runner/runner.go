@@ -41,6 +41,10 @@ type Options struct {
 	// Confirm is asked after preflight, before any change; false aborts.
 	// Nil means approved (-auto-approve).
 	Confirm func() bool
+	// ShowChanges, when set with Confirm, is given what the apply is about
+	// to change (a Result as a dry run's) just before Confirm is asked, so
+	// the prompt can show it.
+	ShowChanges func(*Result)
 	Events  func(executor.Event)
 	// RollbackContext is cancelled on a second interrupt.
 	RollbackContext context.Context
@@ -169,6 +173,11 @@ func Apply(ctx context.Context, p *dsl.Plan, g *executor.Graph, o Options) (res 
 	events := redactEvents(o.Events, o.Redact)
 	if nothingToDo(skips) {
 		return nothing(g, skips, events), nil
+	}
+	if o.Confirm != nil && o.ShowChanges != nil {
+		show := dryRun(g, skips)
+		show.Changes, show.ChangeErrors = previews(ctx, env, g, skips)
+		o.ShowChanges(show)
 	}
 	if o.Confirm != nil && !o.Confirm() {
 		return nil, ErrAborted
