@@ -45,7 +45,7 @@ type Options struct {
 	// to change (a Result as a dry run's) just before Confirm is asked, so
 	// the prompt can show it.
 	ShowChanges func(*Result)
-	Events  func(executor.Event)
+	Events      func(executor.Event)
 	// RollbackContext is cancelled on a second interrupt.
 	RollbackContext context.Context
 	Log             zerolog.Logger
