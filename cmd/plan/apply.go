@@ -39,6 +39,7 @@ type applyCommand struct {
 	// The flags, bound by flags().
 	auto, dry, asJSON bool
 	detailed          bool
+	format            string
 	par               int
 	stateDir, level   string
 	lockTimeout       time.Duration
@@ -50,6 +51,7 @@ func (c *applyCommand) flags() *flag.FlagSet {
 	fs.BoolVar(&c.auto, "auto-approve", false, "skip confirmation")
 	fs.BoolVar(&c.dry, "dry-run", false, "preflight only")
 	fs.BoolVar(&c.detailed, "detailed-exitcode", false, "with -dry-run: exit 0 nothing to do, 2 changes pending, 1 error")
+	fs.StringVar(&c.format, "format", "text", "with -dry-run: `text|markdown`")
 	fs.IntVar(&c.par, "parallelism", executor.DefaultParallelism, "`N` steps at once")
 	fs.BoolVar(&c.asJSON, "json", false, "JSON lines")
 	fs.StringVar(&c.stateDir, "state-dir", "", "state folder `DIR`")
@@ -105,6 +107,8 @@ Options:
                    every step is up to date (nothing to do), 2 when some
                    step would run, 1 on error. Without -dry-run it is a
                    usage error.
+  -format F        With -dry-run: text (default) or markdown (the review
+                   and the changes as a table, for a pull-request comment).
   -parallelism N   Steps running at once (default 4).
   -json            Print only JSON lines on stdout, after Terraform's
                    machine-readable UI: a version message, then one message
@@ -168,6 +172,16 @@ func (c *applyCommand) Run(args []string) int {
 	if c.detailed && !*dry {
 		const why = "-detailed-exitcode needs -dry-run"
 		const how = "Only a dry run has changes pending to report (exit 0 nothing to do, 2 changes pending); a real apply's exit status says how it ended. Nothing was changed."
+		if c.view != nil {
+			c.view.diag(hcl.DiagError, why, how)
+		} else {
+			fmt.Fprintf(m.stderr, "Error: %s\n%s\n", why, how)
+		}
+		return exitError
+	}
+	if (c.format != "text" && c.format != "markdown") || (c.format != "text" && (!*dry || *asJSON)) {
+		const why = "-format is text or markdown, with -dry-run and without -json"
+		const how = "Pass -dry-run -format markdown for a pull-request comment, -json for machine-readable lines. Nothing was changed."
 		if c.view != nil {
 			c.view.diag(hcl.DiagError, why, how)
 		} else {
@@ -245,7 +259,7 @@ func (c *applyCommand) Run(args []string) int {
 		}
 	}
 	if *dry && !*asJSON {
-		_ = render.Show(m.stdout, render.NewReview(p, g), "text")
+		_ = render.Show(m.stdout, render.NewReview(p, g), c.format)
 	}
 	var w *watcher
 	if len(wf.urls) > 0 && !*dry {

@@ -5,6 +5,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -58,6 +60,9 @@ func (c *applyCommand) dryRunReport(res *runner.Result, red *runner.Redactor) in
 			c.view.message("info", msgPlannedChange, ch.Step+": "+ch.line(), time.Time{}, map[string]any{"change": ch})
 		}
 		c.view.log("info", passed+" "+total)
+	} else if c.format == "markdown" {
+		printChangesMarkdown(c.meta.stdout, changes)
+		fmt.Fprintln(c.meta.stdout, "\n"+passed+" "+total)
 	} else {
 		c.printChanges(changes)
 		fmt.Fprintln(c.meta.stdout, "\n"+passed+"\n"+total)
@@ -103,4 +108,33 @@ func plannedChanges(res *runner.Result, red *runner.Redactor) (changes []planned
 		changes = append(changes, ch)
 	}
 	return changes, run
+}
+
+// printChangesMarkdown is the changes as a markdown table, for a pull
+// request comment: one row per step, each change on its own line.
+func printChangesMarkdown(w io.Writer, changes []plannedChange) {
+	cell := func(s string) string {
+		return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s)
+	}
+	fmt.Fprint(w, "\n### What apply would do\n\n")
+	fmt.Fprintln(w, "| Step | Action | Change |")
+	fmt.Fprintln(w, "|---|---|---|")
+	for _, ch := range changes {
+		var what []string
+		switch {
+		case ch.Action == "skip":
+			what = append(what, "already up to date: "+ch.Reason)
+		default:
+			for _, it := range ch.Items {
+				what = append(what, "`"+it.What+"` "+it.Before+" → "+it.After)
+			}
+			if ch.Error != "" {
+				what = append(what, "could not be read: "+ch.Error)
+			}
+		}
+		for i := range what {
+			what[i] = cell(what[i])
+		}
+		fmt.Fprintf(w, "| `%s` | %s | %s |\n", ch.Step, ch.Action, strings.Join(what, "<br>"))
+	}
 }

@@ -35,6 +35,22 @@ func TestDetailedExitcode(t *testing.T) {
 		}
 	})
 	for _, args := range [][]string{
+		{"apply", "-auto-approve", "-format", "markdown"},
+		{"apply", "-dry-run", "-format", "json"},
+		{"apply", "-dry-run", "-json", "-format", "markdown"},
+	} {
+		t.Run("usage "+strings.Join(args[1:], " "), func(t *testing.T) {
+			dir := t.TempDir()
+			code, stdout, stderr := plan(t, append(args, "-state-dir", dir, rollingUpdate)...)
+			if code != 1 || !strings.Contains(stdout+stderr, "-format is text or markdown, with -dry-run and without -json") {
+				t.Errorf("exit %d:\n%s\n%s", code, stdout, stderr)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+				t.Errorf("the state folder was touched: %v", entries)
+			}
+		})
+	}
+	for _, args := range [][]string{
 		{"apply", "-dry-run", "-detailed-exitcode"},
 		{"apply", "-dry-run", "-detailed-exitcode", "-json"},
 	} {
@@ -97,10 +113,19 @@ func TestDryRunReport(t *testing.T) {
 			`"type":"planned_change"`, `"change":{"step":"step.deploy.a","action":"run","items":[{"what":"env TOKEN","before":"\"(sensitive)\"","after":"\"new\""}]}`,
 		}},
 		{"up to date -json", upToDate, true, true, 0, []string{`"action":"skip","reason":"a:3000 stays in rotation"`}},
+		{"pending markdown", pending, false, true, 2, []string{
+			"| Step | Action | Change |",
+			"| `step.drain.a` | run | `upstream apps:` server a:3000; → server a:3000 down; |",
+			"| `step.deploy.a` | run | `env TOKEN` \"(sensitive)\" → \"new\" |",
+			"| `step.health_check.a` | run |  |",
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
-			c := &applyCommand{meta: &meta{stdout: &out, stderr: &out}, detailed: tc.detailed}
+			c := &applyCommand{meta: &meta{stdout: &out, stderr: &out}, detailed: tc.detailed, format: "text"}
+			if strings.Contains(tc.name, "markdown") {
+				c.format = "markdown"
+			}
 			if tc.json {
 				c.view = newJSONView(&out)
 				c.view.red = red

@@ -52,6 +52,16 @@ variable "token" {
 	if strings.Contains(out, secret) {
 		t.Errorf("the dry run printed the sensitive value:\n%s", out)
 	}
+	// The same as markdown, for a pull-request comment.
+	code, out = runPlan(t, "apply", "-dry-run", "-detailed-exitcode", "-format", "markdown", "-var", "token="+secret, plan)
+	if code != 2 || strings.Contains(out, secret) {
+		t.Fatalf("markdown dry run: exit %d, want 2, no secret\n%s", code, out)
+	}
+	for _, w := range []string{"| Step | Action | Change |", "`env MESSAGE` \"app1,v1\" → \"app1,v2\"", "| `step.health_check.app2` | run |"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("markdown dry run lacks %q:\n%s", w, out)
+		}
+	}
 	// Without -auto-approve the prompt shows the same changes before it
 	// asks; off a terminal it then refuses.
 	code, out = runPlan(t, "apply", "-var", "token="+secret, plan)
