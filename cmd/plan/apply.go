@@ -38,6 +38,8 @@ type applyCommand struct {
 
 	// The flags, bound by flags().
 	auto, dry, asJSON bool
+	detailed          bool
+	format            string
 	par               int
 	stateDir, level   string
 	lockTimeout       time.Duration
@@ -48,6 +50,8 @@ func (c *applyCommand) flags() *flag.FlagSet {
 	fs := c.meta.flagSet("apply", true)
 	fs.BoolVar(&c.auto, "auto-approve", false, "skip confirmation")
 	fs.BoolVar(&c.dry, "dry-run", false, "preflight only")
+	fs.BoolVar(&c.detailed, "detailed-exitcode", false, "with -dry-run: exit 0 nothing to do, 2 changes pending, 1 error")
+	fs.StringVar(&c.format, "format", "text", "with -dry-run: `text|markdown`")
 	fs.IntVar(&c.par, "parallelism", executor.DefaultParallelism, "`N` steps at once")
 	fs.BoolVar(&c.asJSON, "json", false, "JSON lines")
 	fs.StringVar(&c.stateDir, "state-dir", "", "state folder `DIR`")
@@ -92,7 +96,19 @@ func (c *applyCommand) Help() string {
 Options:
   -auto-approve    Do not ask for confirmation.
   -dry-run         Run the preflight and show what would happen; change
-                   nothing.
+                   nothing. Lists each step as "will run" or "up to date,
+                   will be skipped" (checked against the live engine and
+                   nginx, as a real apply decides), and what each would
+                   change: image and env before -> after (sensitive values
+                   hidden), the upstream's server line before -> after.
+                   The confirmation prompt shows the same list.
+  -detailed-exitcode
+                   With -dry-run only, as "terraform plan": exit 0 when
+                   every step is up to date (nothing to do), 2 when some
+                   step would run, 1 on error. Without -dry-run it is a
+                   usage error.
+  -format F        With -dry-run: text (default) or markdown (the review
+                   and the changes as a table, for a pull-request comment).
   -parallelism N   Steps running at once (default 4).
   -json            Print only JSON lines on stdout, after Terraform's
                    machine-readable UI: a version message, then one message
@@ -124,11 +140,14 @@ Options:
 
 Exit status: 0 applied; 1 failed before any change; 2 failed and rolled
 back cleanly; 3 failed and the rollback is incomplete (see "plan status").
+With -dry-run: 0 preflight passed, 1 error; with -dry-run
+-detailed-exitcode: 0 nothing to do, 2 changes pending, 1 error.
 
 Examples:
   plan apply plans/rolling-update.hcl
   plan apply -auto-approve -var version=v3 plans/rolling-update.hcl
   plan apply -dry-run plans/rolling-update.hcl
+  plan apply -dry-run -detailed-exitcode plans/rolling-update.hcl
   plan apply -watch http://127.0.0.1/ -watch-method POST plans/rolling-update.hcl
 `)
 }
@@ -148,6 +167,26 @@ func (c *applyCommand) Run(args []string) int {
 	}
 	path, ok := m.onePathJSON(c.view, "apply", fs.Args())
 	if !ok {
+		return exitError
+	}
+	if c.detailed && !*dry {
+		const why = "-detailed-exitcode needs -dry-run"
+		const how = "Only a dry run has changes pending to report (exit 0 nothing to do, 2 changes pending); a real apply's exit status says how it ended. Nothing was changed."
+		if c.view != nil {
+			c.view.diag(hcl.DiagError, why, how)
+		} else {
+			fmt.Fprintf(m.stderr, "Error: %s\n%s\n", why, how)
+		}
+		return exitError
+	}
+	if (c.format != "text" && c.format != "markdown") || (c.format != "text" && (!*dry || *asJSON)) {
+		const why = "-format is text or markdown, with -dry-run and without -json"
+		const how = "Pass -dry-run -format markdown for a pull-request comment, -json for machine-readable lines. Nothing was changed."
+		if c.view != nil {
+			c.view.diag(hcl.DiagError, why, how)
+		} else {
+			fmt.Fprintf(m.stderr, "Error: %s\n%s\n", why, how)
+		}
 		return exitError
 	}
 	if c.view != nil && !*auto && !*dry {
@@ -214,9 +253,13 @@ func (c *applyCommand) Run(args []string) int {
 	opts.Events = events
 	if !*auto && !*dry {
 		opts.Confirm = func() bool { return c.confirm(p.Name, len(g.Steps)) }
+		opts.ShowChanges = func(r *runner.Result) {
+			changes, _ := plannedChanges(r, red)
+			c.printChanges(changes)
+		}
 	}
 	if *dry && !*asJSON {
-		_ = render.Show(m.stdout, render.NewReview(p, g), "text")
+		_ = render.Show(m.stdout, render.NewReview(p, g), c.format)
 	}
 	var w *watcher
 	if len(wf.urls) > 0 && !*dry {
@@ -261,14 +304,8 @@ func (c *applyCommand) Run(args []string) int {
 		}
 		return exitError
 	}
-	if res == nil { // dry run
-		const passed = "Preflight passed: Docker, containers, images and nginx are ready. Nothing was changed (-dry-run)."
-		if c.view != nil {
-			c.view.log("info", passed)
-		} else {
-			fmt.Fprintln(m.stdout, "\n"+passed)
-		}
-		return exitOK
+	if res.DryRun {
+		return c.dryRunReport(res, red)
 	}
 	c.summary(res, p, red, path)
 	return res.Outcome.Code

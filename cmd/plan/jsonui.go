@@ -49,6 +49,7 @@ const (
 	msgRollbackErrored  = "rollback_errored"
 	msgRollbackSummary  = "rollback_summary"
 	msgWatchSummary     = "watch_summary"
+	msgPlannedChange    = "planned_change"
 	msgStatus           = "status"
 	msgHistoryRecord    = "history_record"
 )

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 
@@ -40,7 +41,11 @@ type Options struct {
 	// Confirm is asked after preflight, before any change; false aborts.
 	// Nil means approved (-auto-approve).
 	Confirm func() bool
-	Events  func(executor.Event)
+	// ShowChanges, when set with Confirm, is given what the apply is about
+	// to change (a Result as a dry run's) just before Confirm is asked, so
+	// the prompt can show it.
+	ShowChanges func(*Result)
+	Events      func(executor.Event)
 	// RollbackContext is cancelled on a second interrupt.
 	RollbackContext context.Context
 	Log             zerolog.Logger
@@ -87,8 +92,19 @@ type Result struct {
 	// see steps.Skips.
 	Skipped []string
 	// NothingToDo is true when every step had nothing to do: nothing was
-	// changed, no journal was written, and Outcome.Code is 0.
+	// changed, no journal was written, and Outcome.Code is 0 (Outcome is
+	// nil after a dry run).
 	NothingToDo bool
+	// DryRun marks the Result of Options.DryRun: the preflight passed and
+	// Skipped says which steps a real apply would skip; nothing ran, so
+	// Outcome and Journal are empty.
+	DryRun bool
+	// Changes says, per step of a dry run that would run, what it would
+	// change against what runs now (steps.Previewer); ChangeErrors, why
+	// that could not be read. Both are nil for a step that is skipped or
+	// cannot preview.
+	Changes      []*steps.Change
+	ChangeErrors []error
 }
 
 // Apply runs a plan: lock the plan's state and its targets, refuse if an
@@ -146,15 +162,22 @@ func Apply(ctx context.Context, p *dsl.Plan, g *executor.Graph, o Options) (res 
 	if errs := steps.Preflight(ctx, env, p, g); len(errs) > 0 {
 		return nil, newPreflightError(p, errs)
 	}
-	if o.DryRun {
-		return nil, nil
-	}
 	tPre := time.Now()
 	skips := steps.Skips(ctx, env, g)
+	if o.DryRun {
+		res := dryRun(g, skips)
+		res.Changes, res.ChangeErrors = previews(ctx, env, g, skips)
+		return res, nil
+	}
 	o.Log.Debug().Dur("lock", tLock.Sub(t0)).Dur("preflight", tPre.Sub(tLock)).Dur("skips", time.Since(tPre)).Msg("apply: checked")
 	events := redactEvents(o.Events, o.Redact)
 	if nothingToDo(skips) {
 		return nothing(g, skips, events), nil
+	}
+	if o.Confirm != nil && o.ShowChanges != nil {
+		show := dryRun(g, skips)
+		show.Changes, show.ChangeErrors = previews(ctx, env, g, skips)
+		o.ShowChanges(show)
 	}
 	if o.Confirm != nil && !o.Confirm() {
 		return nil, ErrAborted
@@ -226,6 +249,12 @@ func nothing(g *executor.Graph, skips []string, events func(executor.Event)) *Re
 		}
 	}
 	return &Result{Outcome: out, Graph: g, Skipped: skips, NothingToDo: true}
+}
+
+// dryRun is the Result of a dry run: what a real apply would skip, and
+// whether it would change anything at all (a plan without steps would not).
+func dryRun(g *executor.Graph, skips []string) *Result {
+	return &Result{Graph: g, Skipped: skips, NothingToDo: !slices.Contains(skips, ""), DryRun: true}
 }
 
 // stepTimeout is the step's own timeout, else its type's default.
