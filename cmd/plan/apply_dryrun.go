@@ -121,8 +121,8 @@ func printChangesMarkdown(w io.Writer, changes []plannedChange) {
 	fmt.Fprintln(w, "|---|---|---|")
 	for _, ch := range changes {
 		var what []string
-		switch {
-		case ch.Action == "skip":
+		switch ch.Action {
+		case "skip":
 			what = append(what, "already up to date: "+ch.Reason)
 		default:
 			for _, it := range ch.Items {
