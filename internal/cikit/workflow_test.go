@@ -15,9 +15,9 @@ import (
 )
 
 // newRunner builds plan, puts it and the gh stand-in on PATH, and lays out
-// a workspace with the pull request's plan (head) and the base branch's
-// (.nonstop-base/, as the workflow checks it out); base "" means the plan
-// is new.
+// a workspace with the pull request's plan (head; "" writes none) and the
+// base branch's (.nonstop-base/, as the workflow checks it out); base ""
+// means the plan is new.
 func newRunner(t *testing.T, head, base string) (*fakeRunner, string) {
 	t.Helper()
 	for _, tool := range []string{"bash", "jq"} {
@@ -64,16 +64,18 @@ func newRunner(t *testing.T, head, base string) (*fakeRunner, string) {
 			t.Fatal(err)
 		}
 	}
-	write(planPath, head)
+	if head != "" {
+		write(planPath, head)
+	}
 	if base != "" {
 		write(filepath.Join(".nonstop-base", planPath), base)
 	}
-	temp := t.TempDir()
+	temp, home := t.TempDir(), t.TempDir()
 	r := &fakeRunner{
-		t: t, wf: wf, workspace: ws, temp: temp, bin: bin,
+		t: t, wf: wf, workspace: ws, temp: temp, bin: bin, home: home,
 		env: []string{
 			"PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"),
-			"HOME=" + t.TempDir(), "RUNNER_TEMP=" + temp, "GITHUB_WORKSPACE=" + ws,
+			"HOME=" + home, "RUNNER_TEMP=" + temp, "GITHUB_WORKSPACE=" + ws,
 			"GITHUB_REPOSITORY=nonstop-user/deploys", "GITHUB_STEP_SUMMARY=" + filepath.Join(temp, "summary.md"),
 			"FAKE_GH_DIR=" + ghDir,
 		},
