@@ -159,6 +159,13 @@ func TestTutorial(t *testing.T) {
 		}
 	}
 
+	// As the tutorial says, a second down has nothing left to do, and says so.
+	again := exec.Command(filepath.Join(gobin, "nonstop-topology"), "down")
+	again.Dir, again.Env = root, env
+	if out, err := again.CombinedOutput(); err != nil || !strings.Contains(string(out), "removed: its containers and network\n") {
+		t.Errorf("a second nonstop-topology down: %v\n%s", err, out)
+	}
+
 	// The teardown is one command: nothing of the project is left.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
