@@ -7,7 +7,7 @@ GO ?= go
 GOLANGCI_LINT_VERSION ?= v2.15.0
 GOLANGCI_LINT ?= $(shell $(GO) env GOPATH)/bin/golangci-lint
 
-.PHONY: test lint demo build bench fuzz
+.PHONY: test lint demo build bench fuzz topology-up topology-down
 
 ## test: the lint gate, then every test, with the race detector, against the real engine and nginx
 test: lint
@@ -31,3 +31,11 @@ build:
 ## bench: parsing and graph benchmarks
 bench:
 	$(GO) test -run=NONE -bench=. -benchmem ./dsl/...
+
+## topology-up: the seed's topology left running for the tutorial (docs/tutorial.md)
+topology-up:
+	$(GO) run ./cmd/nonstop-topology up
+
+## topology-down: remove what topology-up started
+topology-down:
+	$(GO) run ./cmd/nonstop-topology down

@@ -1,9 +1,12 @@
 // This file holds `plan validate`: parse, build the graph, lint, and print
-// the diagnostics as text or as Terraform's validate -json.
+// the diagnostics as text, as Terraform's validate -json, or as GitHub
+// Actions workflow commands (validate_github.go).
 package main
 
 import (
 	"flag"
+	"fmt"
+	"os"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/posener/complete"
@@ -14,11 +17,13 @@ import (
 type validateCommand struct {
 	meta   *meta
 	asJSON bool
+	format string
 }
 
 func (c *validateCommand) flags() *flag.FlagSet {
 	fs := c.meta.flagSet("validate", true)
 	fs.BoolVar(&c.asJSON, "json", false, "machine-readable output")
+	fs.StringVar(&c.format, "format", "text", "output `text|json|github`")
 	return fs
 }
 
@@ -45,7 +50,12 @@ func (c *validateCommand) Help() string {
 
 Options:
   -json            Print the result as JSON, in the shape of
-                   "terraform validate -json".
+                   "terraform validate -json". The same as -format json.
+  -format FORMAT   text (default), json, or github: one GitHub Actions
+                   workflow command per problem on stdout
+                   (::error file=F,line=L,col=C,...,title=SUMMARY::DETAIL),
+                   which a workflow run turns into annotations on the pull
+                   request. Paths are relative to GITHUB_WORKSPACE.
   -var name=value  Set a variable (repeatable).
   -var-file FILE   Read variables from an HCL file, or a JSON one (*.json)
                    (repeatable).
@@ -56,6 +66,7 @@ Exit status: 0 valid, 1 invalid.
 Examples:
   plan validate plans/rolling-update.hcl
   plan validate -json plans/ | jq .error_count
+  plan validate -format github plans/   # in a GitHub Actions step
 `)
 }
 
@@ -63,8 +74,19 @@ Examples:
 func (c *validateCommand) Run(args []string) int {
 	m := c.meta
 	fs := c.flags()
-	asJSON := &c.asJSON
 	if err := fs.Parse(args); err != nil {
+		return exitError
+	}
+	format := c.format
+	if c.asJSON {
+		if format != "text" && format != "json" {
+			fmt.Fprintf(m.stderr, "Error: -json and -format %s disagree; give one of them.\n", format)
+			return exitError
+		}
+		format = "json"
+	}
+	if format != "text" && format != "json" && format != "github" {
+		fmt.Fprintf(m.stderr, "Error: -format %q is not a validate format; use text, json or github.\n", format)
 		return exitError
 	}
 	path, ok := m.onePath("validate", fs.Args())
@@ -72,25 +94,35 @@ func (c *validateCommand) Run(args []string) int {
 		return exitError
 	}
 	p, _, diags := m.load(path)
-	if *asJSON {
+	switch format {
+	case "json":
 		var files map[string]*hcl.File
 		if p != nil {
 			files = p.Files
 		}
 		_ = render.JSON(m.stdout, render.NewValidateJSON(files, diags))
-	} else {
+	case "github":
+		_ = writeGitHubDiags(m.stdout, diags, os.Getenv("GITHUB_WORKSPACE"))
+		m.validSummary(diags)
+	default:
 		m.showDiags(p, diags)
-		switch {
-		case diags.HasErrors():
-		case len(diags) > 0:
-			// As Terraform: valid, but the warnings above are not noise.
-			m.ui.Output("Success! The plan is valid, but there were warnings, shown above.")
-		default:
-			m.ui.Output("Success! The plan is valid.")
-		}
+		m.validSummary(diags)
 	}
 	if diags.HasErrors() {
 		return exitError
 	}
 	return exitOK
+}
+
+// validSummary prints the closing line of a valid plan (nothing for an
+// invalid one: its errors were the output).
+func (m *meta) validSummary(diags hcl.Diagnostics) {
+	switch {
+	case diags.HasErrors():
+	case len(diags) > 0:
+		// As Terraform: valid, but the warnings above are not noise.
+		m.ui.Output("Success! The plan is valid, but there were warnings, shown above.")
+	default:
+		m.ui.Output("Success! The plan is valid.")
+	}
 }

@@ -95,6 +95,11 @@ type Options struct {
 	Log io.Writer
 	// Timeout bounds the wait for every app to answer through nginx; default 60s.
 	Timeout time.Duration
+	// Dir, when set, is the folder to create and use as Topology.Dir (it
+	// must not exist; Close removes it) instead of a new temp dir: a
+	// topology that outlives its process (cmd/nonstop-topology) lives at a
+	// path the user can type.
+	Dir string
 }
 
 // App is one service of the topology.
@@ -209,7 +214,15 @@ func (t *Topology) start(ctx context.Context, o Options) error {
 	}
 	t.logf("images %s %s in %s", t.Images.App, t.Images.Nginx, time.Since(step).Round(time.Millisecond))
 
-	if t.Dir, err = os.MkdirTemp("", "nonstop-seedtopo-"+t.Project+"-"); err != nil {
+	if o.Dir != "" {
+		if t.Dir, err = filepath.Abs(o.Dir); err == nil {
+			err = os.Mkdir(t.Dir, 0o755)
+		}
+		if err != nil {
+			t.Dir = "" // not ours: Close must not remove it
+			return fmt.Errorf("seedtopo: %w", err)
+		}
+	} else if t.Dir, err = os.MkdirTemp("", "nonstop-seedtopo-"+t.Project+"-"); err != nil {
 		return fmt.Errorf("seedtopo: %w", err)
 	}
 	// nginx workers on the host run as nobody and must reach Dir/tmp.
