@@ -175,6 +175,7 @@ func (e *Env) Balancer(ctx context.Context, t NginxTarget) (nginx.Membership, er
 	}
 	e.mu.Unlock()
 	var rt nginx.Runtime
+	var file nginx.File
 	inPlace := false
 	if t.Container != "" {
 		cli, err := e.Engine(ctx, t.Engine.Endpoint)
@@ -185,10 +186,19 @@ func (e *Env) Balancer(ctx context.Context, t NginxTarget) (nginx.Membership, er
 		// The seed bind-mounts the single file: a rename would leave the
 		// container reading the old inode.
 		inPlace = true
+		// The config is reached through the engine unless it is this
+		// machine's file (an engine here, a mount source that exists).
+		place, err := t.Engine.Where()
+		if err != nil {
+			return nil, err
+		}
+		if file, err = nginx.ContainerFile(rt, t.Config, place.Here); err != nil {
+			return nil, err
+		}
 	} else {
 		rt = nginx.HostRuntime(t.PIDFile, t.Binary, t.MainConfig)
 	}
-	b := nginx.New(nginx.Options{ConfigPath: t.Config, Upstream: t.Upstream, Runtime: rt, WriteInPlace: inPlace, Shared: &e.nginxShared, Log: e.Log})
+	b := nginx.New(nginx.Options{ConfigPath: t.Config, Upstream: t.Upstream, Runtime: rt, WriteInPlace: inPlace, Shared: &e.nginxShared, Log: e.Log, File: file})
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.lbs[t] = b
