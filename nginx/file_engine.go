@@ -32,6 +32,7 @@ import (
 	"sync"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/pkg/stdcopy"
 )
@@ -97,11 +98,31 @@ func (f *engineFile) resolve(ctx context.Context) (local File, name string, err 
 		return nil, "", err
 	}
 	mapped := containerPathOf(f.path, mounts)
-	if f.here && mapped != "" {
-		if fi, err := os.Stat(f.path); err == nil && fi.Mode().IsRegular() {
+	inContainer := mapped != ""
+	if !inContainer {
+		if inContainer, err = f.r.hasFile(ctx, f.path); err != nil {
+			return nil, "", err
+		}
+	}
+	if f.here {
+		// A file of this machine is edited here when it is a mount's
+		// source, or when the container has no such path (a copy, say:
+		// the preflight's proof then says what nginx loads instead).
+		if fi, err := os.Stat(f.path); err == nil && fi.Mode().IsRegular() && (mapped != "" || !inContainer) {
 			f.local = LocalFile(f.path, true)
 			return f.local, "", nil
 		}
+	}
+	if !inContainer {
+		var list strings.Builder
+		for _, m := range mounts {
+			fmt.Fprintf(&list, "; %s", m)
+		}
+		if len(mounts) == 0 {
+			list.WriteString("; it has no mounts")
+		}
+		return nil, "", &notLoaded{fmt.Sprintf("%s is neither a file in %s nor the source of one of its mounts%s. Fix: set the nginx block's config to the path nginx loads inside the container (`nginx -T` lists them), such as \"/etc/nginx/nginx.conf\"",
+			f.path, f.r, list.String())}
 	}
 	f.name = f.path
 	if mapped != "" {
@@ -114,6 +135,18 @@ func (f *engineFile) resolve(ctx context.Context) (local File, name string, err 
 	}
 	f.r.throughEngine(f.path, f.name)
 	return nil, f.name, nil
+}
+
+// hasFile reports whether the container has a regular file at name.
+func (r *containerRuntime) hasFile(ctx context.Context, name string) (bool, error) {
+	st, err := r.cli.ContainerStatPath(ctx, r.container, name)
+	if cerrdefs.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("%s: looking for %s: %w", r, name, err)
+	}
+	return st.Mode.IsRegular(), nil
 }
 
 // Read returns the file's bytes as the container holds them.

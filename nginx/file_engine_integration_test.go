@@ -6,6 +6,7 @@ package nginx
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -135,6 +136,11 @@ func TestContainerFileWrites(t *testing.T) {
 			t.Fatal(err)
 		}
 		roll(t, rt, "/etc/nginx/nginx.conf", src, url, f)
+		// A path the container lacks, that is no mount's source either,
+		// is refused with the fix.
+		if _, err := mustFile(t, rt, "/etc/nginx/no-such.conf").Read(ctx); !errors.Is(err, ErrNotLoaded) || !strings.Contains(err.Error(), "Fix:") {
+			t.Errorf("reading a path the container lacks: %v; want ErrNotLoaded with a fix", err)
+		}
 		if ino(src) != before {
 			t.Errorf("the bind-mounted file was replaced (inode %d -> %d), not rewritten in place", before, ino(src))
 		}
@@ -186,4 +192,14 @@ func TestContainerFileWrites(t *testing.T) {
 			t.Errorf("mode after the writes: %v %v; want 0640 kept", fi.Mode(), err)
 		}
 	})
+}
+
+// mustFile is ContainerFile for an engine elsewhere.
+func mustFile(t *testing.T, rt Runtime, path string) File {
+	t.Helper()
+	f, err := ContainerFile(rt, path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
