@@ -54,12 +54,14 @@ func (s *HealthCheckSpec) reachable() error {
 		kind, what, place, probeAlternatives), "Probe cannot reach the container", at.Range)
 }
 
-// hostNginxElsewhere refuses nginx on the host (pid_file) whose engine
-// runs on another machine: plan would read and write this machine's
-// config file and signal this machine's nginx for an nginx that is not
-// here.
+// hostNginxElsewhere refuses nginx on the host (pid_file) whose block
+// names an engine on another machine (engine = docker.NAME): plan would
+// read and write this machine's config file and signal this machine's
+// nginx for an nginx said to be there. The engine a lone docker block
+// gives by default claims nothing: nginx here in front of apps
+// published on another machine is fine.
 func hostNginxElsewhere(n *dsl.Nginx) error {
-	if n == nil || n.Container.Value != "" || n.Docker == nil {
+	if n == nil || n.Container.Value != "" || n.Docker == nil || !n.EngineSet {
 		return nil
 	}
 	place, err := engineRef(n.Docker).Where()

@@ -96,7 +96,7 @@ func TestHostNginxElsewhere(t *testing.T) {
 	t.Setenv("DOCKER_HOST", "")
 	t.Setenv("DOCKER_CONTEXT", "")
 	t.Setenv("DOCKER_CONFIG", t.TempDir())
-	plan := func(host string) *dsl.Nginx {
+	plan := func(host, engine string) *dsl.Nginx {
 		return loadRaw(t, `
 docker "web" {
   host = "`+host+`"
@@ -105,10 +105,16 @@ nginx "lb" {
   pid_file = "/run/nginx.pid"
   config   = "/etc/nginx/nginx.conf"
   upstream = "apps"
+  `+engine+`
 }
 `).Nginx[0]
 	}
-	err := hostNginxElsewhere(plan("ssh://deploy@web1.example.com"))
+	// The lone docker block is nginx's engine by default: that claims
+	// nothing about where nginx runs.
+	if err := hostNginxElsewhere(plan("ssh://deploy@web1.example.com", "")); err != nil {
+		t.Errorf("host nginx in front of a remote engine's apps refused: %v", err)
+	}
+	err := hostNginxElsewhere(plan("ssh://deploy@web1.example.com", "engine = docker.web"))
 	if err == nil || !strings.Contains(err.Error(), "runs on another machine") || !strings.Contains(err.Error(), "Fix:") {
 		t.Fatalf("host nginx with an engine elsewhere: %v; want the refusal with a fix", err)
 	}
@@ -116,7 +122,7 @@ nginx "lb" {
 	if !errors.As(err, &re) || re.Subject.Start.Line == 0 {
 		t.Errorf("refusal carries no range: %#v", re)
 	}
-	if err := hostNginxElsewhere(plan("unix:///var/run/docker.sock")); err != nil {
+	if err := hostNginxElsewhere(plan("unix:///var/run/docker.sock", "engine = docker.web")); err != nil {
 		t.Errorf("host nginx with the local engine refused: %v", err)
 	}
 }

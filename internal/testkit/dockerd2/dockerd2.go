@@ -212,11 +212,12 @@ func (e *Engine) Close(ctx context.Context) error {
 	if e.cmd != nil && e.cmd.Process != nil {
 		_ = e.cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-e.exited:
+		case werr := <-e.exited:
+			_ = werr // a SIGTERMed dockerd exits non-zero: expected
 		case <-time.After(20 * time.Second):
 			_ = syscall.Kill(-e.cmd.Process.Pid, syscall.SIGKILL)
-			<-e.exited
-			errs = append(errs, errors.New("dockerd2: dockerd ignored SIGTERM for 20s: killed"))
+			werr := <-e.exited
+			errs = append(errs, fmt.Errorf("dockerd2: dockerd ignored SIGTERM for 20s: killed (%v)", werr))
 		}
 	}
 	if e.bridge != "" {
