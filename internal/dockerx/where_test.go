@@ -1,7 +1,10 @@
 // This file tests Where: which engine addresses count as this machine.
 package dockerx
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestHostIsHere(t *testing.T) {
 	for addr, want := range map[string]bool{
@@ -44,5 +47,22 @@ func TestWhereFollowsTheEnvironment(t *testing.T) {
 	p, err = Endpoint{Host: "tcp://10.0.0.6:2376"}.Where()
 	if err != nil || p.Here || p.String() != "the engine at tcp://10.0.0.6:2376 (the plan's docker block) runs on another machine" {
 		t.Errorf("tcp://10.0.0.6:2376: %+v %q %v", p, p, err)
+	}
+}
+
+// TestWhereThroughContexts: a context is placed by its endpoint's
+// address, whether the block names it, DOCKER_CONTEXT or the current
+// context chose it.
+func TestWhereThroughContexts(t *testing.T) {
+	dockerConfig(t, "far", map[string]string{"far": "ssh://deploy@far.example:2222", "here": "tcp://127.0.0.1:2375"})
+	if p, err := (Endpoint{}).Where(); err != nil || p.Here || !strings.Contains(p.Source, "current context") {
+		t.Errorf("current context far: %+v %v; want another machine, from the current context", p, err)
+	}
+	if p, err := (Endpoint{Context: "here"}).Where(); err != nil || !p.Here {
+		t.Errorf("context here (tcp://127.0.0.1): %+v %v; want this machine", p, err)
+	}
+	t.Setenv("DOCKER_CONTEXT", "here")
+	if p, err := (Endpoint{}).Where(); err != nil || !p.Here || !strings.Contains(p.Source, "DOCKER_CONTEXT") {
+		t.Errorf("DOCKER_CONTEXT=here: %+v %v; want this machine, from DOCKER_CONTEXT", p, err)
 	}
 }
