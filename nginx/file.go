@@ -16,9 +16,12 @@ import (
 // File is one file a backend edits, wherever it lives. Read returns its
 // exact bytes; Write replaces them, byte for byte, in the way that keeps
 // nginx reading the new bytes (in place for a file bind-mounted on its
-// own, whose identity the container holds), and returns only once the
-// bytes are durable. Every backend reads and writes through a File, so a
-// remote nginx is never edited through a local copy.
+// own, whose identity the container holds), and returns once they are
+// written (fsynced for LocalFile; for ContainerFile, once the engine's
+// archive API or the exec'd `cat` has finished). Every backend reads and
+// writes through a File, so a remote nginx is never edited through a
+// local copy; a backend that keeps a state file writes it with the File
+// of that path (LocalFile, or ContainerFile with the nginx's runtime).
 type File interface {
 	Read(ctx context.Context) ([]byte, error)
 	Write(ctx context.Context, data []byte) error
