@@ -1,8 +1,9 @@
 // This file tests one plan across two engines: the seed's apps, app1 on
 // the main engine and app2 on a second real dockerd (testkit/dockerd2),
 // each publishing its port on its host, behind one nginx whose upstream
-// lists host:port. A rolling update over both under load, then a version
-// that fails on the second host, which rolls back both.
+// lists host:port. A rolling update over both under load, a version that
+// fails on the second host, which rolls back both, and an apply killed
+// midway that `plan rollback` undoes on both.
 package e2e
 
 import (
@@ -254,5 +255,40 @@ func TestTwoHosts(t *testing.T) {
 	}
 	if after, _ := os.ReadFile(topo.ConfigPath); string(after) != string(before) {
 		t.Errorf("nginx.conf not byte-identical after both applies:\n%s", after)
+	}
+
+	// 3. Crash recovery across both: the apply is killed once app1 runs
+	// v4 on the first engine and app2's v4 container exists on the
+	// second; `plan rollback`, a new process with only the journal, puts
+	// both back through their own engines.
+	slow := writePlanIn(t, topo, "two-hosts-killed", strings.ReplaceAll(twoHostPlan(topo, e2.Host, `, FAIL = "1"`), `timeout           = "4s"`, `timeout           = "90s"`))
+	l := startLoad(topo.URL, 4)
+	p := startPlan(t, nil, "apply", "-auto-approve", "-var", "version=v4", slow)
+	waitEntry(t, p, slow, "done", "step.deploy.app2")
+	t.Logf("plan apply, killed:\n%s", p.kill(t))
+	code, out := runPlan(t, "rollback", "-var", "version=v4", slow)
+	l.Stop()
+	t.Logf("plan rollback (exit %d):\n%s", code, out)
+	t.Logf("load: %d requests, %d non-2xx, %d transport errors %v", l.requests.Load(), l.non2xx.Load(), l.transport.Load(), l.samples)
+	if code != 0 || !strings.Contains(out, "Rolled back apply") {
+		t.Fatalf("plan rollback exit %d, want 0 and the apply rolled back", code)
+	}
+	if n := l.non2xx.Load(); n != 0 {
+		t.Errorf("%d non-2xx during the killed apply and its rollback: %v", n, l.samples)
+	}
+	if id, msg := running(t, cli, app1.Container); id != id1 || msg != "app1,v2" {
+		t.Errorf("app1 on the main engine after the rollback: %s %q; want its v2 container %s back", id[:12], msg, id1[:12])
+	}
+	if id, msg := running(t, e2.Client, app2.Container); id != id2 || msg != "app2,v2" {
+		t.Errorf("app2 on the second engine after the rollback: %s %q; want its v2 container %s back", id[:12], msg, id2[:12])
+	}
+	if list, err := e2.Client.ContainerList(context.Background(), container.ListOptions{All: true}); err != nil || len(list) != 1 {
+		t.Errorf("containers on the second engine after the rollback: %d (%v); want only app2", len(list), err)
+	}
+	if after, _ := os.ReadFile(topo.ConfigPath); string(after) != string(before) {
+		t.Errorf("nginx.conf not byte-identical after the rollback:\n%s", after)
+	}
+	if got := answers(t, topo, 8); got["Hi there, I love ! app1,v2"] == 0 || got["Hi there, I love ! app2,v2"] == 0 || len(got) != 2 {
+		t.Errorf("after the rollback, nginx answers %v; want app1,v2 and app2,v2", got)
 	}
 }
