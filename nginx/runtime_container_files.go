@@ -41,6 +41,7 @@ func (r *containerRuntime) Dump(ctx context.Context) (*Loaded, error) {
 	l := parseDump(stdout.Bytes())
 	l.mapMounts(mountsOf(ins))
 	r.mu.Lock()
+	l.viaEngine = len(r.enginePaths) > 0
 	for p, name := range r.enginePaths { // files reached by name (ContainerFile)
 		for i := range l.Files {
 			if l.Files[i].Name == name {
