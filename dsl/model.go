@@ -163,6 +163,9 @@ type Nginx struct {
 	// Docker is the engine the nginx container runs on (nil: the default).
 	Docker    *Docker
 	DeclRange hcl.Range
+	// EngineSet is true when the block names its engine itself (a host
+	// form nginx said to be with that engine), not by default.
+	EngineSet bool
 }
 
 // Rollout is a `rollout` block as written; its expansion lives in Plan.Steps.

@@ -64,6 +64,7 @@ func (l *loader) decodeNginx() hcl.Diagnostics {
 		m.Upstream = r.Name("upstream")
 		m.DrainTimeout = r.PositiveDuration("drain_timeout", DefaultDrainTimeout)
 		m.Docker = r.Docker("engine")
+		m.EngineSet = r.Has("engine")
 		switch {
 		case m.Container.Set && m.PIDFile.Set:
 			r.Report(&hcl.Diagnostic{

@@ -11,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -44,6 +43,9 @@ type Options struct {
 	// Log receives operator-level events (debug: each write/test; info: each
 	// reload and drain) with durations. The zero Logger discards.
 	Log zerolog.Logger
+	// File is how ConfigPath is read and written (see File); nil: on this
+	// machine's disk, LocalFile(ConfigPath, WriteInPlace).
+	File File
 }
 
 // Balancer is the reload backend of Membership: every change is a minimal
@@ -110,7 +112,7 @@ func (b *Balancer) Check(ctx context.Context, servers []string) error {
 	unlock := b.shared.lock(b.path, b.o.Runtime.String())
 	defer unlock()
 	var errs []error
-	src, err := os.ReadFile(b.path)
+	src, err := b.read(ctx)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("nginx config: %w", err))
 	} else if cfg, err := ParseConfig(b.path, src); err != nil {
@@ -128,6 +130,7 @@ func (b *Balancer) Check(ctx context.Context, servers []string) error {
 			}
 		}
 	}
+	errs = append(errs, b.checkWritable(ctx))
 	procs, err := b.o.Runtime.Processes(ctx)
 	if err != nil {
 		errs = append(errs, err)
@@ -161,7 +164,7 @@ func (b *Balancer) Members(ctx context.Context) ([]Member, error) {
 	}
 	unlock := b.shared.lock(b.path, b.o.Runtime.String()) // an in-place write is not atomic
 	defer unlock()
-	src, err := os.ReadFile(b.path)
+	src, err := b.read(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("nginx config: %w", err)
 	}
@@ -259,7 +262,7 @@ func (b *Balancer) changes(ctx context.Context, wants []Change) ([]Change, error
 	unlock := b.shared.lock(b.path, b.o.Runtime.String())
 	defer unlock()
 
-	src, err := os.ReadFile(b.path)
+	src, err := b.read(ctx)
 	if err != nil {
 		return cs, fmt.Errorf("nginx config: %w", err)
 	}

@@ -25,7 +25,9 @@
 //
 // Files: membership.go (the contract), balancer.go (the reload backend's
 // edits), undo.go, reload.go (test + reload), drain.go (drain detection),
-// loaded.go (what nginx loads), write.go, resolve.go, shared.go, edit.go
+// loaded.go (what nginx loads), file.go and file_engine.go (reading and
+// writing a file here or through nginx's engine), write.go, resolve.go,
+// shared.go, edit.go
 // and config.go (pure text), runtime*.go and procfs.go (talking to a
 // running nginx).
 //

@@ -40,6 +40,10 @@ type Loaded struct {
 	// Mounts are the container's mounts; nil for nginx on the host.
 	Mounts []Mount
 	raw    []byte
+	// viaEngine is set when the file to prove is reached through the
+	// engine (ContainerFile): mount sources are then the engine's host's
+	// paths, and the fix names the path in the container.
+	viaEngine bool
 }
 
 // LoadedFile is one file of a Loaded.
@@ -211,7 +215,9 @@ func (l *Loaded) sameAt(f LoadedFile, disk []byte) bool {
 func (l *Loaded) prove(rt, path, upstream string, disk []byte) (string, error) {
 	var match *LoadedFile
 	for i, f := range l.Files {
-		if sameFile(f.Host, path) {
+		// Through the engine, paths are not this machine's: compare them
+		// as names, never by stat'ing local files.
+		if l.viaEngine && f.Host != "" && filepath.Clean(f.Host) == filepath.Clean(path) || !l.viaEngine && sameFile(f.Host, path) {
 			match = &l.Files[i]
 			break
 		}
@@ -239,6 +245,8 @@ func (l *Loaded) prove(rt, path, upstream string, disk []byte) (string, error) {
 			fmt.Fprintf(&b, "    %s\n", f.Name)
 		case f.Host == "":
 			fmt.Fprintf(&b, "    %s (in the image: no mount)\n", f.Name)
+		case l.viaEngine:
+			fmt.Fprintf(&b, "    %s (%s on the engine's host)\n", f.Name, f.Host)
 		default:
 			fmt.Fprintf(&b, "    %s (this machine's %s)\n", f.Name, f.Host)
 		}
@@ -263,6 +271,8 @@ func (l *Loaded) prove(rt, path, upstream string, disk []byte) (string, error) {
 		}
 	}
 	switch {
+	case holder != nil && l.viaEngine:
+		fmt.Fprintf(&b, "  Fix: set the nginx block's config to %q, the path in the container (plan edits it through the engine): nginx loads it, and it holds upstream %q.", holder.Name, upstream)
 	case holder != nil && l.Mounts == nil:
 		fmt.Fprintf(&b, "  Fix: set the nginx block's config to %q, which nginx loads and which holds upstream %q.", holder.Host, upstream)
 	case holder != nil && holder.Host != "":

@@ -116,6 +116,9 @@ func TestProve(t *testing.T) {
 			"loads /etc/nginx/nginx.conf, but the bytes it reads there", "restart the nginx container"}},
 		{"container, no mounts", func() *Loaded { l := container(testConf); l.mapMounts([]Mount{}); return l }(), seed, "", []string{
 			"(none)", "(in the image: no mount)", "no mount brings from this machine: bind-mount"}},
+		{"through the engine, a file nginx does not load", func() *Loaded { l := container(testConf); l.viaEngine = true; return l }(), "/etc/nginx/conf.d/other.conf", "", []string{
+			"/etc/nginx/nginx.conf (" + seed + " on the engine's host)",
+			`Fix: set the nginx block's config to "/etc/nginx/nginx.conf", the path in the container`}},
 		{"host, the loaded file", host(seed, testConf), seed, seed, nil},
 		{"host, through a symlink", host(seed, testConf), link, seed, nil},
 		{"host, a copy", host(seed, testConf), cp, "", []string{"does not load " + cp, "nginx loads (nginx -T):\n    " + seed, `set the nginx block's config to "` + seed + `"`}},

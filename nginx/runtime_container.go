@@ -41,6 +41,9 @@ type containerRuntime struct {
 	// hostPID was found: a running container's mounts do not change, so
 	// they hold as long as hostPID does (see Seen).
 	pidMounts []Mount
+	// enginePaths maps the paths of files reached through the engine
+	// (ContainerFile) to their names in the container.
+	enginePaths map[string]string
 }
 
 // ContainerRuntime talks to nginx running as PID 1 of a Docker container

@@ -7,12 +7,9 @@
 package nginx
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -43,6 +40,16 @@ func (r *containerRuntime) Dump(ctx context.Context) (*Loaded, error) {
 	}
 	l := parseDump(stdout.Bytes())
 	l.mapMounts(mountsOf(ins))
+	r.mu.Lock()
+	l.viaEngine = len(r.enginePaths) > 0
+	for p, name := range r.enginePaths { // files reached by name (ContainerFile)
+		for i := range l.Files {
+			if l.Files[i].Name == name {
+				l.Files[i].Host = p
+			}
+		}
+	}
+	r.mu.Unlock()
 	return l, nil
 }
 
@@ -100,15 +107,24 @@ func mountsOf(ins container.InspectResponse) []Mount {
 // master's PID, the file through /proc/PID/root, which is the container's
 // view); elsewhere an inspect and a read through the engine.
 func (r *containerRuntime) Seen(ctx context.Context, path string) (string, []byte, error) {
+	byName, viaEngine := r.enginePath(path)
 	if procs, ok := r.procProcesses(ctx); ok {
 		r.mu.Lock()
 		pid, mounts := r.hostPID, r.pidMounts
 		r.mu.Unlock()
-		if name := containerPathOf(path, mounts); pid == procs[0].PID && name != "" {
+		name := containerPathOf(path, mounts)
+		if viaEngine {
+			name = byName
+		}
+		if pid == procs[0].PID && name != "" {
 			if b, err := os.ReadFile(filepath.Join(string(r.proc), strconv.Itoa(pid), "root", name)); err == nil {
 				return name, b, nil
 			}
 		}
+	}
+	if viaEngine {
+		b, err := r.copyOut(ctx, byName)
+		return byName, b, err
 	}
 	mounts, err := r.mounts(ctx)
 	if err != nil {
@@ -132,25 +148,6 @@ func (r *containerRuntime) Seen(ctx context.Context, path string) (string, []byt
 // copyOut reads one file of the container through the engine's archive
 // API (the `docker cp` of it).
 func (r *containerRuntime) copyOut(ctx context.Context, name string) ([]byte, error) {
-	rc, _, err := r.cli.CopyFromContainer(ctx, r.container, name)
-	if err != nil {
-		return nil, fmt.Errorf("%s: reading %s: %w", r, name, err)
-	}
-	defer func() { _ = rc.Close() }()
-	tr := tar.NewReader(rc)
-	h, err := tr.Next()
-	if err != nil {
-		return nil, fmt.Errorf("%s: reading %s: %w", r, name, err)
-	}
-	if h.Typeflag != tar.TypeReg {
-		return nil, fmt.Errorf("%s: reading %s: not a regular file", r, name)
-	}
-	b, err := io.ReadAll(io.LimitReader(tr, maxConfigSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: reading %s: %w", r, name, err)
-	}
-	if len(b) > maxConfigSize {
-		return nil, fmt.Errorf("%s: reading %s: %w", r, name, errors.New("larger than 16 MiB"))
-	}
-	return b, nil
+	b, _, err := r.copyOutHeader(ctx, name)
+	return b, err
 }

@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 )
 
@@ -43,7 +42,7 @@ func (b *Balancer) Undo(ctx context.Context, c Change) error {
 	unlock := b.shared.lock(b.path, b.o.Runtime.String())
 	defer unlock()
 
-	src, err := os.ReadFile(b.path)
+	src, err := b.read(ctx)
 	if err != nil {
 		return fmt.Errorf("nginx config: %w", err)
 	}

@@ -1,6 +1,6 @@
-// This file holds the one way the reload backend writes a config file:
-// in place for a bind-mounted file, otherwise temp file + rename, fsynced
-// either way.
+// This file holds the one way a file on this machine's disk is written
+// (LocalFile): in place for a bind-mounted file, otherwise temp file +
+// rename, fsynced either way; and the Balancer's write through its File.
 
 package nginx
 
@@ -75,7 +75,11 @@ func writeFile(path string, data []byte, inPlace bool) error {
 	return nil
 }
 
-// write replaces the content of the balancer's file.
+// write replaces the content of the balancer's file, through its File
+// (see file.go), under a context of its own: a revert must happen even
+// when the caller's context is done.
 func (b *Balancer) write(data []byte) error {
-	return writeFile(b.path, data, b.o.WriteInPlace)
+	ctx, cancel := b.writeTimeout()
+	defer cancel()
+	return b.file().Write(ctx, data)
 }

@@ -175,6 +175,7 @@ func (e *Env) Balancer(ctx context.Context, t NginxTarget) (nginx.Membership, er
 	}
 	e.mu.Unlock()
 	var rt nginx.Runtime
+	var file nginx.File
 	inPlace := false
 	if t.Container != "" {
 		cli, err := e.Engine(ctx, t.Engine.Endpoint)
@@ -185,14 +186,47 @@ func (e *Env) Balancer(ctx context.Context, t NginxTarget) (nginx.Membership, er
 		// The seed bind-mounts the single file: a rename would leave the
 		// container reading the old inode.
 		inPlace = true
+		// The config is reached through the engine unless it is this
+		// machine's file (an engine here, a mount source that exists).
+		if file, err = containerFile(rt, t, t.Config); err != nil {
+			return nil, err
+		}
 	} else {
 		rt = nginx.HostRuntime(t.PIDFile, t.Binary, t.MainConfig)
 	}
-	b := nginx.New(nginx.Options{ConfigPath: t.Config, Upstream: t.Upstream, Runtime: rt, WriteInPlace: inPlace, Shared: &e.nginxShared, Log: e.Log})
+	b := nginx.New(nginx.Options{ConfigPath: t.Config, Upstream: t.Upstream, Runtime: rt, WriteInPlace: inPlace, Shared: &e.nginxShared, Log: e.Log, File: file})
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.lbs[t] = b
 	return b, nil
+}
+
+// NginxFile is how a backend of the nginx of t reads and writes one of
+// its files, path as a plan names it (the config, or a state file next to
+// it): for nginx in a container, through its engine unless it is this
+// machine's file (see nginx.ContainerFile), exactly as config edits are;
+// for nginx on the host, this machine's file, rewritten by temp file and
+// rename.
+func (e *Env) NginxFile(ctx context.Context, t NginxTarget, path string) (nginx.File, error) {
+	if t.Container == "" {
+		return nginx.LocalFile(path, false), nil
+	}
+	cli, err := e.Engine(ctx, t.Engine.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	return containerFile(nginx.ContainerRuntime(cli, t.Container, t.Binary), t, path)
+}
+
+// containerFile is the File of path in the nginx container of t, run by
+// rt: through the engine unless the engine runs on this machine and path
+// is this machine's file (see nginx.ContainerFile).
+func containerFile(rt nginx.Runtime, t NginxTarget, path string) (nginx.File, error) {
+	place, err := t.Engine.Where()
+	if err != nil {
+		return nil, err
+	}
+	return nginx.ContainerFile(rt, path, place.Here)
 }
 
 // Undo compensates a completed step of the given type from its record.

@@ -24,8 +24,15 @@ import (
 )
 
 // Preflight implements Spec. The container may be replaced by an
-// earlier step, so it is looked up at run time, not here.
-func (s *HealthCheckSpec) Preflight(ctx context.Context, env *Env) []error { return nil }
+// earlier step, so it is looked up at run time, not here. What is checked
+// is that the probe can reach what it probes from where plan runs (see
+// reachable).
+func (s *HealthCheckSpec) Preflight(ctx context.Context, env *Env) []error {
+	if err := s.reachable(); err != nil {
+		return []error{err}
+	}
+	return nil
+}
 
 // Apply implements Spec: probe every interval until healthy_threshold
 // consecutive probes pass, or the step's deadline passes. A container that

@@ -82,6 +82,10 @@ func Preflight(ctx context.Context, env *Env, p *dsl.Plan, g *executor.Graph) []
 	var o *order
 	for _, t := range targets {
 		n := blocks[t]
+		if err := hostNginxElsewhere(n); err != nil {
+			errs = append(errs, err)
+			continue
+		}
 		if t.Container != "" && !engine(n.Docker, n.DeclRange) {
 			continue
 		}

@@ -27,6 +27,10 @@ import (
 // ssh, then `docker system dial-stdio` on the far side.
 type sshEngine struct {
 	Host string // "ssh://root@127.0.0.1:PORT"
+	// FarHost is the same server under a name that is not loopback,
+	// "ssh://root@nonstop-far:PORT" (the test's ssh config maps it to
+	// 127.0.0.1): plan treats that engine as another machine's.
+	FarHost string
 	// Bin is a folder to put first on PATH: its `ssh` runs the system ssh
 	// with the test's client config (key, known_hosts, batch mode).
 	// OpenSSH reads ~/.ssh from the password database, not $HOME, so a
@@ -103,7 +107,10 @@ LogLevel VERBOSE
 		t.Fatal(err)
 	}
 	writeTestFile(t, filepath.Join(dir, "known_hosts"), fmt.Sprintf("[127.0.0.1]:%d %s", port, hostPub), 0o600)
-	writeTestFile(t, filepath.Join(dir, "ssh_config"), fmt.Sprintf(`Host *
+	writeTestFile(t, filepath.Join(dir, "ssh_config"), fmt.Sprintf(`Host nonstop-far
+  HostName 127.0.0.1
+
+Host *
   IdentityFile %s
   IdentitiesOnly yes
   UserKnownHostsFile %s
@@ -120,7 +127,7 @@ LogLevel VERBOSE
 		t.Fatalf("no ssh client: %v", err)
 	}
 	writeTestFile(t, filepath.Join(bin, "ssh"), fmt.Sprintf("#!/bin/sh\nexec %s -F %s \"$@\"\n", sshPath, filepath.Join(dir, "ssh_config")), 0o755)
-	return &sshEngine{Host: fmt.Sprintf("ssh://root@127.0.0.1:%d", port), Bin: bin, log: log}
+	return &sshEngine{Host: fmt.Sprintf("ssh://root@127.0.0.1:%d", port), FarHost: fmt.Sprintf("ssh://root@nonstop-far:%d", port), Bin: bin, log: log}
 }
 
 // Sessions counts the SSH logins the server accepted with the test's key.

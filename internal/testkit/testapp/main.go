@@ -23,6 +23,9 @@
 //	?sleep=5s          delay this one response (in-flight requests at drain time)
 //	GET /healthz       200 "ok" (500 under FAIL); SLOW and ?sleep apply too
 //
+// `testapp -check` (run in the container, as an exec health probe) asks the
+// running server's /healthz on 127.0.0.1:$PORT and exits 0 on 200, else 1.
+//
 // On SIGTERM or SIGINT (unless IGNORE_SIGTERM=1, which covers SIGTERM only) the
 // server stops accepting, finishes the requests in flight (http.Server.Shutdown)
 // and exits 0. A bad knob value exits 2 at start with a message on stderr.
@@ -42,6 +45,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == "-check" { // an exec health probe: see check.go
+		os.Exit(check(os.Getenv("PORT"), os.Stderr))
+	}
 	logger := log.New(os.Stdout, "testapp: ", log.LstdFlags|log.Lmicroseconds)
 	cfg, err := configFromEnv(os.Getenv)
 	if err != nil {
