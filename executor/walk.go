@@ -41,8 +41,8 @@ type walk struct {
 	running int    // steps started whose result is not in yet
 	// slots are the parallelism slots in use; slot[i] is the one step i
 	// holds, shared by the steps of a fused group (see fuseGroup).
-	slots int
-	slot  []*int
+	slots   int
+	slot    []*int
 	results chan result
 
 	records   []Record
