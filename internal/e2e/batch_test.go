@@ -1,0 +1,214 @@
+package e2e
+
+// This file tests issue #14 item 7 against a real engine and nginx: a
+// rollout batch's drains are one reload, its restores are fused with the
+// next batch's drains into one, so a rollout reloads nginx batches + 1
+// times, under load without a failed request; a failing batch rolls back
+// to the byte-identical nginx.conf.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/client"
+
+	"github.com/nonstop-deploy/nonstop/internal/testkit/seedtopo"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/testenv"
+)
+
+// batchPlan rolls app1..app6 to version in batches of three, with an HTTP
+// health check that a FAIL=1 app (failing) never passes.
+func batchPlan(topo *seedtopo.Topology, version, failing string) string {
+	return fmt.Sprintf(`
+docker "local" {
+  compose_project = %q
+}
+
+nginx "proxy" {
+  container     = %q
+  config        = %q
+  upstream      = "apps"
+  drain_timeout = "10s"
+}
+
+rollout "apps" {
+  nginx      = nginx.proxy
+  targets    = ["app1", "app2", "app3", "app4", "app5", "app6"]
+  batch_size = 3
+  server     = "${target}:3000"
+
+  deploy {
+    image = %q
+    env   = { MESSAGE = "${target},%s", FAIL = target == %q ? "1" : "0" }
+  }
+
+  health_check {
+    http {
+      port = 3000
+    }
+    interval = "200ms"
+    timeout  = "6s"
+  }
+}
+`, topo.Project, topo.NginxContainer, topo.ConfigPath, topo.Images.App, version, failing)
+}
+
+// generations watches the nginx container's live worker processes (not
+// the ones shutting down) until stopped: nginx starts a new worker
+// generation at every reload (the seed runs worker_processes 1), and every
+// generation of a rollout lives at least through a deploy, so a poll
+// every 50ms sees each one.
+type generations struct {
+	mu   sync.Mutex
+	pids []string
+	errs int
+	stop chan struct{}
+	done chan struct{}
+}
+
+func watchGenerations(cli client.APIClient, container string) *generations {
+	g := &generations{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(g.done)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			g.poll(cli, container)
+			select {
+			case <-g.stop:
+				g.poll(cli, container)
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return g
+}
+
+func (g *generations) poll(cli client.APIClient, container string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	top, err := cli.ContainerTop(ctx, container, nil)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err != nil {
+		g.errs++
+		return
+	}
+	pid, cmd := -1, -1
+	for i, h := range top.Titles {
+		switch h {
+		case "PID":
+			pid = i
+		case "CMD", "COMMAND":
+			cmd = i
+		}
+	}
+	for _, p := range top.Processes {
+		line := strings.Join(p[cmd:], " ")
+		if strings.Contains(line, "worker process") && !strings.Contains(line, "shutting down") && !slices.Contains(g.pids, p[pid]) {
+			g.pids = append(g.pids, p[pid])
+		}
+	}
+}
+
+// reloads stops the watch and returns the number of reloads it saw: the
+// worker generations past the first.
+func (g *generations) reloads(t *testing.T) int {
+	t.Helper()
+	close(g.stop)
+	<-g.done
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.errs > 3 {
+		t.Errorf("listing nginx's processes failed %d times: the reload count may miss some", g.errs)
+	}
+	t.Logf("nginx worker generations seen: %v", g.pids)
+	return len(g.pids) - 1
+}
+
+// Issue #14 item 7: six replicas in batches of three under keep-alive POST
+// load. A failing second batch rolls everything back to the byte-identical
+// nginx.conf without a failed request; a healthy rollout answers 0 non-2xx
+// and reloads nginx 3 times (2 batches + 1), counted from nginx's own
+// worker generations, instead of 12.
+func TestBatchRollout(t *testing.T) {
+	cli := testenv.Docker(t)
+	testenv.NginxBinary(t)
+	topo := startSeed(t, cli, seedtopo.Options{Replicas: 6, StopTimeout: 3 * time.Second})
+	before, err := os.ReadFile(topo.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply := func(t *testing.T, name, version, failing string) (int, string, *load, int) {
+		plan := writePlanIn(t, topo, name, batchPlan(topo, version, failing))
+		gens := watchGenerations(cli, topo.NginxContainer)
+		l := startLoad(topo.URL, 4)
+		code, out := runPlan(t, "apply", "-auto-approve", plan)
+		l.Stop()
+		n := gens.reloads(t)
+		t.Logf("plan apply (exit %d):\n%s", code, out)
+		t.Logf("load: %d requests, %d non-2xx, %d transport errors %v", l.requests.Load(), l.non2xx.Load(), l.transport.Load(), l.samples)
+		if l.requests.Load() < 100 {
+			t.Errorf("only %d requests during the apply: the load did not run", l.requests.Load())
+		}
+		if n := l.non2xx.Load(); n != 0 {
+			t.Errorf("%d non-2xx answers, want 0: %v", n, l.samples)
+		}
+		return code, out, l, n
+	}
+
+	t.Run("failing batch rolls back", func(t *testing.T) {
+		code, out, _, _ := apply(t, "batch-fail", "v2", "app5")
+		if code != 2 {
+			t.Fatalf("exit code %d, want 2 (failed and rolled back)", code)
+		}
+		if !strings.Contains(out, `rollout.apps["app5"].health_check`) {
+			t.Errorf("the output does not name app5's health check")
+		}
+		after, _ := os.ReadFile(topo.ConfigPath)
+		if !bytes.Equal(before, after) {
+			t.Errorf("nginx.conf not byte-identical after the rollback:\n--- before\n%s\n--- after\n%s", before, after)
+		}
+		got := answers(t, topo, 24)
+		for i := 1; i <= 6; i++ {
+			if got[fmt.Sprintf("Hi there, I love ! app%d,v1", i)] == 0 {
+				t.Errorf("after the rollback nginx answers %v; want app1..app6 at v1", got)
+				break
+			}
+		}
+	})
+
+	t.Run("healthy rollout", func(t *testing.T) {
+		code, out, _, reloads := apply(t, "batch-ok", "v2", "none")
+		if code != 0 {
+			t.Fatalf("exit code %d, want 0", code)
+		}
+		if reloads != 3 {
+			t.Errorf("nginx reloaded %d times, want 3 (2 batches + 1)", reloads)
+		}
+		if n := strings.Count(out, "in one change with the rest of its batch"); n != 6 {
+			t.Errorf("%d restores say they were made with their batch, want 6", n)
+		}
+		after, _ := os.ReadFile(topo.ConfigPath)
+		if !bytes.Equal(before, after) {
+			t.Errorf("nginx.conf changed:\n--- before\n%s\n--- after\n%s", before, after)
+		}
+		got := answers(t, topo, 24)
+		if len(got) != 6 {
+			t.Errorf("after the apply nginx answers %v; want app1..app6 at v2", got)
+		}
+		for body := range got {
+			if !strings.HasSuffix(body, ",v2") {
+				t.Errorf("after the apply nginx answers %q", body)
+			}
+		}
+	})
+}
