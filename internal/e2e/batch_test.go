@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,13 +20,18 @@ import (
 
 	"github.com/docker/docker/client"
 
+	"github.com/nonstop-deploy/nonstop/executor"
 	"github.com/nonstop-deploy/nonstop/internal/testkit/seedtopo"
 	"github.com/nonstop-deploy/nonstop/internal/testkit/testenv"
 )
 
-// batchPlan rolls app1..app6 to version in batches of three, with an HTTP
-// health check that a FAIL=1 app (failing) never passes.
-func batchPlan(topo *seedtopo.Topology, version, failing string) string {
+// batchPlan rolls every app of topo to version in batches of size, with
+// an HTTP health check that a FAIL=1 app (failing) never passes.
+func batchPlan(topo *seedtopo.Topology, size int, version, failing string) string {
+	var targets []string
+	for _, a := range topo.Apps {
+		targets = append(targets, strconv.Quote(a.Service))
+	}
 	return fmt.Sprintf(`
 docker "local" {
   compose_project = %q
@@ -40,8 +46,8 @@ nginx "proxy" {
 
 rollout "apps" {
   nginx      = nginx.proxy
-  targets    = ["app1", "app2", "app3", "app4", "app5", "app6"]
-  batch_size = 3
+  targets    = [%s]
+  batch_size = %d
   server     = "${target}:3000"
 
   deploy {
@@ -57,7 +63,7 @@ rollout "apps" {
     timeout  = "6s"
   }
 }
-`, topo.Project, topo.NginxContainer, topo.ConfigPath, topo.Images.App, version, failing)
+`, topo.Project, topo.NginxContainer, topo.ConfigPath, strings.Join(targets, ", "), size, topo.Images.App, version, failing)
 }
 
 // generations watches the nginx container's live worker processes (not
@@ -148,7 +154,7 @@ func TestBatchRollout(t *testing.T) {
 		t.Fatal(err)
 	}
 	apply := func(t *testing.T, name, version, failing string) (int, string, *load, int) {
-		plan := writePlanIn(t, topo, name, batchPlan(topo, version, failing))
+		plan := writePlanIn(t, topo, name, batchPlan(topo, 3, version, failing))
 		gens := watchGenerations(cli, topo.NginxContainer)
 		l := startLoad(topo.URL, 4)
 		code, out := runPlan(t, "apply", "-auto-approve", plan)
@@ -211,4 +217,77 @@ func TestBatchRollout(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A group's steps keep their own journal records, so an apply killed in
+// the middle of one (after some intents, after some checkpoints, after a
+// restore is done and its fused drains not) is put back by `plan
+// rollback` step by step: every container as it was, nginx.conf byte for
+// byte, the old version answering. Four apps in batches of two: group 1
+// is batch 1's drains, group 2 batch 1's restores with batch 2's drains.
+func TestBatchKilledMidGroup(t *testing.T) {
+	cli := testenv.Docker(t)
+	testenv.NginxBinary(t)
+	topo := startSeed(t, cli, seedtopo.Options{Replicas: 4, StopTimeout: 3 * time.Second})
+	plan := writePlanIn(t, topo, "batch-killed", batchPlan(topo, 2, "r0", "none"))
+
+	// A full apply tells which records the groups write: the same number
+	// of records comes before each group in every apply of this plan.
+	code, out := runPlan(t, "apply", "-auto-approve", plan)
+	if code != 0 {
+		t.Fatalf("reference apply exited %d:\n%s", code, out)
+	}
+	ref := journal(stateDirOf(plan))
+	type point struct{ kind, step string }
+	var kills []int
+	var want []point
+	in := func(e executor.Entry, steps ...string) bool {
+		for _, s := range steps {
+			if e.Step == fmt.Sprintf(`rollout.apps[%q].%s`, strings.Split(s, ".")[0], strings.Split(s, ".")[1]) {
+				return true
+			}
+		}
+		return false
+	}
+	for n, e := range ref {
+		switch {
+		case e.Kind == executor.KindCheckpoint && in(e, "app1.drain"), // group 1, one checkpoint of two
+			e.Kind == executor.KindIntent && in(e, "app2.restore"), // group 2: intents of two of four
+			e.Kind == executor.KindCheckpoint && in(e, "app1.restore", "app2.restore", "app3.drain", "app4.drain"),
+			e.Kind == executor.KindDone && in(e, "app1.restore", "app2.restore") && len(want) > 0 && want[len(want)-1].kind == executor.KindCheckpoint:
+			kills, want = append(kills, n+1), append(want, point{e.Kind, e.Step})
+		}
+	}
+	if len(kills) != 7 {
+		t.Fatalf("kill points %v (%v) in the reference journal, want 7", kills, want)
+	}
+	version := "r0"
+	for k, n := range kills {
+		before := checkClean(t, cli, topo)
+		next := fmt.Sprintf("r%d", k+1)
+		if err := os.WriteFile(plan, []byte(batchPlan(topo, 2, next, "none")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, out := runPlanEnv(t, []string{"PLAN_TEST_KILL_AFTER_RECORD=" + strconv.Itoa(n)}, "apply", "-auto-approve", plan)
+		if code == 0 {
+			t.Fatalf("record %d: apply ran through:\n%s", n, out)
+		}
+		entries := journal(stateDirOf(plan))
+		if len(entries) != n {
+			t.Fatalf("record %d: the journal holds %d records", n, len(entries))
+		}
+		if last := entries[n-1]; last.Kind != want[k].kind || (last.Kind != executor.KindDone && last.Step != want[k].step) {
+			t.Errorf("record %d is %s %s, want %s %s: the groups' records moved", n, last.Kind, last.Step, want[k].kind, want[k].step)
+		}
+		code, out = runPlan(t, "rollback", plan)
+		if code != 0 || !strings.Contains(out, "Rolled back apply") {
+			t.Fatalf("record %d (%s %s): plan rollback exited %d:\n%s", n, want[k].kind, want[k].step, code, out)
+		}
+		t.Logf("killed after record %d (%s %s), then rolled back:\n%s", n, entries[n-1].Kind, entries[n-1].Step, out)
+		sameSnapshot(t, before, takeSnapshot(t, cli, topo))
+		serves(t, topo, version)
+		if t.Failed() {
+			t.Fatalf("record %d (%s %s): rollback output:\n%s", n, want[k].kind, want[k].step, out)
+		}
+	}
 }
