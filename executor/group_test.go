@@ -181,7 +181,7 @@ func TestRunGroupNotAcrossGate(t *testing.T) {
 	restored := slices.Index(log.evs, "group a.restore b.restore |")
 	gate := slices.Index(log.evs, "apply gate[1]")
 	drains := slices.Index(log.evs, "group c.drain d.drain |")
-	if !(restored < gate && gate < drains) {
+	if restored >= gate || gate >= drains {
 		t.Errorf("restores at %d, gate at %d, next drains at %d: %v", restored, gate, drains, log.evs)
 	}
 }
