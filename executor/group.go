@@ -125,8 +125,8 @@ func removeAll(ready []int, drop map[int]bool) []int {
 	return out
 }
 
-// runGroup runs a fused group, reporting each member's outcome as soon as
-// it is known; any may be stuck. The group's deadline is the longest
+// runGroup runs a fused group, reporting each member's outcome once it and
+// those of the members before it are known; any may be stuck. The group's deadline is the longest
 // timeout of its first steps plus the longest of its next ones: the
 // members of each part run side by side, the next after the first's change.
 func (w *walk) runGroup(members []int, nFirst int, ga GroupApply) {
@@ -158,23 +158,33 @@ func (w *walk) runGroup(members []int, nFirst int, ga GroupApply) {
 			done(k, nil, errors.New("the step ended without an outcome"))
 		}
 	}()
-	t0 := time.Now()
-	var wg sync.WaitGroup
-	for k, m := range members {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r, ok := await(sctx, w.o.Grace, outs[k])
+	// Outcomes are taken in member order, so the journal and the
+	// completion order (the undo order) always have a group's first steps
+	// before its next ones. Once one member is stuck, the ones after it
+	// that have no outcome yet are stuck too (the grace has passed).
+	go func() {
+		defer cancel()
+		t0 := time.Now()
+		gaveUp := false
+		for k, m := range members {
+			var r result
+			ok := false
+			if !gaveUp {
+				r, ok = await(sctx, w.o.Grace, outs[k])
+			} else {
+				select {
+				case r = <-outs[k]:
+					ok = true
+				default:
+				}
+			}
 			if !ok {
+				gaveUp = true
 				w.results <- w.stuckResult(m, d, t0)
-				return
+				continue
 			}
 			r.i, r.dur, r.err = m, time.Since(t0), w.explain(r.err, sctx, d)
 			w.results <- r
-		}()
-	}
-	go func() {
-		wg.Wait()
-		cancel()
+		}
 	}()
 }

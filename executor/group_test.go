@@ -60,6 +60,22 @@ func (t *groupTask) FuseGroup(first, next []Task) GroupApply {
 	}
 }
 
+func (t *groupTask) JoinsUndo(own Record, other Undoer, rec Record) bool {
+	o, ok := other.(*groupTask)
+	return ok && o.kind == t.kind && (t.kind == "drain" || t.kind == "restore")
+}
+
+func (t *groupTask) UndoGroup(ctx context.Context, members []Undoer, recs []Record, notes []func(string)) []error {
+	var names []string
+	errs := make([]error, len(members))
+	for k, m := range members {
+		names = append(names, fmt.Sprintf("%s=%s", m.(*groupTask).name, recs[k]))
+		errs[k] = m.(*groupTask).undoErr
+	}
+	t.log.add("undo group " + strings.Join(names, " "))
+	return errs
+}
+
 // rolloutPlan is a rollout of targets in batches of size: per target
 // drain → deploy → restore, each phase of a batch ending at a barrier,
 // and, with gate, a gate step after each batch's restores.
@@ -222,7 +238,9 @@ func TestRunGroupJournalsAndUndoesEachStep(t *testing.T) {
 		}) {
 			t.Errorf("%s: not journaled done with its own record", s)
 		}
-		if !slices.Contains(log.evs, fmt.Sprintf("undo %s %q", s, s)) {
+		if !slices.ContainsFunc(log.evs, func(e string) bool {
+			return e == fmt.Sprintf("undo %s %q", s, s) || strings.HasPrefix(e, "undo group ") && strings.Contains(e, fmt.Sprintf("%s=%q", s, s))
+		}) {
 			t.Errorf("%s: not undone from its own record: %v", s, log.evs)
 		}
 	}
@@ -277,5 +295,68 @@ func TestRunGroupOfOneIsNotAGroup(t *testing.T) {
 	}
 	if got := groups(log); len(got) != 0 {
 		t.Errorf("groups %q for batches of one", got)
+	}
+}
+
+// A failed rollout is compensated in groups: each batch's drains put back
+// as one action, its restores taken out as one, each step journaled and
+// reported on its own; a member's failure is its own.
+func TestRunCompensatesInGroups(t *testing.T) {
+	g, diags := Build(rolloutPlan([]string{"a", "b", "c", "d", "e", "f"}, 3, false))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	j, err := CreateJournal(t.TempDir(), "20260101T000000Z-cmp", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Append(Entry{Kind: KindBegin}); err != nil {
+		t.Fatal(err)
+	}
+	log := &eventLog{}
+	out := Run(context.Background(), g, groupTasks(g, log, func(gt *groupTask) {
+		switch gt.name {
+		case "e.deploy":
+			gt.fail = errors.New("boom")
+		case "b.restore":
+			gt.undoErr = errors.New("nginx -t failed")
+		}
+	}), Options{Rollback: true, Journal: j})
+	if out.Code != ExitRollbackPartial {
+		t.Fatalf("exit %d: %v", out.Code, out.Cause)
+	}
+	var undos []string
+	for _, e := range log.evs {
+		if g, ok := strings.CutPrefix(e, "undo group "); ok {
+			undos = append(undos, g)
+		}
+	}
+	want := []string{
+		`f.drain="f.drain" e.drain="e.drain" d.drain="d.drain"`,
+		`c.restore="c.restore" b.restore="b.restore" a.restore="a.restore"`,
+		`c.drain="c.drain" b.drain="b.drain" a.drain="a.drain"`,
+	}
+	if !slices.Equal(undos, want) {
+		t.Fatalf("group undos %q, want %q (events %v)", undos, want, log.evs)
+	}
+	entries, err := ReadJournal(j.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range g.Steps {
+		switch {
+		case s.Addr == "b.restore":
+			if out.Status[i] != RollbackFailed || !hasKind(entries, KindUndoFailed, s.Addr) {
+				t.Errorf("%s: %s", s.Addr, out.Status[i])
+			}
+		case out.Status[i] == Skipped:
+		case s.Type == "drain" || s.Type == "restore":
+			if out.Status[i] != RolledBack || !hasKind(entries, KindUndo, s.Addr) || !hasKind(entries, KindUndone, s.Addr) {
+				t.Errorf("%s: %s, or not journaled as undone", s.Addr, out.Status[i])
+			}
+		}
+	}
+	if !slices.Equal(out.Left, []int{g.Index("b.restore")}) {
+		t.Errorf("left %v", out.Left)
 	}
 }

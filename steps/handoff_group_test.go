@@ -26,6 +26,7 @@ type batcher struct {
 	mu      sync.Mutex
 	batches [][]nginx.Change
 	waited  []string
+	undone  [][]nginx.Change
 	fail    error
 }
 
@@ -40,7 +41,12 @@ func (b *batcher) ChangeMany(ctx context.Context, wants []nginx.Change) ([]nginx
 	return cs, b.fail
 }
 
-func (b *batcher) UndoMany(ctx context.Context, cs []nginx.Change) error { return nil }
+func (b *batcher) UndoMany(ctx context.Context, cs []nginx.Change) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.undone = append(b.undone, cs)
+	return nil
+}
 
 func (b *batcher) WaitDrained(ctx context.Context, c nginx.Change, timeout time.Duration) (nginx.DrainReport, error) {
 	b.mu.Lock()
@@ -153,5 +159,38 @@ func TestGroupFailureFailsEveryStep(t *testing.T) {
 	})
 	if n != 2 || len(b.waited) != 0 {
 		t.Errorf("%d outcomes, waited for %v", n, b.waited)
+	}
+}
+
+// A batch's drains are undone as one UndoMany, its restores as one
+// ChangeMany of mark-downs, each then waiting for its requests; steps of
+// different kinds or the same server never join.
+func TestGroupUndo(t *testing.T) {
+	b := &batcher{}
+	drain, restore := groupFixture(b)
+	target := NginxTarget{Config: "/etc/nginx/app.conf", Upstream: "app"}
+	drec := func(srv string) executor.Record {
+		return mustJSON(drainRecord{Nginx: target, Change: nginx.Change{Op: nginx.OpMarkDown, Server: srv, Upstream: "app"}})
+	}
+	rrec := func(srv string) executor.Record {
+		return mustJSON(restoreRecord{Nginx: target, Change: nginx.Change{Op: nginx.OpRestore, Server: srv, Upstream: "app"}, DrainTimeout: "1s"})
+	}
+	d1, d2, r1 := drain("a:80", "app"), drain("b:80", "app"), restore("c:80", "app")
+	if !d1.JoinsUndo(drec("a:80"), d2, drec("b:80")) || d1.JoinsUndo(drec("a:80"), r1, rrec("c:80")) || d1.JoinsUndo(drec("a:80"), d2, drec("a:80")) {
+		t.Error("JoinsUndo")
+	}
+	notes := []func(string){func(string) {}, func(string) {}}
+	if errs := d1.UndoGroup(context.Background(), []executor.Undoer{d1, d2}, []executor.Record{drec("a:80"), drec("b:80")}, notes); errs[0] != nil || errs[1] != nil {
+		t.Fatal(errs)
+	}
+	if len(b.undone) != 1 || len(b.undone[0]) != 2 || len(b.batches) != 0 {
+		t.Fatalf("drains: UndoMany calls %v, ChangeMany calls %v", b.undone, b.batches)
+	}
+	r2 := restore("d:80", "app")
+	if errs := r1.UndoGroup(context.Background(), []executor.Undoer{r1, r2}, []executor.Record{rrec("c:80"), rrec("d:80")}, notes); errs[0] != nil || errs[1] != nil {
+		t.Fatal(errs)
+	}
+	if len(b.batches) != 1 || len(b.batches[0]) != 2 || b.batches[0][0].Op != nginx.OpMarkDown || !slices.Equal(b.waited, []string{"c:80", "d:80"}) {
+		t.Fatalf("restores: ChangeMany calls %v, waited %v", b.batches, b.waited)
 	}
 }

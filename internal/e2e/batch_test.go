@@ -142,9 +142,10 @@ func (g *generations) reloads(t *testing.T) int {
 
 // Issue #14 item 7: six replicas in batches of three under keep-alive POST
 // load. A failing second batch rolls everything back to the byte-identical
-// nginx.conf without a failed request; a healthy rollout answers 0 non-2xx
-// and reloads nginx 3 times (2 batches + 1), counted from nginx's own
-// worker generations, instead of 12.
+// nginx.conf without a non-2xx answer, a batch at a time (5 reloads in
+// all, not 11); a healthy rollout answers 0 non-2xx and reloads nginx 3
+// times (2 batches + 1), counted from nginx's own worker generations,
+// instead of 12.
 func TestBatchRollout(t *testing.T) {
 	cli := testenv.Docker(t)
 	testenv.NginxBinary(t)
@@ -172,9 +173,14 @@ func TestBatchRollout(t *testing.T) {
 	}
 
 	t.Run("failing batch rolls back", func(t *testing.T) {
-		code, out, _, _ := apply(t, "batch-fail", "v2", "app5")
+		code, out, _, reloads := apply(t, "batch-fail", "v2", "app5")
 		if code != 2 {
 			t.Fatalf("exit code %d, want 2 (failed and rolled back)", code)
+		}
+		// Applying: batch 1's drains, its restores with batch 2's drains;
+		// rolling back: batch 2's drains, batch 1's restores, its drains.
+		if reloads != 5 {
+			t.Errorf("nginx reloaded %d times, want 5 (2 applying, 3 rolling back)", reloads)
 		}
 		if !strings.Contains(out, `rollout.apps["app5"].health_check`) {
 			t.Errorf("the output does not name app5's health check")
