@@ -1,7 +1,7 @@
 // This file holds the scheduler: which step starts when, each step's
 // goroutine with its deadline and the grace past it, the fusing of a step
-// with the one waiting for it alone, and the journal records the walk
-// writes before and after each step.
+// with the one waiting for it alone (groups of steps: group.go), and the
+// journal records the walk writes before and after each step.
 package executor
 
 import (
