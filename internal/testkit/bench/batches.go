@@ -75,6 +75,9 @@ func BatchTable(s *Suite) string {
 	median := func(ds []time.Duration) time.Duration {
 		ds = slices.Clone(ds)
 		slices.Sort(ds)
+		if n := len(ds); n%2 == 0 {
+			return (ds[n/2-1] + ds[n/2]) / 2
+		}
 		return ds[len(ds)/2]
 	}
 	var b bytes.Buffer
