@@ -66,6 +66,20 @@ rollout "apps" {
 `, topo.Project, topo.NginxContainer, topo.ConfigPath, strings.Join(targets, ", "), size, topo.Images.App, version, failing)
 }
 
+// gatedBatchPlan is batchPlan with a gate through nginx after each batch.
+func gatedBatchPlan(topo *seedtopo.Topology, size int, version string) string {
+	src := batchPlan(topo, size, version, "none")
+	gate := fmt.Sprintf(`
+  gate {
+    url      = %q
+    duration = "1s"
+    rate     = 50
+  }
+}
+`, topo.URL)
+	return strings.TrimSuffix(strings.TrimRight(src, "\n"), "}") + strings.TrimPrefix(gate, "\n")
+}
+
 // generations watches the nginx container's live worker processes (not
 // the ones shutting down) until stopped: nginx starts a new worker
 // generation at every reload (the seed runs worker_processes 1), and every
@@ -154,8 +168,8 @@ func TestBatchRollout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	apply := func(t *testing.T, name, version, failing string) (int, string, *load, int) {
-		plan := writePlanIn(t, topo, name, batchPlan(topo, 3, version, failing))
+	apply := func(t *testing.T, name, src string) (int, string, *load, int) {
+		plan := writePlanIn(t, topo, name, src)
 		gens := watchGenerations(cli, topo.NginxContainer)
 		l := startLoad(topo.URL, 4)
 		code, out := runPlan(t, "apply", "-auto-approve", plan)
@@ -173,7 +187,7 @@ func TestBatchRollout(t *testing.T) {
 	}
 
 	t.Run("failing batch rolls back", func(t *testing.T) {
-		code, out, _, reloads := apply(t, "batch-fail", "v2", "app5")
+		code, out, _, reloads := apply(t, "batch-fail", batchPlan(topo, 3, "v2", "app5"))
 		if code != 2 {
 			t.Fatalf("exit code %d, want 2 (failed and rolled back)", code)
 		}
@@ -199,7 +213,7 @@ func TestBatchRollout(t *testing.T) {
 	})
 
 	t.Run("healthy rollout", func(t *testing.T) {
-		code, out, _, reloads := apply(t, "batch-ok", "v2", "none")
+		code, out, _, reloads := apply(t, "batch-ok", batchPlan(topo, 3, "v2", "none"))
 		if code != 0 {
 			t.Fatalf("exit code %d, want 0", code)
 		}
@@ -219,6 +233,31 @@ func TestBatchRollout(t *testing.T) {
 		}
 		for body := range got {
 			if !strings.HasSuffix(body, ",v2") {
+				t.Errorf("after the apply nginx answers %q", body)
+			}
+		}
+	})
+
+	// A gate after each batch must see the batch's restores live before
+	// the next drains: they are not fused across it, so each batch costs
+	// two reloads, its drains' and its restores'.
+	t.Run("gated batches", func(t *testing.T) {
+		code, out, _, reloads := apply(t, "batch-gated", gatedBatchPlan(topo, 3, "v3"))
+		if code != 0 {
+			t.Fatalf("exit code %d, want 0", code)
+		}
+		if reloads != 4 {
+			t.Errorf("nginx reloaded %d times, want 4 (2 batches, 2 each)", reloads)
+		}
+		if n := strings.Count(out, "passed: "); n != 2 {
+			t.Errorf("%d gate verdicts, want 2", n)
+		}
+		after, _ := os.ReadFile(topo.ConfigPath)
+		if !bytes.Equal(before, after) {
+			t.Errorf("nginx.conf changed:\n%s", after)
+		}
+		for body := range answers(t, topo, 24) {
+			if !strings.HasSuffix(body, ",v3") {
 				t.Errorf("after the apply nginx answers %q", body)
 			}
 		}
