@@ -89,6 +89,11 @@ func compensate(ctx context.Context, changes []Change, o Options, p *progress) C
 			p.status(c.Index, RolledBack, "")
 			continue
 		}
+		if g := undoGroup(changes, k); len(g) > 1 {
+			compensateGroup(ctx, changes, g, o, p, &res)
+			k -= len(g) - 1
+			continue
+		}
 		res.journal(o.Journal, Entry{Kind: KindUndo, Step: c.Step})
 		if err := undo(ctx, c, o, p.note(c.Index)); err != nil {
 			res.Failed[k] = err

@@ -1,7 +1,7 @@
 // This file holds the scheduler: which step starts when, each step's
 // goroutine with its deadline and the grace past it, the fusing of a step
-// with the one waiting for it alone, and the journal records the walk
-// writes before and after each step.
+// with the one waiting for it alone (groups of steps: group.go), and the
+// journal records the walk writes before and after each step.
 package executor
 
 import (
@@ -38,7 +38,11 @@ type walk struct {
 	pending []int // unfinished dependencies, per step
 	ready   []int
 	started []bool // a fused second step starts with its first
-	running int
+	running int    // steps started whose result is not in yet
+	// slots are the parallelism slots in use; slot[i] is the one step i
+	// holds, shared by the steps of a fused group (see fuseGroup).
+	slots   int
+	slot    []*int
 	results chan result
 
 	records   []Record
@@ -58,7 +62,7 @@ func newWalk(g *Graph, tasks []Task, o Options) *walk {
 	}
 	w := &walk{g: g, tasks: tasks, o: o, out: out,
 		p:       &progress{events: o.Events, addr: func(i int) string { return g.Steps[i].Addr }, out: out},
-		pending: make([]int, n), started: make([]bool, n), records: make([]Record, n),
+		pending: make([]int, n), started: make([]bool, n), records: make([]Record, n), slot: make([]*int, n),
 		results: make(chan result, 2*n)}
 	for i := 0; i < n; i++ {
 		w.pending[i] = len(g.Deps(i))
@@ -75,7 +79,7 @@ func (w *walk) schedule(ctx context.Context) {
 	w.ctx, w.cancel = context.WithCancel(ctx)
 	defer w.cancel()
 	for {
-		for !w.failed && w.ctx.Err() == nil && w.running < w.o.Parallelism && len(w.ready) > 0 {
+		for !w.failed && w.ctx.Err() == nil && w.slots < w.o.Parallelism && len(w.ready) > 0 {
 			sort.Ints(w.ready)
 			i := w.ready[0]
 			w.ready = w.ready[1:]
@@ -92,6 +96,7 @@ func (w *walk) schedule(ctx context.Context) {
 			r = <-w.results
 		}
 		w.running--
+		w.release(r.i)
 		w.settle(r)
 	}
 	if ctx.Err() != nil {
@@ -116,18 +121,37 @@ func (w *walk) fail(step int, err error) bool {
 	return true
 }
 
-// begin journals step i's intent and marks it running. A step whose intent
-// cannot be journaled does not start: the walk stops there.
-func (w *walk) begin(i int) bool {
+// begin journals step i's intent and marks it running, holding slot (a
+// new one when nil). A step whose intent cannot be journaled does not
+// start: the walk stops there.
+func (w *walk) begin(i int, slot *int) bool {
 	addr := w.g.Steps[i].Addr
 	if err := w.o.Journal.Append(Entry{Kind: KindIntent, Step: addr}); err != nil {
 		w.fail(-1, fmt.Errorf("%s was not started: its intent could not be journaled: %w", addr, err))
 		return false
 	}
+	if slot == nil {
+		slot = new(int)
+	}
+	if *slot == 0 {
+		w.slots++
+	}
+	*slot++
+	w.slot[i] = slot
 	w.running++
 	w.started[i] = true
 	w.p.status(i, Running, "")
 	return true
+}
+
+// release gives up step i's share of its parallelism slot.
+func (w *walk) release(i int) {
+	if s := w.slot[i]; s != nil {
+		w.slot[i] = nil
+		if *s--; *s == 0 {
+			w.slots--
+		}
+	}
 }
 
 // settle takes in a step's outcome: done (its users may start), failed
@@ -202,13 +226,13 @@ func (w *walk) explain(err error, sctx context.Context, d time.Duration) error {
 	return err
 }
 
-// start runs step i (fused with the step waiting for it alone, when its
-// task can do both as one action).
+// start runs step i: in a group (fuseGroup), fused with the step waiting
+// for it alone (fuse), when its task can do that as one action, or alone.
 func (w *walk) start(i int) {
-	if w.fuse(i) {
+	if w.fuseGroup(i) || w.fuse(i) {
 		return
 	}
-	if !w.begin(i) {
+	if !w.begin(i, nil) {
 		return
 	}
 	d := w.timeout(i)
@@ -276,10 +300,10 @@ func (w *walk) fuse(i int) bool {
 		if fa == nil {
 			continue
 		}
-		if !w.begin(i) {
+		if !w.begin(i, nil) {
 			return true
 		}
-		if !w.begin(u) {
+		if !w.begin(u, nil) {
 			// i is journaled as started and never runs: report it as
 			// cancelled, with nothing changed.
 			w.results <- result{i: i, err: errors.New("not started: the step fused with it could not be journaled")}

@@ -8,9 +8,11 @@
 package nginx
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Batcher is a Membership that makes several changes together: they take
@@ -87,15 +89,81 @@ func (b *Balancer) ChangeMany(ctx context.Context, wants []Change) ([]Change, er
 	return b.changes(ctx, wants)
 }
 
-// UndoMany implements Batcher. For now it undoes one change at a time, in
-// reverse order (one reload each).
-// TODO(batch): one edit and one reload for the whole batch.
+// UndoMany implements Batcher: every change reverted by Undo's rules (the
+// line's exact previous bytes when it is still as the change left it,
+// otherwise the semantic inverse), in reverse order, on the file's bytes,
+// then one `nginx -t` and one reload. A change it cannot revert (another
+// backend's, a server line that is gone, a host that does not resolve
+// where nginx runs) is left out with its error and the others are still
+// reverted: a rollback goes as far as it can. Noops and lines already in
+// their previous state need nothing; when all do, nothing is reloaded.
 func (b *Balancer) UndoMany(ctx context.Context, cs []Change) error {
-	var errs []error
-	for i := len(cs) - 1; i >= 0; i-- {
-		if err := b.Undo(ctx, cs[i]); err != nil {
-			errs = append(errs, err)
-		}
+	if len(cs) == 0 {
+		return nil
 	}
-	return errors.Join(errs...)
+	if err := b.valid(); err != nil {
+		return err
+	}
+	var errs []error
+	todo := make([]Change, 0, len(cs))
+	for i := len(cs) - 1; i >= 0; i-- {
+		if cs[i].Noop {
+			continue
+		}
+		if err := b.undoable(cs[i]); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		todo = append(todo, cs[i])
+	}
+	if len(todo) == 0 {
+		return errors.Join(errs...)
+	}
+	unlock := b.shared.lock(b.path, b.o.Runtime.String())
+	defer unlock()
+	src, err := b.read(ctx)
+	if err != nil {
+		return errors.Join(append(errs, fmt.Errorf("nginx config: %w", err))...)
+	}
+	// Left out changes are skipped and the edit made again from src, so
+	// that what is reloaded holds exactly the changes that can be reverted.
+	skip := map[int]bool{}
+	resolved := map[string]error{}
+	for {
+		cur, ok := src, true
+		var ops, servers []string
+		for k, c := range todo {
+			if skip[k] {
+				continue
+			}
+			out, up, err := b.undoEdit(cur, c)
+			if err == nil && up != nil {
+				if _, seen := resolved[up.Host]; !seen {
+					resolved[up.Host] = b.resolves(ctx, up)
+				}
+				err = resolved[up.Host]
+			}
+			if err != nil {
+				errs = append(errs, err)
+				skip[k], ok = true, false
+				break
+			}
+			if !bytes.Equal(out, cur) {
+				ops, servers = append(ops, "undo_"+c.Op), append(servers, c.Server)
+			}
+			cur = out
+		}
+		if !ok {
+			continue
+		}
+		if bytes.Equal(cur, src) {
+			return errors.Join(errs...)
+		}
+		log := b.o.Log.With().Str("op", strings.Join(ops, "+")).Str("upstream", b.o.Upstream).Str("server", strings.Join(servers, "+")).Logger()
+		uc := Change{Backend: BackendReload, Upstream: b.o.Upstream, Op: "undo_many", Config: b.path}
+		if err := b.commit(ctx, log, src, cur, &uc); err != nil {
+			errs = append(errs, fmt.Errorf("undoing %s: %w", strings.Join(servers, ", "), err))
+		}
+		return errors.Join(errs...)
+	}
 }

@@ -25,6 +25,40 @@ func (b *Balancer) Undo(ctx context.Context, c Change) error {
 	if err := b.valid(); err != nil {
 		return err
 	}
+	if err := b.undoable(c); err != nil {
+		return err
+	}
+	unlock := b.shared.lock(b.path, b.o.Runtime.String())
+	defer unlock()
+
+	src, err := b.read(ctx)
+	if err != nil {
+		return fmt.Errorf("nginx config: %w", err)
+	}
+	out, up, err := b.undoEdit(src, c)
+	if err != nil {
+		return err
+	}
+	log := b.o.Log.With().Str("op", "undo_"+c.Op).Str("upstream", b.o.Upstream).Str("server", c.Server).Logger()
+	if bytes.Equal(out, src) {
+		log.Info().Msg("nginx: server line already in its previous state; nothing to undo")
+		return nil
+	}
+	if up != nil {
+		if err := b.resolves(ctx, up); err != nil {
+			return err
+		}
+	}
+	uc := Change{Backend: BackendReload, Upstream: c.Upstream, Server: c.Server, Op: "undo_" + c.Op, Config: b.path}
+	if err := b.commit(ctx, log, src, out, &uc); err != nil {
+		return fmt.Errorf("undoing %s of %q: %w", c.Op, c.Server, err)
+	}
+	return nil
+}
+
+// undoable refuses a Change this balancer cannot undo: made by another
+// backend, to another upstream or file, or of an unknown operation.
+func (b *Balancer) undoable(c Change) error {
 	if c.Backend != "" && c.Backend != BackendReload {
 		return fmt.Errorf("nginx: change was made by the %q backend, this is the %q backend", c.Backend, BackendReload)
 	}
@@ -39,19 +73,19 @@ func (b *Balancer) Undo(ctx context.Context, c Change) error {
 	if c.Config != "" && filepath.Clean(c.Config) != b.path {
 		return fmt.Errorf("nginx: change was made to %s, this balancer edits %s", c.Config, b.path)
 	}
-	unlock := b.shared.lock(b.path, b.o.Runtime.String())
-	defer unlock()
+	return nil
+}
 
-	src, err := b.read(ctx)
-	if err != nil {
-		return fmt.Errorf("nginx config: %w", err)
-	}
+// undoEdit returns src with c reverted by Undo's rules, and the server
+// line (as it is in src) when the revert puts a down server back up: its
+// host must resolve before nginx is reloaded. out equals src when the
+// line is already in its previous state.
+func (b *Balancer) undoEdit(src []byte, c Change) (out []byte, up *Server, err error) {
 	_, s, err := locate(b.path, src, b.o.Upstream, c.Server)
 	if err != nil {
-		return fmt.Errorf("undoing %s of %q: %w", c.Op, c.Server, err)
+		return nil, nil, fmt.Errorf("undoing %s of %q: %w", c.Op, c.Server, err)
 	}
 	raw := string(src[s.start:s.end])
-	var out []byte
 	switch {
 	case c.Op == OpDetour:
 		out, err = endDetour(b.path, src, b.o.Upstream, c.Server, c.Addr, c.PrevDown)
@@ -67,23 +101,12 @@ func (b *Balancer) Undo(ctx context.Context, c Change) error {
 		out, err = setDown(b.path, src, b.o.Upstream, c.Server, c.PrevDown)
 	}
 	if err != nil {
-		return fmt.Errorf("undoing %s of %q: %w", c.Op, c.Server, err)
-	}
-	log := b.o.Log.With().Str("op", "undo_"+c.Op).Str("upstream", b.o.Upstream).Str("server", c.Server).Logger()
-	if bytes.Equal(out, src) {
-		log.Info().Msg("nginx: server line already in its previous state; nothing to undo")
-		return nil
+		return nil, nil, fmt.Errorf("undoing %s of %q: %w", c.Op, c.Server, err)
 	}
 	if _, ns, err := locate(b.path, out, b.o.Upstream, c.Server); err == nil && s.Down && !ns.Down {
-		if err := b.resolves(ctx, s); err != nil {
-			return err
-		}
+		up = s
 	}
-	uc := Change{Backend: BackendReload, Upstream: c.Upstream, Server: c.Server, Op: "undo_" + c.Op, Config: b.path}
-	if err := b.commit(ctx, log, src, out, &uc); err != nil {
-		return fmt.Errorf("undoing %s of %q: %w", c.Op, c.Server, err)
-	}
-	return nil
+	return out, up, nil
 }
 
 // validBefore checks that a journal's Before text is exactly one `server`

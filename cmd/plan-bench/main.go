@@ -69,7 +69,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.from, "from", "", "do not measure: render the docs from a results.json saved by an earlier run")
 	fs.StringVar(&o.procs, "procedures", "", "comma-separated procedures (default all: "+strings.Join(bench.Procedures, ",")+")")
 	fs.StringVar(&o.scens, "scenarios", "", "comma-separated load scenarios (default all, or the quick subset)")
-	fs.StringVar(&o.topos, "topologies", "", "comma-separated topologies: seed, 4-replicas (default both, or seed with -quick)")
+	fs.StringVar(&o.topos, "topologies", "", "comma-separated topologies: seed, 4-replicas (default both, or seed with -quick), or the batch ones: 12-replicas-batch-1, 12-replicas-batch-3")
 	fs.DurationVar(&o.before, "before", 0, "load before each procedure (default 3s, 5s without -quick)")
 	fs.DurationVar(&o.after, "after", 0, "load after each procedure (default 3s)")
 	fs.DurationVar(&o.sleep, "runbook-sleep", 2*time.Second, "each fixed sleep of the seed's runbook")
@@ -157,6 +157,7 @@ func bench0(o options, stdout, stderr io.Writer) error {
 		}
 	} else {
 		fmt.Fprintln(stdout, bench.Table(suite))
+		fmt.Fprint(stdout, bench.BatchTable(suite))
 	}
 	if docsDir != "" {
 		if err := bench.WriteDocs(suite, docsDir, o.from == ""); err != nil {
@@ -191,7 +192,7 @@ func measure(o options, root string, stderr io.Writer) (*bench.Suite, error) {
 	}
 	topos, err := pick(topoDefault, func(t bench.Topology) string { return t.Name }, o.topos)
 	if o.topos != "" {
-		topos, err = pick(bench.AllTopols, func(t bench.Topology) string { return t.Name }, o.topos)
+		topos, err = pick(append(slices.Clone(bench.AllTopols), bench.BatchTopols...), func(t bench.Topology) string { return t.Name }, o.topos)
 	}
 	if err != nil {
 		return nil, err

@@ -62,6 +62,8 @@ var BenchSysctls = map[string]string{"net.ipv4.tcp_tw_reuse": "1"}
 type Topology struct {
 	Name     string // "seed", "4-replicas"
 	Replicas int
+	// BatchSize is the batch_size of plan-apply's rollout (0: the plan's); see batches.go.
+	BatchSize int
 }
 
 // Topologies benchmarked: the seed's, and a wider one.
@@ -364,7 +366,7 @@ func Run(ctx context.Context, c Config, topo Topology, sc Scenario, proc string)
 	if err := sleep(ctx, c.Before); err != nil {
 		return res, err
 	}
-	p := &procRun{c: c, t: t, load: run, logf: logf}
+	p := &procRun{c: c, t: t, load: run, logf: logf, batch: topo.BatchSize}
 	logf("start (load: %s %s, keep-alive %v)", lo.Method, lo.URL, lo.KeepAlive)
 	began := time.Now()
 	run.MarkAt("begin", began)

@@ -28,10 +28,11 @@ import (
 const Version = "v2"
 
 type procRun struct {
-	c    Config
-	t    *seedtopo.Topology
-	load *load.Run
-	logf func(string, ...any)
+	c     Config
+	t     *seedtopo.Topology
+	load  *load.Run
+	logf  func(string, ...any)
+	batch int // the rollout's batch_size (batches.go)
 }
 
 // order is the seed's: the last app first (app2, then app1).
@@ -79,6 +80,9 @@ func PlanSource(repoRoot string, replicas int) (string, error) {
 
 func (p *procRun) planApply(ctx context.Context, res *Result) error {
 	src, err := PlanSource(p.c.RepoRoot, len(p.t.Apps))
+	if err == nil {
+		src, err = withBatchSize(src, p.batch)
+	}
 	if err != nil {
 		return err
 	}
