@@ -181,6 +181,10 @@ func (c *rollbackCommand) Run(args []string) int {
 		fmt.Fprintf(m.stderr, "The rollback of apply %s is incomplete; fix what is reported and run `plan rollback %s` again.\n", res.ApplyID, path)
 		return exitError
 	}
+	if len(res.Flipped) > 0 {
+		fmt.Fprintf(m.stdout, "Flipped back apply %s (%s): the previous colour serves again, in one reload; no container was started.\n", res.ApplyID, strings.Join(res.Flipped, "; "))
+		return exitOK
+	}
 	fmt.Fprintf(m.stdout, "Rolled back apply %s: things are as they were before it.\n", res.ApplyID)
 	return exitOK
 }
