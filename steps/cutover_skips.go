@@ -26,12 +26,20 @@ import (
 // A blue_green whose live colour cannot be read is left as Skips found it:
 // preflight has refused it already.
 func colourSkips(ctx context.Context, env *Env, g *executor.Graph, skip, upToDate []string) []string {
+	return colourSkipsWith(g, skip, upToDate, func(c *CutoverSpec) (int, error) {
+		_, live, err := c.liveNow(ctx, env)
+		return live, err
+	})
+}
+
+// colourSkipsWith is colourSkips once it can ask which colour is live.
+func colourSkipsWith(g *executor.Graph, skip, upToDate []string, liveOf func(*CutoverSpec) (int, error)) []string {
 	for _, s := range g.Steps {
 		c, ok := s.Spec.(*CutoverSpec)
 		if !ok {
 			continue
 		}
-		_, live, err := c.liveNow(ctx, env)
+		live, err := liveOf(c)
 		if err != nil {
 			continue
 		}

@@ -135,7 +135,7 @@ func TestBlueGreenFailures(t *testing.T) {
 	t.Run("keep_previous = false", func(t *testing.T) {
 		checkClean(t, cli, topo)
 		plan := bgPlan(t, topo, "keep-previous", "nginx = nginx.proxy\n", "nginx = nginx.proxy\n  keep_previous = false\n")
-		code, out := underLoad(t, topo, apply(plan)...)
+		code, _ := underLoad(t, topo, apply(plan)...)
 		if code != 0 {
 			t.Fatalf("apply exit %d, want 0", code)
 		}
@@ -146,7 +146,7 @@ func TestBlueGreenFailures(t *testing.T) {
 			}
 		}
 		conf, _ := os.ReadFile(topo.ConfigPath)
-		code, out = runPlan(t, "rollback", plan)
+		code, out := runPlan(t, "rollback", plan)
 		t.Logf("plan rollback (exit %d):\n%s", code, out)
 		if code != 1 || !strings.Contains(out, "refusing to move the traffic back to blue") || !strings.Contains(out, blue[0].Service) {
 			t.Errorf("plan rollback exit %d, want 1 and a clear refusal", code)
