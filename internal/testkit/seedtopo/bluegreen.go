@@ -28,7 +28,7 @@ func StartBlueGreen(ctx context.Context, cli client.APIClient, perColour int, o 
 	if err != nil {
 		return nil, err
 	}
-	if err := t.idleGreen(ctx); err != nil {
+	if err := t.IdleGreen(ctx); err != nil {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
 		_ = t.Close(cctx)
@@ -43,7 +43,10 @@ func (t *Topology) Blue() []App { return t.Apps[:len(t.Apps)/2] }
 // Green is the second half of Apps: idle after StartBlueGreen.
 func (t *Topology) Green() []App { return t.Apps[len(t.Apps)/2:] }
 
-func (t *Topology) idleGreen(ctx context.Context) error {
+// IdleGreen marks Green's server lines down in nginx.conf, reloads nginx
+// and waits until only Blue answers: the two-colour state on a topology
+// started with an even number of apps.
+func (t *Topology) IdleGreen(ctx context.Context) error {
 	src, err := os.ReadFile(t.ConfigPath)
 	if err != nil {
 		return fmt.Errorf("seedtopo: %w", err)
