@@ -54,3 +54,11 @@ blue_green "web" {
     duration = "5s"
   }
 }
+
+step "health_check" "after" {
+  container = "app1-green"
+  tcp {
+    port = 3000
+  }
+  depends_on = [blue_green.web]
+}
