@@ -129,6 +129,25 @@ func TestBlueGreenFailures(t *testing.T) {
 		}
 	})
 
+	// The gate after the cut-over fails (a p99 bound no answer meets):
+	// the apply flips back to blue and undoes green's deploys, exit 2,
+	// not one failed request.
+	t.Run("gate fails after the cut-over", func(t *testing.T) {
+		before := checkClean(t, cli, topo)
+		plan := bgPlan(t, topo, "gate", "  health_check {\n", fmt.Sprintf("  gate {\n    url      = %q\n    duration = \"2s\"\n    max_p99  = \"1us\"\n  }\n\n  health_check {\n", topo.URL))
+		code, out := underLoad(t, topo, apply(plan)...)
+		if code != 2 {
+			t.Errorf("exit %d, want 2", code)
+		}
+		for _, w := range []string{"live: blue → green", "blue_green.apps.gate failed", "live: blue again"} {
+			if !strings.Contains(out, w) {
+				t.Errorf("output lacks %q", w)
+			}
+		}
+		sameSnapshot(t, before, takeSnapshot(t, cli, topo))
+		servesColour(t, topo, blue, "v1")
+	})
+
 	// keep_previous = false stops blue once green serves; `plan rollback`
 	// then refuses to flip back to containers that do not run, and
 	// changes nothing. (Last: it leaves green live.)
