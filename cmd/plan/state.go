@@ -66,7 +66,8 @@ func (c *rollbackCommand) Help() string {
 
   An apply that committed (every step done) and died while removing the
   old containers it kept is never undone: rollback finishes it instead,
-  and says so.
+  and says so. After a blue/green apply that finished, rollback flips the
+  traffic back to the previous colour in one reload, starting nothing.
 
   A lock left by a dead apply is taken over. Ctrl-C stops before the next
   undo and lists what is left; run rollback again to finish.
