@@ -131,6 +131,20 @@ func (s *CutoverSpec) apply(ctx context.Context, env *Env, note func(string)) (j
 // apply's own rollback after a failed cut-over or gate, and `plan
 // rollback` after a finished blue/green apply.
 func (Cutover) Undo(ctx context.Context, env *Env, raw json.RawMessage, note func(string)) error {
+	return flip(ctx, env, raw, note, true)
+}
+
+// FlipBack is `plan rollback` after a finished blue/green apply: the
+// cut-over's undo without the wait for the requests in flight to the
+// colour taken out, which keeps running and finishes them (only an apply's
+// own rollback, which then undoes that colour's deploys, must wait).
+func FlipBack(ctx context.Context, env *Env, raw json.RawMessage, note func(string)) error {
+	return env.retryEngine(ctx, note, func() error { return flip(ctx, env, raw, note, false) })
+}
+
+// flip moves the traffic back to the colour a cut-over took it from, and
+// with wait, waits until the other colour's requests are done.
+func flip(ctx context.Context, env *Env, raw json.RawMessage, note func(string), wait bool) error {
 	rec, err := decodeRecord[cutoverRecord](raw)
 	if err != nil || len(rec.Changes) == 0 {
 		return err
@@ -145,7 +159,7 @@ func (Cutover) Undo(ctx context.Context, env *Env, raw json.RawMessage, note fun
 	if err := nginx.UndoMany(ctx, b, rec.Changes); err != nil {
 		return fmt.Errorf("moving the traffic back from %s to %s: %w", rec.To, rec.From, err)
 	}
-	if len(rec.ToServers) > 0 {
+	if wait && len(rec.ToServers) > 0 {
 		if _, err := b.WaitIdle(ctx, rec.ToServers[0], parseDurationOr(rec.DrainTimeout, 30e9)); err != nil {
 			return fmt.Errorf("waiting for %s's requests to finish: %w", rec.To, err)
 		}

@@ -63,7 +63,7 @@ func flipBack(ctx context.Context, dir, path string, s executor.Summary, cuts []
 
 	changes := make([]executor.Change, len(cuts))
 	for k, e := range cuts {
-		changes[k] = executor.Change{Step: e.Step, Index: k, Task: journalStep{env: env, typ: e.Type}, Record: e.Record}
+		changes[k] = executor.Change{Step: e.Step, Index: k, Task: flipTask{env: env}, Record: e.Record}
 	}
 	if o.Events != nil {
 		o.Events(executor.Event{Time: time.Now(), Type: executor.EventRollback,
@@ -93,4 +93,12 @@ func flipBack(ctx context.Context, dir, path string, s executor.Summary, cuts []
 		res.JournalErrors = append(res.JournalErrors, err)
 	}
 	return res, nil
+}
+
+// flipTask undoes a cut-over of a finished apply (steps.FlipBack).
+type flipTask struct{ env *steps.Env }
+
+// Undo implements executor.Undoer.
+func (f flipTask) Undo(ctx context.Context, rec executor.Record, note func(string)) error {
+	return steps.FlipBack(ctx, f.env, rec, note)
 }
