@@ -29,6 +29,38 @@ func TestBlueGreenFailures(t *testing.T) {
 	}
 	const envLine = `env   = { MESSAGE = "${target},${var.version}" }`
 
+	// nginx runs both colours up: apply cannot tell which one is live and
+	// refuses before any change, saying what nginx has.
+	t.Run("both colours up", func(t *testing.T) {
+		before := checkClean(t, cli, topo)
+		up := strings.ReplaceAll(before.Config, " down;", ";")
+		writeConf := func(conf string) {
+			t.Helper()
+			if err := os.WriteFile(topo.ConfigPath, []byte(conf), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := topo.Reload(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		orig := before.Config
+		writeConf(up)
+		t.Cleanup(func() { writeConf(orig) })
+		code, out := runPlan(t, apply(bgPlan(t, topo, "both-up"))...)
+		t.Logf("plan apply (exit %d):\n%s", code, out)
+		if code != 1 {
+			t.Errorf("exit %d, want 1 (nothing changed)", code)
+		}
+		for _, w := range []string{"No single live colour", "both colours are up", "green: app3:3000 up, app4:3000 up", "marked `down`"} {
+			if !strings.Contains(out, w) {
+				t.Errorf("output lacks %q", w)
+			}
+		}
+		after := takeSnapshot(t, cli, topo)
+		before.Config = up
+		sameSnapshot(t, before, after)
+	})
+
 	// The idle colour never becomes healthy: the deploys are undone,
 	// nothing was ever served from green, nginx.conf is byte-identical and
 	// not one request failed.

@@ -63,7 +63,7 @@ func (t *Topology) IdleGreen(ctx context.Context) error {
 	if err := os.WriteFile(t.ConfigPath, []byte(conf), 0o644); err != nil {
 		return fmt.Errorf("seedtopo: %w", err)
 	}
-	if err := t.reload(ctx); err != nil {
+	if err := t.Reload(ctx); err != nil {
 		return err
 	}
 	blue := map[string]bool{}
@@ -96,8 +96,8 @@ func (t *Topology) IdleGreen(ctx context.Context) error {
 	return nil
 }
 
-// reload makes nginx read its config again (SIGHUP to its master).
-func (t *Topology) reload(ctx context.Context) error {
+// Reload makes nginx read its config again (SIGHUP to its master).
+func (t *Topology) Reload(ctx context.Context) error {
 	if t.NginxContainer != "" {
 		if err := t.cli.ContainerKill(ctx, t.NginxContainer, "HUP"); err != nil {
 			return fmt.Errorf("seedtopo: reloading nginx: %w", err)
