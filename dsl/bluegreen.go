@@ -161,6 +161,7 @@ func (l *loader) decodeBlueGreen(bb *blueGreenBlock) hcl.Diagnostics {
 			Subject:  b.DefRange.Ptr(),
 		})
 	}
+	checkNotViaNginx(bb.blocks["health_check"], r)
 	idle := r.OneOf("idle", "down", "down", "backup")
 	if idle.Set && idle.Value == "backup" {
 		r.Report(&hcl.Diagnostic{
@@ -435,4 +436,32 @@ func (l *loader) blueGreenDependencies() hcl.Diagnostics {
 		}
 	}
 	return diags
+}
+
+// checkNotViaNginx refuses a health_check phase that probes through nginx:
+// the idle colour it checks is marked down there until the cut-over, so
+// such a probe would never reach it.
+func checkNotViaNginx(hc *hcl.Block, r *Reader) {
+	if hc == nil {
+		return
+	}
+	body, ok := hc.Body.(*hclsyntax.Body)
+	if !ok {
+		return
+	}
+	for _, b := range body.Blocks {
+		a, ok := b.Body.Attributes["via_nginx"]
+		if b.Type != "http" || !ok {
+			continue
+		}
+		if v, d := a.Expr.Value(nil); d.HasErrors() || v.Type() != cty.Bool || v.IsNull() || v.False() {
+			continue
+		}
+		r.Report(&hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Health check through nginx in a blue_green",
+			Detail:   "The health check of a blue_green checks the idle colour before any traffic moves to it, and nginx sends it nothing until the cut-over: probe the containers directly (remove via_nginx), or add a gate { } phase to judge the new colour through nginx after the cut-over.",
+			Subject:  a.Expr.Range().Ptr(),
+		})
+	}
 }

@@ -156,3 +156,24 @@ blue_green "bad_colour" {
     }
   }
 }
+
+blue_green "via_nginx" {
+  nginx = nginx.proxy
+  blue {
+    targets = ["a1"]
+    server  = "${target}:80"
+  }
+  green {
+    targets = ["b1"]
+    server  = "${target}:80"
+  }
+  deploy {
+    image = "app:v2"
+  }
+  health_check {
+    http {
+      port      = 80
+      via_nginx = true # error: Health check through nginx in a blue_green
+    }
+  }
+}
