@@ -208,7 +208,7 @@ func dependsOn(expr hcl.Expression, sc *scope) ([]stepRef, hcl.Diagnostics) {
 			Subject:  e.Range().Ptr(),
 		}
 		if tr, td := hcl.AbsTraversalForExpr(e); !td.HasErrors() {
-			if r := tr.RootName(); r != "step" && r != "rollout" {
+			if r := tr.RootName(); r != "step" && r != "rollout" && r != "blue_green" {
 				diags = append(diags, invalid)
 				continue
 			}

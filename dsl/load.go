@@ -48,6 +48,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "nginx", LabelNames: []string{"name"}},
 		{Type: "step", LabelNames: []string{"type", "name"}},
 		{Type: "rollout", LabelNames: []string{"name"}},
+		{Type: "blue_green", LabelNames: []string{"name"}},
 	},
 }
 
@@ -66,6 +67,10 @@ type loader struct {
 	dockerByName map[string]*dockerBlock
 	stepBlocks   map[string]*stepBlock // by "type.name"
 	rollouts     map[string]*rolloutBlock
+	// blueGreens holds the blue_green blocks by name, blueGreenOrder
+	// their names in source order (bluegreen.go).
+	blueGreens     map[string]*blueGreenBlock
+	blueGreenOrder []string
 	// secrets holds the values of sensitive variables and of attributes
 	// derived from them, for redact.
 	secrets map[string]bool
@@ -96,6 +101,7 @@ func Load(path string, reg Registry, opts Options) (*Plan, hcl.Diagnostics) {
 		dockerByName: map[string]*dockerBlock{},
 		stepBlocks:   map[string]*stepBlock{},
 		rollouts:     map[string]*rolloutBlock{},
+		blueGreens:   map[string]*blueGreenBlock{},
 		groups:       map[string][]string{},
 		secrets:      map[string]bool{},
 		masks:        map[string][]hcl.Range{},
@@ -201,6 +207,7 @@ func (l *loader) load(files map[string]*hcl.File) hcl.Diagnostics {
 	diags = append(diags, l.collectNginx(byType["nginx"])...)
 	diags = append(diags, l.collectSteps(byType["step"])...)
 	diags = append(diags, l.collectRollouts(byType["rollout"])...)
+	diags = append(diags, l.collectBlueGreens(byType["blue_green"])...)
 	l.stage = stageLocals
 	diags = append(diags, l.evalLocals()...)
 	l.stage = stageDocker
@@ -209,7 +216,9 @@ func (l *loader) load(files map[string]*hcl.File) hcl.Diagnostics {
 	diags = append(diags, l.decodeNginx()...)
 	diags = append(diags, l.decodeSteps()...) // stageForEach, then stageBodies
 	diags = append(diags, l.decodeRollouts()...)
+	diags = append(diags, l.decodeBlueGreens()...)
 	diags = append(diags, l.resolveDependencies()...)
+	diags = append(diags, l.blueGreenDependencies()...)
 	if len(l.plan.Steps) == 0 && !diags.HasErrors() {
 		diags = append(diags, &hcl.Diagnostic{
 			Severity: hcl.DiagWarning,

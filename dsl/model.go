@@ -34,6 +34,8 @@ type Plan struct {
 	// Barriers holds the points where the targets of a rollout batch wait
 	// for each other (see Barrier).
 	Barriers []*Barrier
+	// BlueGreens are the blue_green blocks (bluegreen.go).
+	BlueGreens []*BlueGreen
 }
 
 // Barrier is a point of the step graph that is not a step: it is reached

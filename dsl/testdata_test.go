@@ -195,6 +195,23 @@ func TestValidStructure(t *testing.T) {
 			{`rollout.apps["app5"].drain`, []string{`rollout.apps["app3"].restore`, `rollout.apps["app4"].restore`}},
 			{`rollout.apps["app5"].restore`, []string{`rollout.apps["app5"].health_check`}},
 		}},
+		{file: "blue-green.hcl", steps: 1 + 4*2 + 1 + 1 + 1, deps: []depCase{
+			{`blue_green.web.deploy["app1-blue"]`, []string{"step.health_check.db"}},
+			{`blue_green.web.deploy["app2-blue"]`, []string{`blue_green.web.health_check["app1-blue"]`, "step.health_check.db"}},
+			{`blue_green.web.health_check["app2-green"]`, []string{`blue_green.web.deploy["app2-green"]`}},
+			{"blue_green.web.cutover", []string{
+				`blue_green.web.health_check["app1-blue"]`, `blue_green.web.health_check["app1-green"]`,
+				`blue_green.web.health_check["app2-blue"]`, `blue_green.web.health_check["app2-green"]`,
+			}},
+			{"blue_green.web.gate", []string{"blue_green.web.cutover"}},
+			{"step.health_check.after", []string{
+				"blue_green.web.cutover",
+				`blue_green.web.deploy["app1-blue"]`, `blue_green.web.deploy["app1-green"]`, `blue_green.web.deploy["app2-blue"]`, `blue_green.web.deploy["app2-green"]`,
+				"blue_green.web.gate",
+				`blue_green.web.health_check["app1-blue"]`, `blue_green.web.health_check["app1-green"]`,
+				`blue_green.web.health_check["app2-blue"]`, `blue_green.web.health_check["app2-green"]`,
+			}},
+		}},
 		{file: "rollout-gate.hcl", steps: 1 + 5*4 + 3 + 2*4 + 2 + 1, waves: 1 + 3*5 + 1, deps: []depCase{
 			{`rollout.apps["app1"].drain`, []string{"step.deploy.migrations"}},
 			// One gate per batch, after every restore of the batch.

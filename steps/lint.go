@@ -112,7 +112,7 @@ func Lint(p *dsl.Plan, g *executor.Graph) hcl.Diagnostics {
 				}) < 0 {
 					lonelyDeploys[i] = noSwitch(s, rp)
 				}
-			case drained != nil && !drained[i]:
+			case drained != nil && !drained[i] && !inBlueGreen(p, s):
 				diags = append(diags, noDrain(s, rp))
 			}
 		}

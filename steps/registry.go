@@ -69,7 +69,7 @@ func NewRegistry() *Registry { return &Registry{types: map[string]Type{}} }
 // may Register more types into it without affecting any other registry.
 func Builtin() *Registry {
 	r := NewRegistry()
-	for _, t := range []Type{Drain{}, Deploy{}, HealthCheck{}, Restore{}, Switch{}, Weight{}, Gate{}} {
+	for _, t := range []Type{Drain{}, Deploy{}, HealthCheck{}, Restore{}, Switch{}, Weight{}, Gate{}, Cutover{}} {
 		if err := r.Register(t); err != nil {
 			panic(err) // the built-in names are distinct; a test proves it
 		}

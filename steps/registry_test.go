@@ -14,7 +14,7 @@ import (
 // no other, and a name cannot be registered twice.
 func TestRegistry(t *testing.T) {
 	a, b := Builtin(), Builtin()
-	if got := strings.Join(a.Names(), " "); got != "deploy drain gate health_check restore switch weight" {
+	if got := strings.Join(a.Names(), " "); got != "cutover deploy drain gate health_check restore switch weight" {
 		t.Fatalf("built-in types %q", got)
 	}
 	if err := a.Register(Drain{}); err == nil || !strings.Contains(err.Error(), "registered twice") {

@@ -54,7 +54,7 @@ func Skips(ctx context.Context, env *Env, g *executor.Graph) []string {
 		}
 		return false
 	}
-	return skips(g, upToDate, inRotation)
+	return colourSkips(ctx, env, g, skips(g, upToDate, inRotation), upToDate)
 }
 
 // skips is Skips once the facts are known: why each deploy is up to date

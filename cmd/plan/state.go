@@ -66,7 +66,8 @@ func (c *rollbackCommand) Help() string {
 
   An apply that committed (every step done) and died while removing the
   old containers it kept is never undone: rollback finishes it instead,
-  and says so.
+  and says so. After a blue/green apply that finished, rollback flips the
+  traffic back to the previous colour, starting nothing.
 
   A lock left by a dead apply is taken over. Ctrl-C stops before the next
   undo and lists what is left; run rollback again to finish.
@@ -180,6 +181,10 @@ func (c *rollbackCommand) Run(args []string) int {
 	if failed {
 		fmt.Fprintf(m.stderr, "The rollback of apply %s is incomplete; fix what is reported and run `plan rollback %s` again.\n", res.ApplyID, path)
 		return exitError
+	}
+	if len(res.Flipped) > 0 {
+		fmt.Fprintf(m.stdout, "Flipped back apply %s (%s): the previous colour serves again; no container was started.\n", res.ApplyID, strings.Join(res.Flipped, "; "))
+		return exitOK
 	}
 	fmt.Fprintf(m.stdout, "Rolled back apply %s: things are as they were before it.\n", res.ApplyID)
 	return exitOK

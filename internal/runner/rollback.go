@@ -2,7 +2,8 @@
 // Before the apply's commit it undoes what is in place through
 // executor.Compensate, the same code (timeouts, progress, journal records)
 // as apply's own rollback; after the commit it finishes the apply
-// (executor.Finish) and never undoes it.
+// (executor.Finish) and never undoes it. After a finished blue/green apply
+// it flips the traffic back (rollback_bluegreen.go).
 package runner
 
 import (
@@ -56,6 +57,9 @@ type RollbackResult struct {
 	Nothing bool
 	// StaleLock is the dead process whose lock this rollback took over.
 	StaleLock *executor.LockInfo
+	// Flipped says, for a finished blue/green apply, which cut-overs were
+	// flipped back ("STEP: green → blue"; rollback_bluegreen.go).
+	Flipped []string
 }
 
 // Complete reports whether nothing is left to do.
@@ -110,6 +114,9 @@ func Rollback(ctx context.Context, dir string, o RollbackOptions) (*RollbackResu
 	// A rollback that acts is recorded in the history, under the lock,
 	// once its journal records are written (see recordRollback).
 	rec := HistoryRecord{ID: info.ID, Kind: KindRollback, Started: info.Started, User: currentUser(), Host: host}
+	if cuts := flippable(entries, s); len(cuts) > 0 {
+		return flipBack(ctx, dir, path, s, cuts, info, rec, o)
+	}
 	if !s.NeedsRollback() && !s.NeedsFinish() {
 		res.Nothing = true
 		// A process killed after its journal's end still left its lock:

@@ -321,6 +321,11 @@ func Run(ctx context.Context, c Config, topo Topology, sc Scenario, proc string)
 			logf("removing the topology: %v", err)
 		}
 	}()
+	if proc == BlueGreen { // two colours (bluegreen.go), before the load starts
+		if err := t.IdleGreen(sctx); err != nil {
+			return res, err
+		}
+	}
 
 	lo := load.NewOptions(t.URL)
 	lo.Method, lo.KeepAlive, lo.Workers = sc.Method, sc.KeepAlive, c.Workers
@@ -380,6 +385,8 @@ func Run(ctx context.Context, c Config, topo Topology, sc Scenario, proc string)
 		perr = p.naiveRecreate(ctx, &res)
 	case ReloadControl:
 		perr = p.reloadControl(ctx, &res)
+	case BlueGreen:
+		perr = p.blueGreen(ctx, &res)
 	case BalancerControl:
 		perr = p.balancerControl(ctx, &res, false)
 	case BalancerControlProc:
