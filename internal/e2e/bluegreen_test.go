@@ -147,9 +147,15 @@ func TestBlueGreenUnderLoad(t *testing.T) {
 	}
 
 	blueStarts := started(t, cli, blue)
+	gens := watchGenerations(cli, topo.NginxContainer)
 	code, out = underLoad(t, topo, apply("v2")...)
 	if code != 0 {
 		t.Fatalf("apply exit %d, want 0", code)
+	}
+	// Deploying the idle colour needs no drain: the cut-over is the one
+	// reload of the apply, as nginx's worker generations show.
+	if n := gens.reloads(t); n != 1 {
+		t.Errorf("the apply reloaded nginx %d times; a blue/green cut-over is one reload", n)
 	}
 	for _, w := range []string{"live: blue → green", "blue is live (deploying green)"} {
 		if !strings.Contains(out, w) {
@@ -184,11 +190,15 @@ func TestBlueGreenUnderLoad(t *testing.T) {
 	// plan rollback after the finished apply: green (v2) serves again,
 	// nothing is started, nginx.conf is as after the first apply.
 	blueStarts = started(t, cli, blue)
+	gens = watchGenerations(cli, topo.NginxContainer)
 	t0 := time.Now()
 	code, out = underLoad(t, topo, "rollback", plan)
 	took := time.Since(t0)
 	if code != 0 || !strings.Contains(out, "Flipped back apply") || !strings.Contains(out, "blue → green") {
 		t.Fatalf("plan rollback exit %d, want 0 and the flip said", code)
+	}
+	if n := gens.reloads(t); n != 1 {
+		t.Errorf("plan rollback reloaded nginx %d times; flipping a cut-over back is one reload", n)
 	}
 	t.Logf("plan rollback took %s", took.Round(time.Millisecond))
 	servesColour(t, topo, green, "v2")
