@@ -163,6 +163,10 @@ type Nginx struct {
 	// Docker is the engine the nginx container runs on (nil: the default).
 	Docker    *Docker
 	DeclRange hcl.Range
+	// Mode is the membership backend: NginxModeReload (edit the config
+	// and reload) or NginxModeDynamic (the Lua balancer Nonstop ships,
+	// membership changed at runtime without a reload; docs/dynamic.md).
+	Mode String
 }
 
 // Rollout is a `rollout` block as written; its expansion lives in Plan.Steps.
