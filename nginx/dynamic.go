@@ -431,3 +431,15 @@ func (d *Dynamic) commit(ctx context.Context, edits []edit, hook bool) ([]Change
 	log.Warn().Err(err).Msg("nginx: membership not applied; previous membership written back")
 	return cs, err
 }
+
+var _ Handoffer = (*Dynamic)(nil)
+
+// Handoff implements Handoffer: in is put back and out taken out in one
+// state write (one version, so no moment has both or neither).
+func (d *Dynamic) Handoff(ctx context.Context, in, out string) (inChange, outChange Change, err error) {
+	if in == out {
+		return Change{}, Change{}, fmt.Errorf("nginx: hand-off from %q to itself", in)
+	}
+	cs, err := d.ChangeMany(ctx, []Change{{Op: OpRestore, Server: in}, {Op: OpMarkDown, Server: out}})
+	return cs[0], cs[1], err
+}

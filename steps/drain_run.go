@@ -102,7 +102,11 @@ func (s *DrainSpec) wait(ctx context.Context, b nginx.Membership, t NginxTarget,
 		}
 		return nil, fmt.Errorf("waiting for %s to drain: %w (it was put back into the upstream)", s.Server.Value, err)
 	}
-	if rep.TimedOut {
+	if rep.TimedOut && rep.InFlight > 0 {
+		// The reload-free backend counts requests, not workers.
+		note(fmt.Sprintf("warning: drain_timeout %s reached; %d request(s) to %s still in flight. Long-lived requests (WebSocket, streaming) that are still open are cut when it is replaced",
+			s.DrainTimeout.Value, rep.InFlight, s.Server.Value))
+	} else if rep.TimedOut {
 		var pids []string
 		for _, p := range rep.Remaining {
 			pids = append(pids, fmt.Sprint(p.PID))
