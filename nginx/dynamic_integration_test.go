@@ -297,6 +297,54 @@ func TestDynamicDrainWaitsForInFlight(t *testing.T) {
 	}
 }
 
+// TestDynamicDrainBeforeFirstState: a request nginx placed before the
+// first state file (its own round robin, peer unknown to the Lua side) is
+// waited for by the first drain, whichever server it went to.
+func TestDynamicDrainBeforeFirstState(t *testing.T) {
+	entered := make(chan string, 4)
+	var finished atomic.Int32
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- "slow"
+		time.Sleep(time.Second)
+		finished.Add(1)
+		fmt.Fprint(w, "slow")
+	})
+	var addrs []string
+	for range 2 {
+		srv := &http.Server{Handler: h}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { _ = srv.Serve(l) }()
+		t.Cleanup(func() { _ = srv.Close() })
+		addrs = append(addrs, l.Addr().String())
+	}
+	n := startDynamicNginx(t, true, addrs...)
+	ctx := context.Background()
+	d := n.dynamic(DynamicOptions{})
+	done := make(chan error, 1)
+	go func() {
+		resp, err := httpClient.Get(n.url + "/")
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	<-entered
+	c, err := d.MarkDown(ctx, addrs[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := d.WaitDrained(ctx, c, 30*time.Second)
+	if err != nil || rep.TimedOut || finished.Load() != 1 {
+		t.Fatalf("drain returned (%+v, %v) before the request placed without state was done", rep, err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestDynamicUnderKeepAliveLoad: membership changes back and forth under
 // keep-alive POST load lose no request (0 non-2xx, 0 transport errors),
 // and nginx neither reloads nor sees its config change.

@@ -101,7 +101,8 @@ func (d *Dynamic) waitIdle(ctx context.Context, server string, start time.Time, 
 				// Back in rotation (or gone) meanwhile: nothing to drain.
 				return DrainReport{Took: time.Since(start)}, nil
 			}
-			inflight = a.InFlight[server]
+			// "*": requests placed before the first state, peer unknown.
+			inflight = a.InFlight[server] + a.InFlight["*"]
 			if inflight <= 0 {
 				return DrainReport{Took: time.Since(start)}, nil
 			}

@@ -19,7 +19,8 @@
 --
 -- Until the first state file exists, balance() picks nothing and nginx
 -- balances over the upstream's own server lines (round robin), as without
--- this module.
+-- this module; those requests are counted in flight under "*", since the
+-- peer nginx picks is not known here, and a drain waits for them all.
 
 local balancer = require "ngx.balancer"
 
@@ -106,6 +107,8 @@ local function ack(u)
     for _, p in ipairs(peers or {}) do
         out[#out + 1] = "inflight " .. p.name .. " " .. (d:get("f:" .. u .. "|" .. p.name) or 0)
     end
+    -- Requests that nginx's round robin placed before the first state.
+    out[#out + 1] = "inflight * " .. (d:get("f:" .. u .. "|*") or 0)
     out[#out + 1] = "end\n"
     local text = table.concat(out, "\n")
     if written[u] == text then
@@ -211,7 +214,19 @@ function _M.balance(u)
     for _ = 1, 3 do
         local v = d:get("v:" .. u)
         if not v then
-            return -- no state yet: nginx's round robin over the server lines
+            -- No state yet: nginx's round robin over the server lines picks,
+            -- and the request is counted under "*" (peer unknown), which
+            -- every drain waits for.
+            d:incr("f:" .. u .. "|*", 1, 0)
+            if d:get("v:" .. u) == nil then
+                local tried = ctx.nonstop_tried or {}
+                tried[#tried + 1] = "*"
+                ctx.nonstop_tried, ctx.nonstop_upstream = tried, u
+                ctx.nonstop_seen = ctx.nonstop_seen or {}
+                return
+            end
+            d:incr("f:" .. u .. "|*", -1, 0)
+            v = d:get("v:" .. u)
         end
         local c = cache[u]
         if not c or c.version ~= v then
