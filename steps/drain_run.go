@@ -42,7 +42,9 @@ func (Drain) Undo(ctx context.Context, env *Env, raw json.RawMessage, note func(
 			env.markStale(rec.Nginx)
 			return fmt.Errorf("reloading nginx so that it resolves %s again: %w", rec.Change.Server, err)
 		}
-		note("nginx reloaded: it resolves every upstream host again")
+		if _, reloads := b.(nginx.Refresher); reloads {
+			note("nginx reloaded: it resolves every upstream host again")
+		}
 	}
 	return nil
 }
