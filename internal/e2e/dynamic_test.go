@@ -19,6 +19,7 @@ import (
 
 	"github.com/nonstop-deploy/nonstop/executor"
 	iload "github.com/nonstop-deploy/nonstop/internal/load"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/seedtopo"
 	"github.com/nonstop-deploy/nonstop/internal/testkit/testenv"
 )
 
@@ -179,4 +180,26 @@ func TestDynamicFailures(t *testing.T) {
 	if now := nginxWorkers(t, cli, s.Topology); len(now) != len(workers) {
 		t.Errorf("nginx runs workers %v after the restart, want %d", now, len(workers))
 	}
+}
+
+// TestDynamicPreflightRefusesPlainNginx: mode = "dynamic" against the
+// seed's nginx without the snippet is refused before any change, naming
+// what is missing and the command that prints it.
+func TestDynamicPreflightRefusesPlainNginx(t *testing.T) {
+	cli := testenv.Docker(t)
+	testenv.NginxBinary(t)
+	topo := startSeed(t, cli, seedtopo.Options{})
+	plan := seedPlan(t, topo, "rolling-update-dynamic.hcl", `"proxy-dynamic/nginx.conf"`, `"proxy/nginx.conf"`)
+	before := takeSnapshot(t, cli, topo)
+	code, out := runPlan(t, append(append([]string{"apply", "-auto-approve"}, seedVars(topo)...), plan)...)
+	t.Logf("plan apply (exit %d):\n%s", code, out)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 (refused before any change)", code)
+	}
+	for _, want := range []string{"does not run the reload-free balancer", `require("nonstop").balance("apps")`, "plan nginx-snippet -upstream apps"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the refusal lacks %q", want)
+		}
+	}
+	sameSnapshot(t, before, takeSnapshot(t, cli, topo))
 }
