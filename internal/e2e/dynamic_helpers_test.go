@@ -15,12 +15,11 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 	"github.com/docker/go-connections/nat"
 
+	"github.com/nonstop-deploy/nonstop/internal/testkit/bench"
 	"github.com/nonstop-deploy/nonstop/internal/testkit/seedtopo"
-	"github.com/nonstop-deploy/nonstop/internal/testkit/testimage"
 )
 
 // dynamicSeed is the seed with a reload-free nginx.
@@ -32,68 +31,31 @@ type dynamicSeed struct {
 }
 
 // startDynamicSeed starts the seed, then replaces its nginx container by
-// one of the same name from testimage.NginxLua, running the repository's
-// plans/proxy-dynamic/nginx.conf with nonstop.lua (from `plan
-// nginx-snippet -lua`) in a bind-mounted state folder, and waits until
-// both apps answer through it.
+// one of the same name from testimage.NginxLua running the repository's
+// plans/proxy-dynamic/nginx.conf with nonstop.lua in a bind-mounted state
+// folder (bench.DynamicNginx, as plan-bench's plan-apply-dynamic does), and
+// waits until both apps answer through it. The module installed is the one
+// `plan nginx-snippet -lua` prints.
 func startDynamicSeed(t *testing.T, cli client.APIClient, edits ...string) *dynamicSeed {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	topo := startSeed(t, cli, seedtopo.Options{})
-	ref, err := testimage.NginxLua(ctx, cli)
+	state, err := bench.DynamicNginx(ctx, cli, topo, filepath.Join("..", ".."), nil)
 	if err != nil {
-		t.Fatalf("the nginx image with Lua: %v", err)
+		t.Fatalf("nginx with Lua: %v", err)
 	}
-	dir := filepath.Join(topo.Dir, "proxy-dynamic")
-	s := &dynamicSeed{Topology: topo, cli: cli, state: filepath.Join(dir, "nonstop")}
-	if err := os.MkdirAll(s.state, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(s.state, 0o777); err != nil { // nginx's workers write the ack
-		t.Fatal(err)
-	}
-	code, lua := runPlan(t, "nginx-snippet", "-lua")
-	if code != 0 {
-		t.Fatalf("plan nginx-snippet -lua: exit %d: %s", code, lua)
-	}
-	if err := os.WriteFile(filepath.Join(s.state, "nonstop.lua"), []byte(lua), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	topo.ConfigPath = filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(topo.ConfigPath, repoFile(t, "plans/proxy-dynamic/nginx.conf"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	s.plan = seedPlan(t, topo, "rolling-update-dynamic.hcl", edits...)
-
-	old, err := cli.ContainerInspect(ctx, topo.NginxContainer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cli.ContainerRemove(ctx, old.ID, container.RemoveOptions{Force: true}); err != nil {
-		t.Fatal(err)
-	}
-	port := nat.Port("80/tcp")
-	cfg := &container.Config{Image: ref, ExposedPorts: nat.PortSet{port: {}}, Labels: old.Config.Labels}
-	hc := &container.HostConfig{
-		NetworkMode:  container.NetworkMode(topo.Network),
-		Binds:        []string{topo.ConfigPath + ":/etc/nginx/nginx.conf:rw", s.state + ":/etc/nginx/nonstop:rw"},
-		PortBindings: nat.PortMap{port: {{HostIP: "127.0.0.1"}}},
-	}
-	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{topo.Network: {Aliases: []string{"nginx"}}}}
-	c, err := cli.ContainerCreate(ctx, cfg, hc, nc, nil, topo.NginxContainer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { // topo.Close removes it too (its labels); this is for a failed start
+	s := &dynamicSeed{Topology: topo, cli: cli, state: state}
+	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("nginx logs:\n%s", containerLogs(cli, c.ID))
+			t.Logf("nginx logs:\n%s", containerLogs(cli, topo.NginxContainer))
 		}
 	})
-	if err := cli.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
-		t.Fatal(err)
+	code, lua := runPlan(t, "nginx-snippet", "-lua")
+	if installed, err := os.ReadFile(filepath.Join(state, "nonstop.lua")); code != 0 || err != nil || string(installed) != lua {
+		t.Fatalf("plan nginx-snippet -lua (exit %d) is not the module installed (%v)", code, err)
 	}
-	s.refreshURL(t)
+	s.plan = seedPlan(t, topo, "rolling-update-dynamic.hcl", edits...)
 	waitAnswers(t, s, "v1")
 	return s
 }

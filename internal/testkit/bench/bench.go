@@ -312,6 +312,12 @@ func Run(ctx context.Context, c Config, topo Topology, sc Scenario, proc string)
 	if err != nil {
 		return res, err
 	}
+	if proc == PlanApplyDynamic {
+		if _, err := DynamicNginx(sctx, c.Docker, t, c.RepoRoot, BenchSysctls); err != nil {
+			_ = t.Close(context.WithoutCancel(ctx))
+			return res, err
+		}
+	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 		defer cancel()
@@ -372,6 +378,8 @@ func Run(ctx context.Context, c Config, topo Topology, sc Scenario, proc string)
 	switch proc {
 	case PlanApply:
 		perr = p.planApply(ctx, &res)
+	case PlanApplyDynamic:
+		perr = p.planApplyDynamic(ctx, &res)
 	case SeedRunbook:
 		perr = p.seedRunbook(ctx, &res)
 	case NaiveRecreate:
