@@ -170,7 +170,7 @@ func bench0(o options, stdout, stderr io.Writer) error {
 func measure(o options, root string, stderr io.Writer) (*bench.Suite, error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	procs, err := pick(append(slices.Clone(bench.Procedures), bench.BalancerControl, bench.BalancerControlProc, bench.PlanApplyDynamic), func(s string) string { return s }, o.procs)
+	procs, err := pick(append(slices.Clone(bench.Procedures), bench.BalancerControl, bench.BalancerControlProc, bench.PlanApplyDynamic, bench.ScaleAndSwap), func(s string) string { return s }, o.procs)
 	if o.procs == "" {
 		procs = bench.Procedures
 	}

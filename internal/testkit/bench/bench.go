@@ -380,6 +380,8 @@ func Run(ctx context.Context, c Config, topo Topology, sc Scenario, proc string)
 		perr = p.planApply(ctx, &res)
 	case PlanApplyDynamic:
 		perr = p.planApplyDynamic(ctx, &res)
+	case ScaleAndSwap:
+		perr = p.scaleAndSwap(ctx, &res)
 	case SeedRunbook:
 		perr = p.seedRunbook(ctx, &res)
 	case NaiveRecreate:
