@@ -191,7 +191,7 @@ func measure(o options, root string, stderr io.Writer) (*bench.Suite, error) {
 	}
 	topos, err := pick(topoDefault, func(t bench.Topology) string { return t.Name }, o.topos)
 	if o.topos != "" {
-		topos, err = pick(bench.AllTopols, func(t bench.Topology) string { return t.Name }, o.topos)
+		topos, err = pick(append(slices.Clone(bench.AllTopols), bench.SeedKeepAlive), func(t bench.Topology) string { return t.Name }, o.topos)
 	}
 	if err != nil {
 		return nil, err

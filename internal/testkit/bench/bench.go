@@ -62,6 +62,9 @@ var BenchSysctls = map[string]string{"net.ipv4.tcp_tw_reuse": "1"}
 type Topology struct {
 	Name     string // "seed", "4-replicas"
 	Replicas int
+	// KeepAlive adds upstream keep-alive to the seed's nginx.conf (see
+	// SeedKeepAlive).
+	KeepAlive bool
 }
 
 // Topologies benchmarked: the seed's, and a wider one.
@@ -313,10 +316,13 @@ func Run(ctx context.Context, c Config, topo Topology, sc Scenario, proc string)
 		return res, err
 	}
 	if proc == PlanApplyDynamic {
-		if _, err := DynamicNginx(sctx, c.Docker, t, c.RepoRoot, BenchSysctls); err != nil {
-			_ = t.Close(context.WithoutCancel(ctx))
-			return res, err
-		}
+		_, err = DynamicNginx(sctx, c.Docker, t, c.RepoRoot, BenchSysctls)
+	} else if topo.KeepAlive {
+		err = upstreamKeepAlive(sctx, c.Docker, t)
+	}
+	if err != nil {
+		_ = t.Close(context.WithoutCancel(ctx))
+		return res, err
 	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
