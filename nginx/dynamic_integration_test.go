@@ -223,6 +223,22 @@ func TestDynamicMembershipWithoutReload(t *testing.T) {
 	if seen := hits(t, n.url, 40); seen["a"] == 0 || seen["b"] < 2*seen["a"] {
 		t.Fatalf("a back with weight 1, b weight 3: want about 10/30 of 40, got %v", seen)
 	}
+	// Every server down: 502, as nginx answers with no live upstream.
+	all, err := d.ChangeMany(ctx, []Change{{Op: OpMarkDown, Server: a.addr()}, {Op: OpMarkDown, Server: b.addr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := httpClient.Get(n.url); err != nil || resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("with every server down: want 502, got %v, %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	if err := d.UndoMany(ctx, all); err != nil {
+		t.Fatal(err)
+	}
+	if seen := hits(t, n.url, 8); seen["a"] == 0 || seen["b"] == 0 {
+		t.Fatalf("after UndoMany, want both servers again, got %v", seen)
+	}
 	n.assertUntouched(t, workers)
 
 	// The other backend's journal is refused, both ways.

@@ -27,6 +27,9 @@ local balancer = require "ngx.balancer"
 local _M = { _VERSION = "1" }
 
 local DICT = "nonstop"
+-- NGX_BUSY: what nginx's own balancer returns with no live upstream; the
+-- request gets 502 (an error status from a balancer would give 500).
+local NGX_BUSY = -3
 local INTERVAL = 0.05
 
 local dir
@@ -240,7 +243,7 @@ function _M.balance(u)
         local p = pick(c, ctx.nonstop_seen)
         if not p then
             ngx.log(ngx.ERR, "nonstop: no server of upstream ", u, " is up")
-            return ngx.exit(502)
+            return ngx.exit(NGX_BUSY)
         end
         local key = "f:" .. u .. "|" .. p.name
         d:incr(key, 1, 0)
@@ -266,7 +269,7 @@ function _M.balance(u)
         d:incr(key, -1, 0)
     end
     ngx.log(ngx.ERR, "nonstop: membership of ", u, " changed three times during one pick")
-    return ngx.exit(502)
+    return ngx.exit(NGX_BUSY)
 end
 
 -- log() is called from log_by_lua_block: the request's tries are no
