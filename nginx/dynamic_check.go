@@ -94,7 +94,8 @@ func (d *Dynamic) fix() string {
 // holds the snippet for this upstream (which proves lua-nginx-module is
 // loaded: nginx would refuse its directives otherwise), and the Lua module
 // has written its ack file in the state folder (it runs, with the version
-// this binary speaks, and can write there). It changes nothing and reports
+// this binary speaks, and can write there: it does so from its start,
+// before any state exists). It changes nothing and reports
 // every problem at once.
 func (d *Dynamic) Check(ctx context.Context, servers []string) error {
 	if err := d.valid(); err != nil {
@@ -166,23 +167,22 @@ func (d *Dynamic) Check(ctx context.Context, servers []string) error {
 		errs = append(errs, fmt.Errorf("state folder %s (nginx's %s): not a folder on this machine: %v", dir, s.dir, err))
 		return errors.Join(errs...)
 	}
+	// A worker that has just started may not have written it yet: a few
+	// of its ticks.
 	a, err := readAck(ackPath(dir, d.o.Upstream))
+	for wait := time.Now().Add(time.Second); a == nil && err == nil && time.Now().Before(wait); {
+		if err = sleepCtx(ctx, 50*time.Millisecond); err == nil {
+			a, err = readAck(ackPath(dir, d.o.Upstream))
+		}
+	}
 	switch {
 	case err != nil:
 		errs = append(errs, err)
-	case a == nil && !fileExists(statePath(dir, d.o.Upstream)):
-		// Before the first change there is no state, so no ack: nothing
-		// proves yet that the Lua side can write here. The first change
-		// waits for its ack (AckTimeout) and is undone without one.
 	case a == nil:
-		errs = append(errs, fmt.Errorf("%s has no ack from nginx although %s exists: nginx's workers do not run nonstop.lua's timer or cannot write to %s (error log: \"nonstop:\"). Fix: make the folder writable by nginx's worker user, and reload nginx once", ackPath(dir, d.o.Upstream), statePath(dir, d.o.Upstream), s.dir))
+		errs = append(errs, fmt.Errorf("%s: no ack from nginx (%s): nginx's workers do not run nonstop.lua or cannot write to %s (its error log says \"nonstop:\" or \"module 'nonstop' not found\"). Fix: install nonstop.lua there (plan nginx-snippet -lua), make the folder writable by nginx's worker user, and reload nginx once", d.o.Runtime, ackPath(dir, d.o.Upstream), s.dir))
 	case a.Module != LuaModuleVersion:
 		errs = append(errs, fmt.Errorf("nginx runs nonstop.lua version %q, this plan speaks version %q. Fix: install the module `plan nginx-snippet -lua` prints and reload nginx once", a.Module, LuaModuleVersion))
 	}
 	return errors.Join(errs...)
 }
 
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
-}

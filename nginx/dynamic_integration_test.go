@@ -35,8 +35,9 @@ type dynNginx struct {
 
 // startDynamicNginx writes a config with the snippet (or without it, when
 // snippet is false) and the given servers, installs nonstop.lua in the
-// state folder and starts nginx.
-func startDynamicNginx(t *testing.T, snippet bool, servers ...string) *dynNginx {
+// state folder (mode stateMode: 0o777 lets nginx's workers, user nobody,
+// write their ack) and starts nginx.
+func startDynamicNginx(t *testing.T, snippet bool, stateMode os.FileMode, servers ...string) *dynNginx {
 	t.Helper()
 	bin := luaNginx(t)
 	dir := t.TempDir()
@@ -52,7 +53,7 @@ func startDynamicNginx(t *testing.T, snippet bool, servers ...string) *dynNginx 
 			t.Fatal(err)
 		}
 	}
-	if err := os.Chmod(state, 0o777); err != nil {
+	if err := os.Chmod(state, stateMode); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(state, "nonstop.lua"), LuaModule, 0o644); err != nil {
@@ -187,7 +188,7 @@ func TestDynamicMembershipWithoutReload(t *testing.T) {
 	entered := make(chan string, 16)
 	a := newBackend(t, "a", entered, 0)
 	b := newBackend(t, "b", entered, 0)
-	n := startDynamicNginx(t, true, a.addr(), b.addr())
+	n := startDynamicNginx(t, true, 0o777, a.addr(), b.addr())
 	ctx := context.Background()
 	d := n.dynamic(DynamicOptions{})
 	if err := d.Check(ctx, []string{a.addr(), b.addr()}); err != nil {
@@ -271,7 +272,7 @@ func TestDynamicDrainWaitsForInFlight(t *testing.T) {
 	go func() { _ = slow.Serve(l) }()
 	t.Cleanup(func() { _ = slow.Close() })
 	s := l.Addr().String()
-	n := startDynamicNginx(t, true, s, b.addr())
+	n := startDynamicNginx(t, true, 0o777, s, b.addr())
 	ctx := context.Background()
 	d := n.dynamic(DynamicOptions{})
 
@@ -336,7 +337,7 @@ func TestDynamicDrainBeforeFirstState(t *testing.T) {
 		t.Cleanup(func() { _ = srv.Close() })
 		addrs = append(addrs, l.Addr().String())
 	}
-	n := startDynamicNginx(t, true, addrs...)
+	n := startDynamicNginx(t, true, 0o777, addrs...)
 	ctx := context.Background()
 	d := n.dynamic(DynamicOptions{})
 	done := make(chan error, 1)
@@ -368,7 +369,7 @@ func TestDynamicUnderKeepAliveLoad(t *testing.T) {
 	entered := make(chan string, 16)
 	a := newBackend(t, "a", entered, 0)
 	b := newBackend(t, "b", entered, 0)
-	n := startDynamicNginx(t, true, a.addr(), b.addr())
+	n := startDynamicNginx(t, true, 0o777, a.addr(), b.addr())
 	ctx := context.Background()
 	d := n.dynamic(DynamicOptions{})
 	waitWorkers(t, n.runtime(), 2)
@@ -406,7 +407,7 @@ func TestDynamicRestartKeepsMembership(t *testing.T) {
 	entered := make(chan string, 16)
 	a := newBackend(t, "a", entered, 0)
 	b := newBackend(t, "b", entered, 0)
-	n := startDynamicNginx(t, true, a.addr(), b.addr())
+	n := startDynamicNginx(t, true, 0o777, a.addr(), b.addr())
 	ctx := context.Background()
 	d := n.dynamic(DynamicOptions{})
 	if _, err := d.MarkDown(ctx, a.addr()); err != nil {
@@ -434,14 +435,21 @@ func TestDynamicRefusals(t *testing.T) {
 	entered := make(chan string, 16)
 	a := newBackend(t, "a", entered, 0)
 	b := newBackend(t, "b", entered, 0)
-	plain := startDynamicNginx(t, false, a.addr(), b.addr())
+	plain := startDynamicNginx(t, false, 0o777, a.addr(), b.addr())
 	ctx := context.Background()
 	err := plain.dynamic(DynamicOptions{}).Check(ctx, []string{a.addr()})
 	if err == nil || !strings.Contains(err.Error(), "plan nginx-snippet -upstream apps") || !strings.Contains(err.Error(), "balancer_by_lua_block") {
 		t.Fatalf("Check without the snippet: want a refusal naming the fix, got %v", err)
 	}
 
-	n := startDynamicNginx(t, true, a.addr(), b.addr())
+	// The snippet, but a state folder nginx's workers cannot write.
+	ro := startDynamicNginx(t, true, 0o755, a.addr(), b.addr())
+	err = ro.dynamic(DynamicOptions{}).Check(ctx, []string{a.addr()})
+	if err == nil || !strings.Contains(err.Error(), "no ack from nginx") || !strings.Contains(err.Error(), "writable by nginx's worker user") {
+		t.Fatalf("Check with an unwritable state folder: want a refusal naming the fix, got %v", err)
+	}
+
+	n := startDynamicNginx(t, true, 0o777, a.addr(), b.addr())
 	d := n.dynamic(DynamicOptions{AckTimeout: 300 * time.Millisecond})
 	if err := d.Check(ctx, []string{a.addr(), "nope:80"}); err == nil || !strings.Contains(err.Error(), `"nope:80"`) {
 		t.Fatalf("Check of an unknown server: got %v", err)

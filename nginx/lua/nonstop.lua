@@ -101,10 +101,9 @@ end
 -- ack writes the version in use and the in-flight counts, when they changed.
 local function ack(u)
     local d = shm()
-    local version = d:get("v:" .. u)
-    if not version then
-        return
-    end
+    -- Version 0 before the first state: the ack still proves to the
+    -- preflight that this module runs and can write here.
+    local version = d:get("v:" .. u) or "0"
     local _, peers = parse(d:get("s:" .. u))
     local out = { "nonstop-ack 1", "module " .. _M._VERSION, "version " .. version }
     for _, p in ipairs(peers or {}) do
