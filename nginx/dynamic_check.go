@@ -185,4 +185,3 @@ func (d *Dynamic) Check(ctx context.Context, servers []string) error {
 	}
 	return errors.Join(errs...)
 }
-
