@@ -36,6 +36,7 @@ local dir
 local upstreams = {}
 local cache = {}    -- per worker: upstream -> { version, list, backups, i }
 local written = {}  -- per worker: upstream -> last ack text written
+local ticks = 0     -- per worker: timer ticks, to rewrite an unchanged ack now and then
 
 local function shm()
     local d = ngx.shared[DICT]
@@ -113,7 +114,9 @@ local function ack(u)
     out[#out + 1] = "inflight * " .. (d:get("f:" .. u .. "|*") or 0)
     out[#out + 1] = "end\n"
     local text = table.concat(out, "\n")
-    if written[u] == text then
+    -- Unchanged: written again once a second anyway, in case the file
+    -- was removed.
+    if written[u] == text and ticks % 20 ~= 0 then
         return
     end
     local path = dir .. "/" .. u .. ".ack"
@@ -138,6 +141,7 @@ local function tick(premature)
     if premature then
         return
     end
+    ticks = ticks + 1
     for u in pairs(upstreams) do
         local ok, err = pcall(load, u)
         if not ok then
