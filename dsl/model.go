@@ -168,6 +168,10 @@ type Nginx struct {
 	// EngineSet is true when the block names its engine itself (a host
 	// form nginx said to be with that engine), not by default.
 	EngineSet bool
+	// Mode is the membership backend: NginxModeReload (edit the config
+	// and reload) or NginxModeDynamic (the Lua balancer Nonstop ships,
+	// membership changed at runtime without a reload; docs/dynamic.md).
+	Mode String
 }
 
 // Rollout is a `rollout` block as written; its expansion lives in Plan.Steps.

@@ -1,5 +1,5 @@
 // This file decodes nginx blocks: container or host form, config, upstream,
-// drain_timeout.
+// drain_timeout, mode (reload or dynamic).
 package dsl
 
 import (
@@ -15,10 +15,20 @@ import (
 // when the nginx block does not say.
 const DefaultDrainTimeout = 30 * time.Second
 
+// The values of an nginx block's mode: how membership changes reach nginx.
+const (
+	// NginxModeReload edits the upstream's server lines and reloads nginx
+	// (the default: works with any nginx).
+	NginxModeReload = "reload"
+	// NginxModeDynamic changes membership at runtime through the Lua
+	// balancer Nonstop ships, without a reload (docs/dynamic.md).
+	NginxModeDynamic = "dynamic"
+)
+
 var nginxSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "container"}, {Name: "pid_file"}, {Name: "binary"}, {Name: "main_config"},
 	{Name: "config", Required: true}, {Name: "upstream", Required: true},
-	{Name: "drain_timeout"}, {Name: "engine"},
+	{Name: "drain_timeout"}, {Name: "engine"}, {Name: "mode"},
 }}
 
 type nginxBlock struct {
@@ -33,6 +43,7 @@ func (b *nginxBlock) value() cty.Value {
 		"container": cty.StringVal(m.Container.Value),
 		"config":    cty.StringVal(m.Config.Value),
 		"upstream":  cty.StringVal(m.Upstream.Value),
+		"mode":      cty.StringVal(m.Mode.Value),
 	})
 }
 
@@ -65,6 +76,7 @@ func (l *loader) decodeNginx() hcl.Diagnostics {
 		m.DrainTimeout = r.PositiveDuration("drain_timeout", DefaultDrainTimeout)
 		m.Docker = r.Docker("engine")
 		m.EngineSet = r.Has("engine")
+		m.Mode = r.OneOf("mode", NginxModeReload, NginxModeReload, NginxModeDynamic)
 		switch {
 		case m.Container.Set && m.PIDFile.Set:
 			r.Report(&hcl.Diagnostic{

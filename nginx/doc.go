@@ -14,7 +14,10 @@
 // drained.
 //
 // Callers should depend on the Membership interface rather than on reloads:
-// a reload-free backend (Lua, balancer_by_lua) is planned beside Balancer.
+// beside Balancer, Dynamic is the reload-free backend (nginx block mode =
+// "dynamic"): a state file that the Lua module Nonstop ships
+// (lua/nonstop.lua, balancer_by_lua) balances from, drains by per-peer
+// in-flight counters, and never edits the config (docs/dynamic.md).
 // What only the reload backend does (a restore and a drain in one reload,
 // a detour to an address, a reload that changes nothing) are optional
 // capabilities (Handoffer, Detourer, Refresher), reached through the
@@ -29,7 +32,7 @@
 // writing a file here or through nginx's engine), write.go, resolve.go,
 // shared.go, edit.go
 // and config.go (pure text), runtime*.go and procfs.go (talking to a
-// running nginx).
+// running nginx); dynamic*.go and lua/ the reload-free backend.
 //
 // The reload backend edits only what nginx runs. Its preflight (Check)
 // runs `nginx -T` instead of `nginx -t` (one exec either way) and proves

@@ -260,4 +260,8 @@ type DrainReport struct {
 	// timeout, where the runtime can tell (ConnLister): what the user needs
 	// to know to find the long-lived client.
 	Conns []Conn `json:"conns,omitempty"`
+	// InFlight is, for the reload-free backend (Dynamic), the requests the
+	// drained server still had at the timeout, as its Lua balancer counts
+	// them.
+	InFlight int `json:"in_flight,omitempty"`
 }

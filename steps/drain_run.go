@@ -42,7 +42,9 @@ func (Drain) Undo(ctx context.Context, env *Env, raw json.RawMessage, note func(
 			env.markStale(rec.Nginx)
 			return fmt.Errorf("reloading nginx so that it resolves %s again: %w", rec.Change.Server, err)
 		}
-		note("nginx reloaded: it resolves every upstream host again")
+		if _, reloads := b.(nginx.Refresher); reloads {
+			note("nginx reloaded: it resolves every upstream host again")
+		}
 	}
 	return nil
 }
@@ -102,7 +104,11 @@ func (s *DrainSpec) wait(ctx context.Context, b nginx.Membership, t NginxTarget,
 		}
 		return nil, fmt.Errorf("waiting for %s to drain: %w (it was put back into the upstream)", s.Server.Value, err)
 	}
-	if rep.TimedOut {
+	if rep.TimedOut && rep.InFlight > 0 {
+		// The reload-free backend counts requests, not workers.
+		note(fmt.Sprintf("warning: drain_timeout %s reached; %d request(s) to %s still in flight. Long-lived requests (WebSocket, streaming) that are still open are cut when it is replaced",
+			s.DrainTimeout.Value, rep.InFlight, s.Server.Value))
+	} else if rep.TimedOut {
 		var pids []string
 		for _, p := range rep.Remaining {
 			pids = append(pids, fmt.Sprint(p.PID))

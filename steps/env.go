@@ -155,14 +155,26 @@ type NginxTarget struct {
 	Binary     string    `json:"binary,omitempty"`
 	MainConfig string    `json:"main_config,omitempty"`
 	Engine     EngineRef `json:"engine,omitzero"`
+	// Mode is the nginx block's mode ("dynamic": the reload-free backend);
+	// empty is "reload", as in journals written before modes existed.
+	Mode string `json:"mode,omitempty"`
 }
 
 func nginxTarget(n *dsl.Nginx) NginxTarget {
 	return NginxTarget{
 		Config: n.Config.Value, Upstream: n.Upstream.Value, Container: n.Container.Value,
 		PIDFile: n.PIDFile.Value, Binary: n.Binary.Value, MainConfig: n.MainConfig.Value,
-		Engine: engineRef(n.Docker),
+		Engine: engineRef(n.Docker), Mode: modeOf(n),
 	}
+}
+
+// modeOf is the target's Mode: "" for the default reload backend, so that
+// targets (map keys, journal records) of plans without a mode stay as they were.
+func modeOf(n *dsl.Nginx) string {
+	if n.Mode.Value == dsl.NginxModeDynamic {
+		return dsl.NginxModeDynamic
+	}
+	return ""
 }
 
 // Balancer returns the membership backend for an nginx upstream; for nginx
@@ -176,6 +188,7 @@ func (e *Env) Balancer(ctx context.Context, t NginxTarget) (nginx.Membership, er
 	e.mu.Unlock()
 	var rt nginx.Runtime
 	var file nginx.File
+	var resolve nginx.AddrResolver
 	inPlace := false
 	if t.Container != "" {
 		cli, err := e.Engine(ctx, t.Engine.Endpoint)
@@ -183,6 +196,7 @@ func (e *Env) Balancer(ctx context.Context, t NginxTarget) (nginx.Membership, er
 			return nil, err
 		}
 		rt = nginx.ContainerRuntime(cli, t.Container, t.Binary)
+		resolve = nginx.EngineResolver(cli, t.Container)
 		// The seed bind-mounts the single file: a rename would leave the
 		// container reading the old inode.
 		inPlace = true
@@ -194,7 +208,10 @@ func (e *Env) Balancer(ctx context.Context, t NginxTarget) (nginx.Membership, er
 	} else {
 		rt = nginx.HostRuntime(t.PIDFile, t.Binary, t.MainConfig)
 	}
-	b := nginx.New(nginx.Options{ConfigPath: t.Config, Upstream: t.Upstream, Runtime: rt, WriteInPlace: inPlace, Shared: &e.nginxShared, Log: e.Log, File: file})
+	var b nginx.Membership = nginx.New(nginx.Options{ConfigPath: t.Config, Upstream: t.Upstream, Runtime: rt, WriteInPlace: inPlace, Shared: &e.nginxShared, Log: e.Log, File: file})
+	if t.Mode == dsl.NginxModeDynamic {
+		b = nginx.NewDynamic(nginx.DynamicOptions{ConfigPath: t.Config, Upstream: t.Upstream, Runtime: rt, Resolve: resolve, Shared: &e.nginxShared, Log: e.Log})
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.lbs[t] = b

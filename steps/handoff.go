@@ -79,6 +79,8 @@ func (r *RestoreSpec) Fuse(env *Env, next Spec, first, second func(json.RawMessa
 		}
 		if in.Noop {
 			noteRestore(fmt.Sprintf("%s was not down", r.Server.Value))
+		} else if in.Backend == nginx.BackendDynamic {
+			noteRestore(fmt.Sprintf("%s back in upstream %q (in the same membership change that takes %s out; no reload)", r.Server.Value, target.Upstream, out))
 		} else {
 			noteRestore(fmt.Sprintf("%s back in upstream %q (in the same reload that takes %s out)", r.Server.Value, target.Upstream, out))
 		}

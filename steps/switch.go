@@ -2,6 +2,7 @@
 package steps
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -50,6 +51,14 @@ func (Switch) Decode(body hcl.Body, dc *dsl.DecodeContext) (Spec, hcl.Diagnostic
 	r := dc.Read(body, switchSchema)
 	s := &SwitchSpec{Nginx: r.Nginx("nginx"), Server: r.String("server"), Container: r.Name("container"), Engine: r.Docker("engine")}
 	r.Report(checkServer(s.Server)...)
+	if s.Nginx != nil && s.Nginx.Mode.Value == dsl.NginxModeDynamic {
+		r.Report(&hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Switch needs the reload backend",
+			Detail:   fmt.Sprintf("nginx %q has mode = \"dynamic\", whose balancer connects to each server's current address: a start-first deploy's switch (a detour to the new container's address) is not supported there yet. Set mode = \"reload\" for this nginx, or roll several replicas with drain, deploy and restore.", s.Nginx.Name),
+			Subject:  r.Range("nginx").Ptr(),
+		})
+	}
 	return s, r.Diags()
 }
 

@@ -171,7 +171,7 @@ func bench0(o options, stdout, stderr io.Writer) error {
 func measure(o options, root string, stderr io.Writer) (*bench.Suite, error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	procs, err := pick(append(slices.Clone(bench.Procedures), bench.BalancerControl, bench.BalancerControlProc, bench.BlueGreen), func(s string) string { return s }, o.procs)
+	procs, err := pick(append(slices.Clone(bench.Procedures), bench.BalancerControl, bench.BalancerControlProc, bench.BlueGreen, bench.PlanApplyDynamic, bench.ScaleAndSwap), func(s string) string { return s }, o.procs)
 	if o.procs == "" {
 		procs = bench.Procedures
 	}
@@ -192,7 +192,7 @@ func measure(o options, root string, stderr io.Writer) (*bench.Suite, error) {
 	}
 	topos, err := pick(topoDefault, func(t bench.Topology) string { return t.Name }, o.topos)
 	if o.topos != "" {
-		topos, err = pick(append(slices.Clone(bench.AllTopols), bench.BatchTopols...), func(t bench.Topology) string { return t.Name }, o.topos)
+		topos, err = pick(append(append(slices.Clone(bench.AllTopols), bench.BatchTopols...), bench.SeedKeepAlive), func(t bench.Topology) string { return t.Name }, o.topos)
 	}
 	if err != nil {
 		return nil, err

@@ -102,17 +102,18 @@ func unknownCommand(args []string, cmds map[string]cli.CommandFactory, stderr io
 
 func commands(m *meta) map[string]cli.CommandFactory {
 	return map[string]cli.CommandFactory{
-		"validate": func() (cli.Command, error) { return &validateCommand{meta: m}, nil },
-		"fmt":      func() (cli.Command, error) { return &fmtCommand{meta: m}, nil },
-		"graph":    func() (cli.Command, error) { return &graphCommand{meta: m}, nil },
-		"show":     func() (cli.Command, error) { return &showCommand{meta: m}, nil },
-		"diff":     func() (cli.Command, error) { return &diffCommand{meta: m}, nil },
-		"version":  func() (cli.Command, error) { return &versionCommand{meta: m}, nil },
-		"apply":    func() (cli.Command, error) { return &applyCommand{meta: m}, nil },
-		"rollback": func() (cli.Command, error) { return &rollbackCommand{meta: m}, nil },
-		"status":   func() (cli.Command, error) { return &statusCommand{meta: m}, nil },
-		"unlock":   func() (cli.Command, error) { return &unlockCommand{meta: m}, nil },
-		"history":  func() (cli.Command, error) { return &historyCommand{meta: m}, nil },
+		"validate":      func() (cli.Command, error) { return &validateCommand{meta: m}, nil },
+		"fmt":           func() (cli.Command, error) { return &fmtCommand{meta: m}, nil },
+		"graph":         func() (cli.Command, error) { return &graphCommand{meta: m}, nil },
+		"show":          func() (cli.Command, error) { return &showCommand{meta: m}, nil },
+		"diff":          func() (cli.Command, error) { return &diffCommand{meta: m}, nil },
+		"version":       func() (cli.Command, error) { return &versionCommand{meta: m}, nil },
+		"apply":         func() (cli.Command, error) { return &applyCommand{meta: m}, nil },
+		"rollback":      func() (cli.Command, error) { return &rollbackCommand{meta: m}, nil },
+		"status":        func() (cli.Command, error) { return &statusCommand{meta: m}, nil },
+		"unlock":        func() (cli.Command, error) { return &unlockCommand{meta: m}, nil },
+		"history":       func() (cli.Command, error) { return &historyCommand{meta: m}, nil },
+		"nginx-snippet": func() (cli.Command, error) { return &snippetCommand{meta: m}, nil },
 	}
 }
 

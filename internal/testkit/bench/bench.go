@@ -64,6 +64,9 @@ type Topology struct {
 	Replicas int
 	// BatchSize is the batch_size of plan-apply's rollout (0: the plan's); see batches.go.
 	BatchSize int
+	// KeepAlive adds upstream keep-alive to the seed's nginx.conf (see
+	// SeedKeepAlive).
+	KeepAlive bool
 }
 
 // Topologies benchmarked: the seed's, and a wider one.
@@ -314,6 +317,15 @@ func Run(ctx context.Context, c Config, topo Topology, sc Scenario, proc string)
 	if err != nil {
 		return res, err
 	}
+	if proc == PlanApplyDynamic {
+		_, err = DynamicNginx(sctx, c.Docker, t, c.RepoRoot, BenchSysctls)
+	} else if topo.KeepAlive {
+		err = upstreamKeepAlive(sctx, c.Docker, t)
+	}
+	if err != nil {
+		_ = t.Close(context.WithoutCancel(ctx))
+		return res, err
+	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 		defer cancel()
@@ -379,6 +391,10 @@ func Run(ctx context.Context, c Config, topo Topology, sc Scenario, proc string)
 	switch proc {
 	case PlanApply:
 		perr = p.planApply(ctx, &res)
+	case PlanApplyDynamic:
+		perr = p.planApplyDynamic(ctx, &res)
+	case ScaleAndSwap:
+		perr = p.scaleAndSwap(ctx, &res)
 	case SeedRunbook:
 		perr = p.seedRunbook(ctx, &res)
 	case NaiveRecreate:

@@ -86,7 +86,12 @@ func (p *procRun) planApply(ctx context.Context, res *Result) error {
 	if err != nil {
 		return err
 	}
-	plan := filepath.Join(p.t.Dir, "rolling-update.hcl")
+	return p.applyPlan(ctx, res, "rolling-update.hcl", src)
+}
+
+// applyPlan writes src as t.Dir/name and runs plan apply on it.
+func (p *procRun) applyPlan(ctx context.Context, res *Result, name, src string) error {
+	plan := filepath.Join(p.t.Dir, name)
 	if err := os.WriteFile(plan, []byte(src), 0o644); err != nil {
 		return err
 	}

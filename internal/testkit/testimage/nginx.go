@@ -23,8 +23,9 @@ import (
 const NginxPath = "/usr/sbin/nginx"
 
 var (
-	nginxMu  sync.Mutex
-	nginxRef string
+	nginxMu     sync.Mutex
+	nginxRef    string
+	nginxLuaRef string
 )
 
 // Nginx builds an nginx image from the host's Debian nginx: /usr/sbin/nginx,
@@ -44,18 +45,35 @@ var (
 // so a host nginx upgrade gives a new image. There is no shell in the image:
 // control nginx with `nginx -t`, `nginx -s reload` (exec) or signals.
 func Nginx(ctx context.Context, cli client.APIClient) (ref string, err error) {
+	return buildNginx(ctx, cli, false)
+}
+
+// buildNginx builds (once per process and content) the nginx image, with
+// Debian's Lua modules when lua is set (NginxLua).
+func buildNginx(ctx context.Context, cli client.APIClient, lua bool) (ref string, err error) {
 	nginxMu.Lock()
 	defer nginxMu.Unlock()
-	if nginxRef != "" {
-		if ok, err := exists(ctx, cli, nginxRef); err != nil {
+	cached := &nginxRef
+	if lua {
+		cached = &nginxLuaRef
+	}
+	if *cached != "" {
+		if ok, err := exists(ctx, cli, *cached); err != nil {
 			return "", err
 		} else if ok {
-			return nginxRef, nil
+			return *cached, nil
 		}
 	}
 	entries, err := nginxRootfs(ctx)
 	if err != nil {
 		return "", err
+	}
+	repo := "nonstop-nginx:"
+	if lua {
+		repo = "nonstop-nginx-lua:"
+		if entries, err = addLua(ctx, entries); err != nil {
+			return "", err
+		}
 	}
 	entries = append(entries, file("Dockerfile", 0o644, dockerfile(
 		"FROM scratch",
@@ -70,7 +88,7 @@ func Nginx(ctx context.Context, cli client.APIClient) (ref string, err error) {
 	if err != nil {
 		return "", err
 	}
-	ref = "nonstop-nginx:" + shortHash(tarball)
+	ref = repo + shortHash(tarball)
 	if ok, err := exists(ctx, cli, ref); err != nil {
 		return "", err
 	} else if !ok {
@@ -78,7 +96,7 @@ func Nginx(ctx context.Context, cli client.APIClient) (ref string, err error) {
 			return "", err
 		}
 	}
-	nginxRef = ref
+	*cached = ref
 	return ref, nil
 }
 

@@ -1,0 +1,186 @@
+// This file holds the two files the reload-free backend (Dynamic) and the
+// Lua module share in the state folder: UPSTREAM.state, the membership
+// Nonstop writes (atomically, through the same writeFile as config edits),
+// and UPSTREAM.ack, what the Lua side writes back (the version every
+// worker uses and the requests in flight per peer). Both are line-based
+// so that the Lua side parses them with string patterns, without a JSON
+// library.
+
+package nginx
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// statePeer is one server of an upstream in a state file.
+type statePeer struct {
+	Name   string // as written in the upstream's server line, e.g. "app1:3000"
+	Addr   string // IP:port nginx connects to; "" while unknown (never sent traffic)
+	Down   bool
+	Weight int // 0: nginx's default, 1
+	Backup bool
+}
+
+// state is the content of UPSTREAM.state.
+type state struct {
+	Version int
+	Peers   []statePeer
+}
+
+func (s *state) peer(name string) *statePeer {
+	for i := range s.Peers {
+		if s.Peers[i].Name == name {
+			return &s.Peers[i]
+		}
+	}
+	return nil
+}
+
+// marshal is the text the Lua module parses (nonstop.lua, parse).
+func (s *state) marshal() []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "nonstop 1\nversion %d\n", s.Version)
+	for _, p := range s.Peers {
+		addr := p.Addr
+		if addr == "" {
+			addr = "-"
+		}
+		fmt.Fprintf(&b, "server %s %s %d %d %d\n", p.Name, addr, b2i(p.Down), p.Weight, b2i(p.Backup))
+	}
+	b.WriteString("end\n")
+	return b.Bytes()
+}
+
+func b2i(v bool) int {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+// errIncomplete is a state or ack file without its last line: written in
+// place by someone else, or being written.
+var errIncomplete = errors.New("incomplete file")
+
+// parseState reads a state file's text.
+func parseState(data []byte) (*state, error) {
+	if !bytes.HasPrefix(data, []byte("nonstop 1\n")) || !bytes.HasSuffix(data, []byte("\nend\n")) {
+		return nil, errIncomplete
+	}
+	s := &state{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		switch {
+		case len(f) == 2 && f[0] == "version":
+			v, err := strconv.Atoi(f[1])
+			if err != nil {
+				return nil, fmt.Errorf("bad version %q", f[1])
+			}
+			s.Version = v
+		case len(f) == 6 && f[0] == "server":
+			w, err := strconv.Atoi(f[4])
+			if err != nil {
+				return nil, fmt.Errorf("bad weight %q", f[4])
+			}
+			p := statePeer{Name: f[1], Addr: f[2], Down: f[3] == "1", Weight: w, Backup: f[5] == "1"}
+			if p.Addr == "-" {
+				p.Addr = ""
+			}
+			s.Peers = append(s.Peers, p)
+		}
+	}
+	return s, nil
+}
+
+// ackFile is the content of UPSTREAM.ack.
+type ackFile struct {
+	Module   string
+	Version  int
+	InFlight map[string]int
+}
+
+func parseAck(data []byte) (*ackFile, error) {
+	if !bytes.HasPrefix(data, []byte("nonstop-ack 1\n")) || !bytes.HasSuffix(data, []byte("\nend\n")) {
+		return nil, errIncomplete
+	}
+	a := &ackFile{InFlight: map[string]int{}}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		switch {
+		case len(f) == 2 && f[0] == "module":
+			a.Module = f[1]
+		case len(f) == 2 && f[0] == "version":
+			a.Version, _ = strconv.Atoi(f[1])
+		case len(f) == 3 && f[0] == "inflight":
+			n, _ := strconv.Atoi(f[2])
+			a.InFlight[f[1]] = n
+		}
+	}
+	return a, nil
+}
+
+// statePath and ackPath are the two files of upstream in dir.
+func statePath(dir, upstream string) string { return filepath.Join(dir, upstream+".state") }
+func ackPath(dir, upstream string) string   { return filepath.Join(dir, upstream+".ack") }
+
+// readState reads the state file; (nil, nil) when there is none yet.
+func readState(path string) (*state, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	s, err := parseState(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// readAck reads the ack file; (nil, nil) when there is none or it is
+// being replaced.
+func readAck(path string) (*ackFile, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	a, err := parseAck(data)
+	if errors.Is(err, errIncomplete) {
+		return nil, nil
+	}
+	return a, err
+}
+
+// writeState writes s atomically (temp file + rename, fsynced) through
+// writeFile, the config edits' writer; the first write creates the file.
+func writeState(path string, s *state) error {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		// writeFile keeps an existing file's mode: give it one nginx's
+		// workers can read.
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		if f != nil {
+			if err := f.Close(); err != nil {
+				return err
+			}
+		}
+	}
+	return writeFile(path, s.marshal(), false)
+}
