@@ -133,28 +133,13 @@ func Rollback(ctx context.Context, dir string, o RollbackOptions) (*RollbackResu
 		}
 		return res, nil
 	}
-	lock, stale, err := executor.TakeOver(ctx, dir, info, o.LockTimeout)
+	h, err := holdForRollback(ctx, dir, path, s, info, o)
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = lock.Release() }()
-	res.StaleLock = stale
-	// What the apply changes (its journal says), so that no other plan
-	// changes it meanwhile.
-	lockDir := o.TargetLockDir
-	if lockDir == "" {
-		lockDir = executor.DefaultTargetLockDir()
-	}
-	targets, err := executor.LockTargets(ctx, lockDir, s.Targets, info, o.LockTimeout)
-	if err != nil {
-		return nil, err
-	}
-	defer targets.Release()
-	j, err := executor.OpenJournal(path)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = j.Close() }()
+	defer h.release()
+	res.StaleLock = h.stale
+	j := h.journal
 	defer func() { recordRollback(dir, path, rec, &s, res, o) }()
 	env := steps.NewEnv(o.Log, o.Steps)
 	defer env.Close()
@@ -219,4 +204,43 @@ func Rollback(ctx context.Context, dir string, o RollbackOptions) (*RollbackResu
 		res.JournalErrors = append(res.JournalErrors, err)
 	}
 	return res, nil
+}
+
+// rollbackHold is what a rollback holds while it acts: the plan's lock
+// (taken over from the apply, dead or finished), the locks of what the
+// apply changed (its journal says), so that no other plan changes them
+// meanwhile, and the journal, open for the undos' records.
+type rollbackHold struct {
+	journal *executor.Journal
+	stale   *executor.LockInfo
+	release func()
+}
+
+// holdForRollback takes what a rollback holds (see rollbackHold), waiting
+// up to o.LockTimeout for each lock; on error it holds nothing.
+func holdForRollback(ctx context.Context, dir, path string, s executor.Summary, info executor.LockInfo, o RollbackOptions) (*rollbackHold, error) {
+	lock, stale, err := executor.TakeOver(ctx, dir, info, o.LockTimeout)
+	if err != nil {
+		return nil, err
+	}
+	lockDir := o.TargetLockDir
+	if lockDir == "" {
+		lockDir = executor.DefaultTargetLockDir()
+	}
+	targets, err := executor.LockTargets(ctx, lockDir, s.Targets, info, o.LockTimeout)
+	if err != nil {
+		_ = lock.Release()
+		return nil, err
+	}
+	j, err := executor.OpenJournal(path)
+	if err != nil {
+		targets.Release()
+		_ = lock.Release()
+		return nil, err
+	}
+	return &rollbackHold{journal: j, stale: stale, release: func() {
+		_ = j.Close()
+		targets.Release()
+		_ = lock.Release()
+	}}, nil
 }

@@ -37,26 +37,13 @@ func flippable(entries []executor.Entry, s executor.Summary) []executor.Entry {
 // do not run.
 func flipBack(ctx context.Context, dir, path string, s executor.Summary, cuts []executor.Entry, info executor.LockInfo, rec HistoryRecord, o RollbackOptions) (*RollbackResult, error) {
 	res := &RollbackResult{ApplyID: s.ApplyID, Failed: map[string]error{}}
-	lock, stale, err := executor.TakeOver(ctx, dir, info, o.LockTimeout)
+	h, err := holdForRollback(ctx, dir, path, s, info, o)
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = lock.Release() }()
-	res.StaleLock = stale
-	lockDir := o.TargetLockDir
-	if lockDir == "" {
-		lockDir = executor.DefaultTargetLockDir()
-	}
-	targets, err := executor.LockTargets(ctx, lockDir, s.Targets, info, o.LockTimeout)
-	if err != nil {
-		return nil, err
-	}
-	defer targets.Release()
-	j, err := executor.OpenJournal(path)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = j.Close() }()
+	defer h.release()
+	res.StaleLock = h.stale
+	j := h.journal
 	defer func() { recordRollback(dir, path, rec, &s, res, o) }()
 	env := steps.NewEnv(o.Log, o.Steps)
 	defer env.Close()
