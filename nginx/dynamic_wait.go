@@ -17,7 +17,7 @@ func (d *Dynamic) waitAck(ctx context.Context, dir string, version int) error {
 	deadline := time.Now().Add(d.o.AckTimeout)
 	last := -1
 	for {
-		a, err := readAck(ackPath(dir, d.o.Upstream))
+		a, err := d.readAck(ctx, ackPath(dir, d.o.Upstream))
 		if err != nil {
 			return err
 		}
@@ -83,7 +83,11 @@ func (d *Dynamic) waitIdle(ctx context.Context, server string, start time.Time, 
 	deadline := start.Add(timeout)
 	inflight := -1
 	for {
-		st, err := readState(statePath(dir, d.o.Upstream))
+		// Not during a write of this process: one through the engine's
+		// archive API is not atomic (dynamic_file.go).
+		d.wmu.Lock()
+		st, err := d.readState(ctx, statePath(dir, d.o.Upstream))
+		d.wmu.Unlock()
 		if err != nil {
 			return DrainReport{}, err
 		}
@@ -92,7 +96,7 @@ func (d *Dynamic) waitIdle(ctx context.Context, server string, start time.Time, 
 			// lines, where a down server gets nothing.
 			return DrainReport{Took: time.Since(start)}, nil
 		}
-		a, err := readAck(ackPath(dir, d.o.Upstream))
+		a, err := d.readAck(ctx, ackPath(dir, d.o.Upstream))
 		if err != nil {
 			return DrainReport{}, err
 		}
