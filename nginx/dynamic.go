@@ -86,9 +86,8 @@ type Dynamic struct {
 	mu    sync.Mutex
 	dir   string          // the state folder, once known
 	files map[string]File // the files opened in it
-	// wmu is held while the state file is written, and while waitIdle
-	// reads it (Options.Shared's lock is held much longer, during the
-	// wait for the ack).
+	// wmu is held while the state file is written or read (Options.Shared's
+	// lock is held much longer, during the wait for the ack).
 	wmu sync.Mutex
 }
 

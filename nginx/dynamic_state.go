@@ -156,7 +156,11 @@ func ackPath(dir, upstream string) string   { return path.Join(dir, upstream+".a
 
 // readState reads the state file; (nil, nil) when there is none yet.
 func (d *Dynamic) readState(ctx context.Context, name string) (*state, error) {
+	// Not during a write of this process: one through the engine's
+	// archive API is not atomic (dynamic_file.go).
+	d.wmu.Lock()
 	data, err := d.readFile(ctx, name)
+	d.wmu.Unlock()
 	if err != nil || data == nil {
 		return nil, err
 	}

@@ -83,11 +83,7 @@ func (d *Dynamic) waitIdle(ctx context.Context, server string, start time.Time, 
 	deadline := start.Add(timeout)
 	inflight := -1
 	for {
-		// Not during a write of this process: one through the engine's
-		// archive API is not atomic (dynamic_file.go).
-		d.wmu.Lock()
 		st, err := d.readState(ctx, statePath(dir, d.o.Upstream))
-		d.wmu.Unlock()
 		if err != nil {
 			return DrainReport{}, err
 		}
