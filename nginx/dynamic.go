@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -41,17 +40,27 @@ type AddrResolver func(ctx context.Context, host string) (string, error)
 
 // DynamicOptions configures a Dynamic for one upstream.
 type DynamicOptions struct {
-	// ConfigPath is the host path of the file that holds the upstream: its
+	// ConfigPath is the path of the file that holds the upstream: its
 	// server lines name the servers (never edited).
 	ConfigPath string
+	// ConfigFile reads ConfigPath (e.g. a ContainerFile, through the
+	// engine); nil: ConfigPath on this machine's disk.
+	ConfigFile File
 	// Upstream is the upstream's name.
 	Upstream string
 	// Runtime is the nginx that runs the upstream (preflight, `nginx -T`).
 	Runtime Runtime
-	// StateDir is the state folder on this machine. Empty: found in the
-	// running config (the init_worker call of the snippet), mapped through
-	// the container's mounts.
+	// StateDir is the state folder, named as Open names files (on this
+	// machine without Open). Empty: found in the running config (the
+	// init_worker call of the snippet); without Open, mapped to this
+	// machine through the container's mounts.
 	StateDir string
+	// Open opens the files of the state folder by the path nginx knows
+	// them by (inside its container), e.g. ContainerStateFile through the
+	// engine that runs nginx: the state is then written the way config
+	// edits are, and a remote engine's nginx works. Nil: this machine's
+	// files.
+	Open FileOpener
 	// Resolve finds a server's current address; nil: IP literals as they
 	// are, other hosts through this machine's resolver.
 	Resolve AddrResolver
@@ -74,8 +83,12 @@ type Dynamic struct {
 	path   string // cleaned absolute ConfigPath
 	shared *Shared
 
-	mu  sync.Mutex
-	dir string // the state folder, once known
+	mu    sync.Mutex
+	dir   string          // the state folder, once known
+	files map[string]File // the files opened in it
+	// wmu is held while the state file is written or read (Options.Shared's
+	// lock is held much longer, during the wait for the ack).
+	wmu sync.Mutex
 }
 
 var (
@@ -128,8 +141,8 @@ func (d *Dynamic) valid() error {
 }
 
 // configServers reads the upstream's server lines.
-func (d *Dynamic) configServers() ([]*Server, error) {
-	src, err := os.ReadFile(d.path)
+func (d *Dynamic) configServers(ctx context.Context) ([]*Server, error) {
+	src, err := d.config().Read(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("nginx config: %w", err)
 	}
@@ -149,14 +162,14 @@ func (d *Dynamic) configServers() ([]*Server, error) {
 // change). With resolve, every server in rotation without an address gets
 // one.
 func (d *Dynamic) current(ctx context.Context, dir string, resolve bool) (*state, error) {
-	st, err := readState(statePath(dir, d.o.Upstream))
+	st, err := d.readState(ctx, statePath(dir, d.o.Upstream))
 	if err != nil {
 		return nil, err
 	}
 	if st == nil {
 		st = &state{}
 	}
-	servers, err := d.configServers()
+	servers, err := d.configServers(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -408,7 +421,7 @@ func (d *Dynamic) commit(ctx context.Context, edits []edit, hook bool) ([]Change
 	}
 	next.Version = prev.Version + 1
 	t := time.Now()
-	if err := writeState(path, next); err != nil {
+	if err := d.writeState(ctx, path, next); err != nil {
 		return cs, fmt.Errorf("writing %s: %w", path, err)
 	}
 	for i := range cs {
@@ -425,7 +438,9 @@ func (d *Dynamic) commit(ctx context.Context, edits []edit, hook bool) ([]Change
 	// Put the previous membership back, as a newer version so that a Lua
 	// side that comes back takes it.
 	prev.Version = next.Version + 1
-	if werr := writeState(path, prev); werr != nil {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if werr := d.writeState(wctx, path, prev); werr != nil {
 		return cs, fmt.Errorf("%w; and writing the previous membership back failed: %w: %v", err, ErrRestoreFailed, werr)
 	}
 	log.Warn().Err(err).Msg("nginx: membership not applied; previous membership written back")

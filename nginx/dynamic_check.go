@@ -59,8 +59,18 @@ func hostDir(l *Loaded, name string) (string, error) {
 	return "", fmt.Errorf("the state folder %s is inside the nginx container, where this machine cannot write: bind-mount a folder of this machine there (docker run -v /srv/nonstop:%s) and recreate the container", name, name)
 }
 
-// stateDir is the state folder on this machine: DynamicOptions.StateDir,
-// or found once in the running config.
+// dirOf is the state folder nginx names name as Dynamic opens its files:
+// that name with an Open (which reaches the container), else this
+// machine's folder (hostDir).
+func (d *Dynamic) dirOf(l *Loaded, name string) (string, error) {
+	if d.o.Open != nil {
+		return name, nil
+	}
+	return hostDir(l, name)
+}
+
+// stateDir is the state folder as Dynamic opens its files:
+// DynamicOptions.StateDir, or found once in the running config.
 func (d *Dynamic) stateDir(ctx context.Context) (string, error) {
 	d.mu.Lock()
 	dir := d.dir
@@ -76,7 +86,7 @@ func (d *Dynamic) stateDir(ctx context.Context) (string, error) {
 	if s.dir == "" {
 		return "", fmt.Errorf("%s runs no require(\"nonstop\").init_worker(DIR, ...): %s", d.o.Runtime, d.fix())
 	}
-	if dir, err = hostDir(l, s.dir); err != nil {
+	if dir, err = d.dirOf(l, s.dir); err != nil {
 		return "", err
 	}
 	d.mu.Lock()
@@ -102,7 +112,7 @@ func (d *Dynamic) Check(ctx context.Context, servers []string) error {
 		return err
 	}
 	var errs []error
-	if have, err := d.configServers(); err != nil {
+	if have, err := d.configServers(ctx); err != nil {
 		errs = append(errs, err)
 	} else {
 		for _, s := range servers {
@@ -156,23 +166,26 @@ func (d *Dynamic) Check(ctx context.Context, servers []string) error {
 	}
 	dir := d.o.StateDir
 	if dir == "" {
-		if dir, err = hostDir(l, s.dir); err != nil {
+		if dir, err = d.dirOf(l, s.dir); err != nil {
 			return errors.Join(append(errs, err)...)
 		}
 		d.mu.Lock()
 		d.dir = dir
 		d.mu.Unlock()
 	}
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		errs = append(errs, fmt.Errorf("state folder %s (nginx's %s): not a folder on this machine: %v", dir, s.dir, err))
-		return errors.Join(errs...)
+	if d.o.Open == nil {
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			errs = append(errs, fmt.Errorf("state folder %s (nginx's %s): not a folder on this machine: %v", dir, s.dir, err))
+			return errors.Join(errs...)
+		}
 	}
 	// A worker that has just started may not have written it yet: a few
-	// of its ticks.
-	a, err := readAck(ackPath(dir, d.o.Upstream))
+	// of its ticks. (Through Open, the ack also proves the folder is
+	// reached: there is no folder to look at otherwise.)
+	a, err := d.readAck(ctx, ackPath(dir, d.o.Upstream))
 	for wait := time.Now().Add(time.Second); a == nil && err == nil && time.Now().Before(wait); {
 		if err = sleepCtx(ctx, 50*time.Millisecond); err == nil {
-			a, err = readAck(ackPath(dir, d.o.Upstream))
+			a, err = d.readAck(ctx, ackPath(dir, d.o.Upstream))
 		}
 	}
 	switch {

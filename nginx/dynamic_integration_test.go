@@ -461,7 +461,7 @@ func TestDynamicRefusals(t *testing.T) {
 	if _, err := d.MarkDown(ctx, a.addr()); !errors.Is(err, ErrNotApplied) {
 		t.Fatalf("MarkDown with nginx stopped: want ErrNotApplied, got %v", err)
 	}
-	st, err := readState(statePath(n.state, "apps"))
+	st, err := d.readState(ctx, statePath(n.state, "apps"))
 	if err != nil || st.peer(a.addr()).Down || !st.peer(b.addr()).Down {
 		t.Fatalf("after the unacknowledged change, want the previous membership (b down, a up), got %+v, %v", st, err)
 	}

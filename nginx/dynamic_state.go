@@ -1,7 +1,7 @@
 // This file holds the two files the reload-free backend (Dynamic) and the
 // Lua module share in the state folder: UPSTREAM.state, the membership
-// Nonstop writes (atomically, through the same writeFile as config edits),
-// and UPSTREAM.ack, what the Lua side writes back (the version every
+// Nonstop writes (as a whole, through the File DynamicOptions.Open gives:
+// see dynamic_file.go), and UPSTREAM.ack, what the Lua side writes back (the version every
 // worker uses and the requests in flight per peer). Both are line-based
 // so that the Lua side parses them with string patterns, without a JSON
 // library.
@@ -11,11 +11,10 @@ package nginx
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
+	"path"
 	"strconv"
 	"strings"
 )
@@ -44,10 +43,12 @@ func (s *state) peer(name string) *statePeer {
 	return nil
 }
 
-// marshal is the text the Lua module parses (nonstop.lua, parse).
+// marshal is the text the Lua module parses (nonstop.lua, parse): its
+// second line, "size N", is the file's length in bytes, so that a reader
+// tells a torn file from a whole one (see dynamic_file.go).
 func (s *state) marshal() []byte {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "nonstop 1\nversion %d\n", s.Version)
+	fmt.Fprintf(&b, "version %d\n", s.Version)
 	for _, p := range s.Peers {
 		addr := p.Addr
 		if addr == "" {
@@ -56,7 +57,21 @@ func (s *state) marshal() []byte {
 		fmt.Fprintf(&b, "server %s %s %d %d %d\n", p.Name, addr, b2i(p.Down), p.Weight, b2i(p.Backup))
 	}
 	b.WriteString("end\n")
-	return b.Bytes()
+	return withSize(b.Bytes())
+}
+
+// withSize prefixes body with "nonstop 1\nsize N\n", N the length of the
+// whole result (the size line counted).
+func withSize(body []byte) []byte {
+	const head = "nonstop 1\n"
+	n := len(head) + len(body)
+	for {
+		line := fmt.Sprintf("size %d\n", n)
+		if len(head)+len(line)+len(body) == n {
+			return append([]byte(head+line), body...)
+		}
+		n = len(head) + len(line) + len(body)
+	}
 }
 
 func b2i(v bool) int {
@@ -80,6 +95,11 @@ func parseState(data []byte) (*state, error) {
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
 		switch {
+		case len(f) == 2 && f[0] == "size":
+			// Files written before the size line have none.
+			if n, err := strconv.Atoi(f[1]); err != nil || n != len(data) {
+				return nil, errIncomplete
+			}
 		case len(f) == 2 && f[0] == "version":
 			v, err := strconv.Atoi(f[1])
 			if err != nil {
@@ -129,34 +149,33 @@ func parseAck(data []byte) (*ackFile, error) {
 	return a, nil
 }
 
-// statePath and ackPath are the two files of upstream in dir.
-func statePath(dir, upstream string) string { return filepath.Join(dir, upstream+".state") }
-func ackPath(dir, upstream string) string   { return filepath.Join(dir, upstream+".ack") }
+// statePath and ackPath are the two files of upstream in dir (a folder as
+// the Dynamic's FileOpener names it).
+func statePath(dir, upstream string) string { return path.Join(dir, upstream+".state") }
+func ackPath(dir, upstream string) string   { return path.Join(dir, upstream+".ack") }
 
 // readState reads the state file; (nil, nil) when there is none yet.
-func readState(path string) (*state, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
+func (d *Dynamic) readState(ctx context.Context, name string) (*state, error) {
+	// Not during a write of this process: one through the engine's
+	// archive API is not atomic (dynamic_file.go).
+	d.wmu.Lock()
+	data, err := d.readFile(ctx, name)
+	d.wmu.Unlock()
+	if err != nil || data == nil {
 		return nil, err
 	}
 	s, err := parseState(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return s, nil
 }
 
 // readAck reads the ack file; (nil, nil) when there is none or it is
 // being replaced.
-func readAck(path string) (*ackFile, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
+func (d *Dynamic) readAck(ctx context.Context, name string) (*ackFile, error) {
+	data, err := d.readFile(ctx, name)
+	if err != nil || data == nil {
 		return nil, err
 	}
 	a, err := parseAck(data)
@@ -166,21 +185,14 @@ func readAck(path string) (*ackFile, error) {
 	return a, err
 }
 
-// writeState writes s atomically (temp file + rename, fsynced) through
-// writeFile, the config edits' writer; the first write creates the file.
-func writeState(path string, s *state) error {
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		// writeFile keeps an existing file's mode: give it one nginx's
-		// workers can read.
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-		if err != nil && !errors.Is(err, fs.ErrExist) {
-			return err
-		}
-		if f != nil {
-			if err := f.Close(); err != nil {
-				return err
-			}
-		}
+// writeState writes s as a whole through the state folder's File; the
+// first write creates the file.
+func (d *Dynamic) writeState(ctx context.Context, name string, s *state) error {
+	f, err := d.file(ctx, name)
+	if err != nil {
+		return err
 	}
-	return writeFile(path, s.marshal(), false)
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	return f.Write(ctx, s.marshal())
 }

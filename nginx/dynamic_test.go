@@ -2,6 +2,8 @@ package nginx
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -13,9 +15,26 @@ func TestStateRoundTrip(t *testing.T) {
 		{Name: "app2:3000", Down: true, Backup: true},
 	}}
 	data := s.marshal()
-	want := "nonstop 1\nversion 7\nserver app1:3000 172.18.0.5:3000 0 3 0\nserver app2:3000 - 1 0 1\nend\n"
-	if string(data) != want {
-		t.Fatalf("marshal:\n%s\nwant:\n%s", data, want)
+	want := "nonstop 1\nsize 96\nversion 7\nserver app1:3000 172.18.0.5:3000 0 3 0\nserver app2:3000 - 1 0 1\nend\n"
+	if string(data) != want || len(want) != 96 {
+		t.Fatalf("marshal (%d bytes):\n%s\nwant:\n%s", len(data), data, want)
+	}
+	// A torn file that still begins and ends as a whole one: the new,
+	// shorter text written over the start of an older, longer one.
+	torn := append(append([]byte{}, data...), "server app3:3000 - 1 0 0\nend\n"...)
+	if _, err := parseState(torn); !errors.Is(err, errIncomplete) {
+		t.Fatalf("a file longer than its size line: want errIncomplete, got %v", err)
+	}
+	// A file written before the size line existed is read as before.
+	if old, err := parseState([]byte("nonstop 1\nversion 3\nserver app1:3000 - 1 0 0\nend\n")); err != nil || old.Version != 3 || !old.Peers[0].Down {
+		t.Fatalf("a file without size line: %+v, %v", old, err)
+	}
+	// Every length, across the lengths where the size line gains a digit.
+	for n := 0; n < 200; n++ {
+		b := withSize(make([]byte, n))
+		if !strings.Contains(string(b), fmt.Sprintf("size %d\n", len(b))) {
+			t.Fatalf("withSize(%d bytes) = %q: size line says otherwise", n, b[:20])
+		}
 	}
 	got, err := parseState(data)
 	if err != nil || got.Version != 7 || len(got.Peers) != 2 || *got.peer("app1:3000") != s.Peers[0] || *got.peer("app2:3000") != s.Peers[1] {

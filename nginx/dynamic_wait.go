@@ -17,7 +17,7 @@ func (d *Dynamic) waitAck(ctx context.Context, dir string, version int) error {
 	deadline := time.Now().Add(d.o.AckTimeout)
 	last := -1
 	for {
-		a, err := readAck(ackPath(dir, d.o.Upstream))
+		a, err := d.readAck(ctx, ackPath(dir, d.o.Upstream))
 		if err != nil {
 			return err
 		}
@@ -82,19 +82,23 @@ func (d *Dynamic) waitIdle(ctx context.Context, server string, start time.Time, 
 	}
 	deadline := start.Add(timeout)
 	inflight := -1
+	// st is the state of the version last read; read again only when the
+	// ack is for another one (each read through the engine is a request).
+	var st *state
 	for {
-		st, err := readState(statePath(dir, d.o.Upstream))
+		a, err := d.readAck(ctx, ackPath(dir, d.o.Upstream))
 		if err != nil {
 			return DrainReport{}, err
 		}
-		if st == nil {
-			// Never changed by this backend: nginx balances over the server
-			// lines, where a down server gets nothing.
-			return DrainReport{Took: time.Since(start)}, nil
-		}
-		a, err := readAck(ackPath(dir, d.o.Upstream))
-		if err != nil {
-			return DrainReport{}, err
+		if st == nil || a == nil || a.Version != st.Version {
+			if st, err = d.readState(ctx, statePath(dir, d.o.Upstream)); err != nil {
+				return DrainReport{}, err
+			}
+			if st == nil {
+				// Never changed by this backend: nginx balances over the
+				// server lines, where a down server gets nothing.
+				return DrainReport{Took: time.Since(start)}, nil
+			}
 		}
 		if a != nil && a.Version == st.Version {
 			if p := st.peer(server); p == nil || !p.Down {

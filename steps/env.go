@@ -189,6 +189,7 @@ func (e *Env) Balancer(ctx context.Context, t NginxTarget) (nginx.Membership, er
 	var rt nginx.Runtime
 	var file nginx.File
 	var resolve nginx.AddrResolver
+	var open nginx.FileOpener
 	inPlace := false
 	if t.Container != "" {
 		cli, err := e.Engine(ctx, t.Engine.Endpoint)
@@ -205,12 +206,22 @@ func (e *Env) Balancer(ctx context.Context, t NginxTarget) (nginx.Membership, er
 		if file, err = containerFile(rt, t, t.Config); err != nil {
 			return nil, err
 		}
+		// The reload-free backend's state folder likewise: through the
+		// engine unless the engine runs here and the folder is a bind
+		// mount's source (see nginx.ContainerStateFile).
+		place, err := t.Engine.Where()
+		if err != nil {
+			return nil, err
+		}
+		open = func(_ context.Context, name string) (nginx.File, error) {
+			return nginx.ContainerStateFile(rt, name, place.Here)
+		}
 	} else {
 		rt = nginx.HostRuntime(t.PIDFile, t.Binary, t.MainConfig)
 	}
 	var b nginx.Membership = nginx.New(nginx.Options{ConfigPath: t.Config, Upstream: t.Upstream, Runtime: rt, WriteInPlace: inPlace, Shared: &e.nginxShared, Log: e.Log, File: file})
 	if t.Mode == dsl.NginxModeDynamic {
-		b = nginx.NewDynamic(nginx.DynamicOptions{ConfigPath: t.Config, Upstream: t.Upstream, Runtime: rt, Resolve: resolve, Shared: &e.nginxShared, Log: e.Log})
+		b = nginx.NewDynamic(nginx.DynamicOptions{ConfigPath: t.Config, ConfigFile: file, Open: open, Upstream: t.Upstream, Runtime: rt, Resolve: resolve, Shared: &e.nginxShared, Log: e.Log})
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

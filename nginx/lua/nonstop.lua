@@ -1,9 +1,13 @@
 -- nonstop.lua: the Lua side of Nonstop's reload-free membership backend
 -- (nginx block mode = "dynamic"; docs/dynamic.md).
 --
--- Nonstop writes DIR/UPSTREAM.state (atomically: temp file + rename):
+-- Nonstop writes DIR/UPSTREAM.state (temp file + rename where it can;
+-- through a Docker engine without a shell in the image, the engine's
+-- archive API replaces the file, and a read may catch it missing or
+-- half written):
 --
 --   nonstop 1
+--   size 96                                    (the file's length in bytes)
 --   version 7
 --   server app1:3000 172.18.0.5:3000 0 0 0     (name addr down weight backup)
 --   end
@@ -57,9 +61,14 @@ local function read_file(path)
 end
 
 -- parse returns the version and peers of a state file's text, or nil when
--- the text is not a complete state file.
+-- the text is not a complete state file: its first and last lines, and its
+-- length when it has a size line (files of older versions have none).
 local function parse(data)
     if not data or not data:find("^nonstop 1\n") or not data:find("\nend\n$") then
+        return nil
+    end
+    local size = data:match("^nonstop 1\nsize (%d+)\n")
+    if size and tonumber(size) ~= #data then
         return nil
     end
     local version
