@@ -64,6 +64,9 @@ func TestBackupSwapHostNginxIntegration(t *testing.T) {
 	hashed := bytes.Replace(h.orig, []byte("upstream apps {\n"), []byte("upstream apps {\n        ip_hash;\n"), 1)
 	hashed = bytes.Replace(hashed, []byte(green.addr()+" backup;"), []byte(green.addr()+" down;"), 1)
 	h.write(t, hashed)
+	if err := bal.CheckBackup(ctx); !errors.Is(err, ErrBackupUnsupported) {
+		t.Errorf("CheckBackup with ip_hash: %v, want ErrBackupUnsupported", err)
+	}
 	_, err = ChangeMany(ctx, bal, []Change{{Op: OpRestore, Server: green.addr()}, {Op: OpSetBackup, Server: blue.addr()}})
 	if !errors.Is(err, ErrBackupUnsupported) {
 		t.Errorf("backup with ip_hash: %v, want ErrBackupUnsupported", err)

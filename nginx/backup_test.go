@@ -201,3 +201,25 @@ func TestBalancerUnsetBackupUnresolvable(t *testing.T) {
 		t.Fatalf("ChangeMany: %v, %d reloads", err, rt.reloads)
 	}
 }
+
+// CheckBackup, the preflight of idle = "backup", refuses an upstream
+// balanced by a method nginx allows no backup servers with, and passes
+// the others, changing nothing.
+func TestBalancerCheckBackup(t *testing.T) {
+	ctx := context.Background()
+	b, rt, path := setup(t, backupConf, false)
+	if err := b.CheckBackup(ctx); err != nil {
+		t.Errorf("round robin: %v", err)
+	}
+	hashed := strings.Replace(backupConf, "upstream apps {\n", "upstream apps {\n        hash $request_uri;\n", 1)
+	if err := os.WriteFile(path, []byte(hashed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := b.CheckBackup(ctx)
+	if !errors.Is(err, ErrBackupUnsupported) || !strings.Contains(err.Error(), `balanced by "hash"`) {
+		t.Errorf("hash: %v, want ErrBackupUnsupported", err)
+	}
+	if readFile(t, path) != hashed || rt.reloads != 0 {
+		t.Errorf("CheckBackup changed something (%d reloads)", rt.reloads)
+	}
+}

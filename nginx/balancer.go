@@ -339,3 +339,30 @@ func (b *Balancer) changes(ctx context.Context, wants []Change) ([]Change, error
 	}
 	return cs, err
 }
+
+// CheckBackup is the preflight of a batch that will mark servers `backup`
+// (a blue/green with idle = "backup"): it refuses, wrapping
+// ErrBackupUnsupported, an upstream whose balancing method nginx allows no
+// backup servers with (hash, ip_hash, random), so that the plan stops
+// before it deploys anything rather than at the cut-over. It changes
+// nothing.
+func (b *Balancer) CheckBackup(ctx context.Context) error {
+	if err := b.valid(); err != nil {
+		return err
+	}
+	unlock := b.shared.lock(b.path, b.o.Runtime.String())
+	defer unlock()
+	src, err := b.read(ctx)
+	if err != nil {
+		return fmt.Errorf("nginx config: %w", err)
+	}
+	cfg, err := ParseConfig(b.path, src)
+	if err != nil {
+		return err
+	}
+	if m := cfg.balancing(b.o.Upstream); m != "" {
+		return fmt.Errorf("%w: upstream %q of %s is balanced by %q. Remove %s from the upstream (round robin or least_conn support backup), or use idle = \"down\"",
+			ErrBackupUnsupported, b.o.Upstream, b.path, m, m)
+	}
+	return nil
+}

@@ -4,6 +4,7 @@
 package steps
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -100,10 +101,7 @@ func TestCutoverBackupDecode(t *testing.T) {
 	if got == nil || got.Idle != dsl.IdleBackup {
 		t.Fatalf("cut-over spec: %+v", got)
 	}
-	if err := got.canBackup(nginx.New(nginx.Options{})); err != nil {
-		t.Errorf("reload backend refused: %v", err)
-	}
-	if err := got.canBackup(nginx.NewDynamic(nginx.DynamicOptions{})); err == nil || !strings.Contains(err.Error(), `idle = "down"`) {
+	if err := got.canBackup(context.Background(), nginx.NewDynamic(nginx.DynamicOptions{})); err == nil || !strings.Contains(err.Error(), `idle = "down"`) {
 		t.Errorf("reload-free backend: %v", err)
 	}
 

@@ -48,7 +48,7 @@ func (s *CutoverSpec) Preflight(ctx context.Context, env *Env) []error {
 	if err != nil {
 		return []error{err}
 	}
-	if err := s.canBackup(b); err != nil {
+	if err := s.canBackup(ctx, b); err != nil {
 		return []error{dsl.At(err, "idle = \"backup\" not supported", s.decl)}
 	}
 	if err := b.Check(ctx, s.servers()); err != nil {
@@ -94,7 +94,7 @@ func (s *CutoverSpec) apply(ctx context.Context, env *Env, note func(string)) (j
 		FromServers: from.Servers, FromContainers: from.Containers, ToServers: to.Servers,
 		KeepPrevious: s.KeepPrevious.Value, DrainTimeout: s.Nginx.DrainTimeout.Value.String()}
 	rec.Idle = s.Idle
-	if err := s.canBackup(b); err != nil {
+	if err := s.canBackup(ctx, b); err != nil {
 		return nil, err
 	}
 	opIn, opOut := nginx.OpRestore, nginx.OpMarkDown
@@ -188,16 +188,18 @@ func flip(ctx context.Context, env *Env, raw json.RawMessage, note func(string),
 }
 
 // canBackup refuses idle = "backup" on a Membership that cannot make the
-// backup swap in one batch (only the reload backend, a Batcher that knows
-// OpSetBackup, can): the reload-free backend has no backup servers. Load
-// refuses it already for mode = "dynamic"; this is the same refusal for a
-// Membership chosen any other way.
-func (s *CutoverSpec) canBackup(m nginx.Membership) error {
+// backup swap in one batch, or whose upstream nginx allows no backup
+// servers in (hash, ip_hash, random): only the reload backend moves the
+// backup flag (it has CheckBackup); the reload-free backend has no backup
+// servers. Load refuses mode = "dynamic" already; this is the same
+// refusal for a Membership chosen any other way, and the balancing-method
+// check before anything is deployed.
+func (s *CutoverSpec) canBackup(ctx context.Context, m nginx.Membership) error {
 	if s.Idle != dsl.IdleBackup {
 		return nil
 	}
-	if _, ok := m.(*nginx.Balancer); ok {
-		return nil
+	if b, ok := m.(interface{ CheckBackup(context.Context) error }); ok {
+		return b.CheckBackup(ctx)
 	}
 	return fmt.Errorf("idle = \"backup\" needs the reload backend (nginx mode = \"reload\"): %T cannot move nginx's backup flag between colours in one step. Use idle = \"down\" with this nginx", m)
 }
