@@ -96,7 +96,8 @@ func backupLines(t *testing.T, topo *seedtopo.Topology, live, idle []seedtopo.Ap
 	}
 }
 
-// plans/blue-green.hcl with idle = "backup": the dry run reads blue as
+// plans/blue-green.hcl with idle = "backup": refused while nginx marks
+// the idle colour down instead; then the dry run reads blue as
 // live from the backup form; the apply deploys green and cuts over under
 // load with 0 non-2xx in one reload, green serving v2 and blue's lines now
 // `backup` (blue still running); `plan rollback` flips back under load in
@@ -107,16 +108,28 @@ func TestBlueGreenBackupUnderLoad(t *testing.T) {
 	testenv.NginxBinary(t)
 	topo := startBlueGreen(t, cli)
 	blue, green := topo.Blue(), topo.Green()
-	idleGreenAsBackup(t, cli, topo)
-	servesColour(t, topo, blue, "v1")
 	plan := bgPlan(t, topo, "bg-backup", "blue_green \"apps\" {\n  nginx = nginx.proxy\n", "blue_green \"apps\" {\n  nginx = nginx.proxy\n  idle  = \"backup\"\n")
 	vars := seedVars(topo)
+
+	// The plan says backup but nginx marks green down: preflight refuses,
+	// saying what to mark, and nothing changes.
+	downConf, _ := os.ReadFile(topo.ConfigPath)
+	code, out := runPlan(t, append(append([]string{"apply", "-auto-approve"}, vars...), plan)...)
+	if code == 0 || !strings.Contains(out, "No single live colour") || !strings.Contains(out, "all marked `backup`") {
+		t.Errorf("apply with idle = \"backup\" on a down idle colour (exit %d) was not refused:\n%s", code, out)
+	}
+	if after, _ := os.ReadFile(topo.ConfigPath); string(after) != string(downConf) {
+		t.Errorf("a refused apply changed nginx.conf")
+	}
+
+	idleGreenAsBackup(t, cli, topo)
+	servesColour(t, topo, blue, "v1")
 	initial, err := os.ReadFile(topo.ConfigPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	code, out := runPlan(t, append(append([]string{"apply", "-dry-run"}, vars...), plan)...)
+	code, out = runPlan(t, append(append([]string{"apply", "-dry-run"}, vars...), plan)...)
 	if code != 0 || !strings.Contains(out, "live: blue → deploying green") {
 		t.Errorf("the dry run does not read blue as live from the backup form (exit %d):\n%s", code, out)
 	}
@@ -139,7 +152,9 @@ func TestBlueGreenBackupUnderLoad(t *testing.T) {
 
 	greenStarts := started(t, cli, green)
 	gens = watchGenerations(cli, topo.NginxContainer)
+	t0 := time.Now()
 	code, out = underLoad(t, topo, "rollback", plan)
+	t.Logf("plan rollback took %s", time.Since(t0).Round(time.Millisecond))
 	if code != 0 || !strings.Contains(out, "Flipped back apply") || !strings.Contains(out, "green marked backup") {
 		t.Fatalf("plan rollback exit %d, want 0 and the flip said", code)
 	}
