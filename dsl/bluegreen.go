@@ -27,6 +27,15 @@ var BlueGreenPhases = []string{"deploy", "health_check"}
 // CutoverType is the step type of a blue_green's cut-over.
 const CutoverType = "cutover"
 
+// The values of a blue_green's idle: how the idle colour's server lines
+// are kept out of rotation. IdleDown marks them `down` (nginx sends them
+// nothing); IdleBackup marks them `backup`, so nginx still falls back to
+// the idle colour when every server of the live one fails.
+const (
+	IdleDown   = "down"
+	IdleBackup = "backup"
+)
+
 // BlueGreen is a `blue_green` block as written; its expansion lives in
 // Plan.Steps.
 type BlueGreen struct {
@@ -36,6 +45,9 @@ type BlueGreen struct {
 	Colours []*Colour
 	// Parallelism bounds the deploys of a colour that run at once.
 	Parallelism int
+	// Idle is IdleDown or IdleBackup: what marks the idle colour's server
+	// lines in nginx.
+	Idle string
 }
 
 // Colour is one colour set of a blue_green: its targets and, per target,
@@ -162,15 +174,7 @@ func (l *loader) decodeBlueGreen(bb *blueGreenBlock) hcl.Diagnostics {
 		})
 	}
 	checkNotViaNginx(bb.blocks["health_check"], r)
-	idle := r.OneOf("idle", "down", "down", "backup")
-	if idle.Set && idle.Value == "backup" {
-		r.Report(&hcl.Diagnostic{
-			Severity: hcl.DiagError,
-			Summary:  "idle = \"backup\" is not available yet",
-			Detail:   "The idle colour's server lines must be marked down (idle = \"down\", the default): this build cannot move nginx's backup flag between colours in one reload. Mark the idle colour's lines `down` in nginx.conf and remove idle.",
-			Subject:  idle.Range.Ptr(),
-		})
-	}
+	bb.model.Idle = r.OneOf("idle", IdleDown, IdleDown, IdleBackup).Value
 	r.Bool("keep_previous", true)
 	if r.Has("nginx") {
 		r.Nginx("nginx")
@@ -387,7 +391,7 @@ func (l *loader) cutoverDefaults(bb *blueGreenBlock) map[string]hcl.Expression {
 		out[c.Name+"_servers"] = list(c.Servers)
 		out[c.Name+"_containers"] = list(c.Containers)
 	}
-	for _, k := range []string{"keep_previous", "engine"} {
+	for _, k := range []string{"keep_previous", "engine", "idle"} {
 		if a, ok := attrs[k]; ok {
 			out[k] = a.Expr
 		}
@@ -439,8 +443,8 @@ func (l *loader) blueGreenDependencies() hcl.Diagnostics {
 }
 
 // checkNotViaNginx refuses a health_check phase that probes through nginx:
-// the idle colour it checks is marked down there until the cut-over, so
-// such a probe would never reach it.
+// the idle colour it checks is marked down (or backup) there until the
+// cut-over, so such a probe would never reach it.
 func checkNotViaNginx(hc *hcl.Block, r *Reader) {
 	if hc == nil {
 		return

@@ -212,6 +212,12 @@ func TestValidStructure(t *testing.T) {
 				`blue_green.web.health_check["app2-blue"]`, `blue_green.web.health_check["app2-green"]`,
 			}},
 		}},
+		{file: "blue-green-backup.hcl", steps: 4*2 + 1, deps: []depCase{
+			{"blue_green.web.cutover", []string{
+				`blue_green.web.health_check["app1-blue"]`, `blue_green.web.health_check["app1-green"]`,
+				`blue_green.web.health_check["app2-blue"]`, `blue_green.web.health_check["app2-green"]`,
+			}},
+		}},
 		{file: "rollout-gate.hcl", steps: 1 + 5*4 + 3 + 2*4 + 2 + 1, waves: 1 + 3*5 + 1, deps: []depCase{
 			{`rollout.apps["app1"].drain`, []string{"step.deploy.migrations"}},
 			// One gate per batch, after every restore of the batch.

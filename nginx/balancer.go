@@ -1,6 +1,7 @@
 // This file holds Balancer, the reload backend of Membership, and its
 // membership edits: the preflight (Check), reading the members, and
-// MarkDown / Restore / SetWeight / Detour / Handoff, each a minimal edit of
+// MarkDown / Restore / SetWeight / Detour / Handoff (and, in a batch,
+// OpSetBackup / OpUnsetBackup), each a minimal edit of
 // the upstream's server lines committed by one `nginx -t` and one reload
 // (reload.go). Undo is in undo.go, drain detection in drain.go.
 
@@ -274,7 +275,7 @@ func (b *Balancer) changes(ctx context.Context, wants []Change) ([]Change, error
 		if err != nil {
 			return cs, err
 		}
-		cs[i].PrevDown, cs[i].PrevWeight = s.Down, s.Weight
+		cs[i].PrevDown, cs[i].PrevWeight, cs[i].PrevBackup = s.Down, s.Weight, isBackup(s)
 		var out []byte
 		switch w.Op {
 		case OpMarkDown:
@@ -287,6 +288,10 @@ func (b *Balancer) changes(ctx context.Context, wants []Change) ([]Change, error
 			out, err = addDetour(b.path, cur, b.o.Upstream, w.Server, w.Addr)
 		case OpEndDetour:
 			out, err = endDetour(b.path, cur, b.o.Upstream, w.Server, w.Addr, w.PrevDown)
+		case OpSetBackup:
+			out, err = setBackup(b.path, cur, b.o.Upstream, w.Server, true)
+		case OpUnsetBackup:
+			out, err = setBackup(b.path, cur, b.o.Upstream, w.Server, false)
 		default:
 			err = fmt.Errorf("nginx: unknown operation %q", w.Op)
 		}
@@ -298,7 +303,7 @@ func (b *Balancer) changes(ctx context.Context, wants []Change) ([]Change, error
 			b.o.Log.Info().Str("op", w.Op).Str("upstream", b.o.Upstream).Str("server", w.Server).Msg("nginx: server already in the requested state; nothing to do")
 			continue
 		}
-		if w.Op == OpRestore || w.Op == OpEndDetour && s.Down && !w.PrevDown {
+		if w.Op == OpRestore || w.Op == OpEndDetour && s.Down && !w.PrevDown || w.Op == OpUnsetBackup && !s.Down {
 			resolve = append(resolve, s)
 		}
 		cs[i].Before = string(cur[s.start:s.end])
@@ -333,4 +338,31 @@ func (b *Balancer) changes(ctx context.Context, wants []Change) ([]Change, error
 		}
 	}
 	return cs, err
+}
+
+// CheckBackup is the preflight of a batch that will mark servers `backup`
+// (a blue/green with idle = "backup"): it refuses, wrapping
+// ErrBackupUnsupported, an upstream whose balancing method nginx allows no
+// backup servers with (hash, ip_hash, random), so that the plan stops
+// before it deploys anything rather than at the cut-over. It changes
+// nothing.
+func (b *Balancer) CheckBackup(ctx context.Context) error {
+	if err := b.valid(); err != nil {
+		return err
+	}
+	unlock := b.shared.lock(b.path, b.o.Runtime.String())
+	defer unlock()
+	src, err := b.read(ctx)
+	if err != nil {
+		return fmt.Errorf("nginx config: %w", err)
+	}
+	cfg, err := ParseConfig(b.path, src)
+	if err != nil {
+		return err
+	}
+	if m := cfg.balancing(b.o.Upstream); m != "" {
+		return fmt.Errorf("%w: upstream %q of %s is balanced by %q. Remove %s from the upstream (round robin or least_conn support backup), or use idle = \"down\"",
+			ErrBackupUnsupported, b.o.Upstream, b.path, m, m)
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 // This file holds the text edits: SetDown, SetWeight, AddDetour and
-// EndDetour rewrite exactly the tokens of one `server` line of an upstream
-// and keep every other byte, plus the lookups and name checks they share.
+// EndDetour (SetBackup is in backup.go) rewrite exactly the tokens of one
+// `server` line of an upstream and keep every other byte, plus the lookups
+// and name checks they share.
 
 package nginx
 

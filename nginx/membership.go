@@ -194,6 +194,11 @@ const (
 	// the server's down back as it was.
 	OpDetour    = "detour"
 	OpEndDetour = "end_detour"
+	// OpSetBackup adds the `backup` parameter to a server line and
+	// OpUnsetBackup removes it: a blue/green with idle = "backup" swaps
+	// them between its colours in one batch (see SetBackup).
+	OpSetBackup   = "set_backup"
+	OpUnsetBackup = "unset_backup"
 )
 
 // ErrReloadUnconfirmed is wrapped when nginx accepted the signal but no new
@@ -220,7 +225,7 @@ type Change struct {
 	Upstream string `json:"upstream"`
 	Server   string `json:"server"`
 	// Op is one of OpMarkDown, OpRestore, OpSetWeight, OpDetour,
-	// OpEndDetour.
+	// OpEndDetour, OpSetBackup, OpUnsetBackup.
 	Op string `json:"op"`
 	// PrevDown and PrevWeight are the server's state before the change (the
 	// semantic inverse, used when the line was edited by someone else since).
@@ -244,6 +249,9 @@ type Change struct {
 	// after the edit, so that Undo restores the line byte for byte.
 	Before string `json:"before,omitempty"`
 	After  string `json:"after,omitempty"`
+	// PrevBackup is whether the server line had `backup` before the
+	// change: the semantic inverse of OpSetBackup / OpUnsetBackup.
+	PrevBackup bool `json:"prev_backup,omitempty"`
 }
 
 // DrainReport says how draining went. A timeout is a warning for the caller

@@ -14,7 +14,7 @@ import (
 // Undo reverts c on the current file: other lines (and even this one) may
 // have been changed by other steps since, so it restores the server line's
 // exact previous bytes when the line is still as c left it, and otherwise
-// applies the semantic inverse (previous down / weight). Then `nginx -t` and
+// applies the semantic inverse (previous down / weight / backup). Then `nginx -t` and
 // reload, as for any change. A Noop change, or a line already back in its
 // previous state, needs nothing. Works from a Change decoded from the
 // journal in a new process.
@@ -63,7 +63,7 @@ func (b *Balancer) undoable(c Change) error {
 		return fmt.Errorf("nginx: change was made by the %q backend, this is the %q backend", c.Backend, BackendReload)
 	}
 	switch c.Op {
-	case OpMarkDown, OpRestore, OpSetWeight, OpDetour, OpEndDetour:
+	case OpMarkDown, OpRestore, OpSetWeight, OpDetour, OpEndDetour, OpSetBackup, OpUnsetBackup:
 	default:
 		return fmt.Errorf("nginx: cannot undo unknown operation %q", c.Op)
 	}
@@ -97,13 +97,17 @@ func (b *Balancer) undoEdit(src []byte, c Change) (out []byte, up *Server, err e
 		out = src
 	case c.Op == OpSetWeight:
 		out, err = setWeight(b.path, src, b.o.Upstream, c.Server, c.PrevWeight)
+	case c.Op == OpSetBackup || c.Op == OpUnsetBackup:
+		out, err = setBackup(b.path, src, b.o.Upstream, c.Server, c.PrevBackup)
 	default:
 		out, err = setDown(b.path, src, b.o.Upstream, c.Server, c.PrevDown)
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("undoing %s of %q: %w", c.Op, c.Server, err)
 	}
-	if _, ns, err := locate(b.path, out, b.o.Upstream, c.Server); err == nil && s.Down && !ns.Down {
+	// A line that comes back into rotation (no longer down, or no longer
+	// backup while up) must resolve.
+	if _, ns, err := locate(b.path, out, b.o.Upstream, c.Server); err == nil && !ns.Down && (s.Down || isBackup(s) && !isBackup(ns)) {
 		up = s
 	}
 	return out, up, nil

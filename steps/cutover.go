@@ -46,13 +46,17 @@ type CutoverSpec struct {
 	// apply, so that going back starts nothing.
 	KeepPrevious dsl.Bool
 	Engine       *dsl.Docker
-	decl         hcl.Range
+	// Idle is how the idle colour's server lines are marked: dsl.IdleDown
+	// (`down`) or dsl.IdleBackup (`backup`, so nginx still falls back to
+	// them when every live server fails).
+	Idle string
+	decl hcl.Range
 }
 
 var cutoverSchema = &hcl.BodySchema{Attributes: attrs("nginx!", "name!",
 	"blue_targets!", "blue_servers!", "blue_containers!",
 	"green_targets!", "green_servers!", "green_containers!",
-	"keep_previous", "engine")}
+	"keep_previous", "engine", "idle")}
 
 // Name implements Type.
 func (Cutover) Name() string { return dsl.CutoverType }
@@ -70,6 +74,16 @@ func (Cutover) Decode(body hcl.Body, dc *dsl.DecodeContext) (Spec, hcl.Diagnosti
 	r := dc.Read(body, cutoverSchema)
 	s := &CutoverSpec{Nginx: r.Nginx("nginx"), Name: r.String("name").Value, KeepPrevious: r.Bool("keep_previous", true),
 		Engine: r.Docker("engine"), decl: dc.DefRange}
+	idle := r.OneOf("idle", dsl.IdleDown, dsl.IdleDown, dsl.IdleBackup)
+	s.Idle = idle.Value
+	if s.Idle == dsl.IdleBackup && s.Nginx != nil && s.Nginx.Mode.Value == dsl.NginxModeDynamic {
+		// The reload-free backend keeps membership in its Lua state, which
+		// has no backup servers: the swap could not be made in one step.
+		r.Report(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: "idle = \"backup\" needs mode = \"reload\"",
+			Detail: fmt.Sprintf("nginx.%s has mode = \"dynamic\", whose Lua balancer has no backup servers, so it cannot move the backup flag between colours. Use idle = \"down\" (the default) with this nginx, or remove mode = \"dynamic\" from nginx.%s.",
+				s.Nginx.Name, s.Nginx.Name),
+			Subject: idle.Range.Ptr()})
+	}
 	for i, c := range dsl.Colours {
 		s.Colours[i] = ColourSet{Name: c, Targets: r.StringList(c + "_targets").Value,
 			Servers: r.StringList(c + "_servers").Value, Containers: r.StringList(c + "_containers").Value}
@@ -103,6 +117,7 @@ func (s *CutoverSpec) Describe() []dsl.Attribute {
 	for _, c := range s.Colours {
 		d.add(c.Name, strings.Join(c.Servers, ", "), true, false)
 	}
+	d.add("idle", s.idleWord(), true, false)
 	d.add("keep_previous", fmt.Sprint(s.KeepPrevious.Value), true, false)
 	return d
 }
@@ -116,8 +131,10 @@ func (s *CutoverSpec) servers() []string {
 }
 
 // live reads which colour serves from the upstream's members: the one
-// whose server lines are all up while the other's are all down. Anything
-// else is an error that says what nginx has and how to fix it.
+// whose server lines are all up (neither down nor backup) while the
+// other's are all idle (all `down`, or with idle = "backup" all `backup`
+// and none down). Anything else is an error that says what nginx has and
+// how to fix it.
 func (s *CutoverSpec) live(ms []nginx.Member) (live int, err error) {
 	byAddr := map[string]nginx.Member{}
 	for _, m := range ms {
@@ -132,6 +149,8 @@ func (s *CutoverSpec) live(ms []nginx.Member) (live int, err error) {
 			switch {
 			case !ok:
 				parts = append(parts, srv+" missing")
+			case m.Down && m.Backup:
+				parts = append(parts, srv+" down backup")
 			case m.Down:
 				parts = append(parts, srv+" down")
 			case m.Backup:
@@ -143,16 +162,17 @@ func (s *CutoverSpec) live(ms []nginx.Member) (live int, err error) {
 		}
 		desc = append(desc, fmt.Sprintf("%s: %s", c.Name, strings.Join(parts, ", ")))
 	}
-	downAll := func(i int) bool {
+	idleAll := func(i int) bool {
 		for _, srv := range s.Colours[i].Servers {
-			if m, ok := byAddr[srv]; !ok || !m.Down {
+			m, ok := byAddr[srv]
+			if !ok || s.Idle == dsl.IdleBackup && (!m.Backup || m.Down) || s.Idle != dsl.IdleBackup && !m.Down {
 				return false
 			}
 		}
 		return true
 	}
 	for i := range s.Colours {
-		if up[i] == len(s.Colours[i].Servers) && downAll(1-i) {
+		if up[i] == len(s.Colours[i].Servers) && idleAll(1-i) {
 			return i, nil
 		}
 	}
@@ -167,8 +187,20 @@ func (s *CutoverSpec) live(ms []nginx.Member) (live int, err error) {
 	if s.Nginx != nil {
 		upstream = s.Nginx.Upstream.Value
 	}
-	return -1, fmt.Errorf("cannot tell which colour is live: %s in upstream %q (%s). A blue/green needs one colour's server lines all up and the other's all marked `down`: edit nginx.conf so that the colour that should serve is up and the other is down, reload nginx, and apply again",
-		what, upstream, strings.Join(desc, "; "))
+	mark := "all marked `down`"
+	if s.Idle == dsl.IdleBackup {
+		mark = "all marked `backup` (idle = \"backup\"), none `down`"
+	}
+	return -1, fmt.Errorf("cannot tell which colour is live: %s in upstream %q (%s). A blue/green needs one colour's server lines all up and the other's %s: edit nginx.conf so that the colour that should serve is up and the other is %s, reload nginx, and apply again",
+		what, upstream, strings.Join(desc, "; "), mark, s.idleWord())
+}
+
+// idleWord is how the idle colour's lines are marked, for messages.
+func (s *CutoverSpec) idleWord() string {
+	if s.Idle == dsl.IdleBackup {
+		return "backup"
+	}
+	return "down"
 }
 
 // inBlueGreen reports whether s is a phase of one of p's blue_green

@@ -35,14 +35,21 @@ type cutoverRecord struct {
 	// Changes are the membership changes made (or about to be), as one
 	// batch; the undo reverts them as one.
 	Changes []nginx.Change `json:"changes"`
+	// Idle is how the idle colour's lines are marked (dsl.IdleDown when
+	// empty: records written before idle = "backup" existed).
+	Idle string `json:"idle,omitempty"`
 }
 
 // Preflight implements Spec: the upstream holds every server line of both
-// colours, nginx accepts its config, and exactly one colour is live.
+// colours, nginx accepts its config, exactly one colour is live, and with
+// idle = "backup", the backend can move the backup flag in one batch.
 func (s *CutoverSpec) Preflight(ctx context.Context, env *Env) []error {
 	b, err := env.Balancer(ctx, nginxTarget(s.Nginx))
 	if err != nil {
 		return []error{err}
+	}
+	if err := s.canBackup(ctx, b); err != nil {
+		return []error{dsl.At(err, "idle = \"backup\" not supported", s.decl)}
 	}
 	if err := b.Check(ctx, s.servers()); err != nil {
 		return []error{err}
@@ -86,12 +93,20 @@ func (s *CutoverSpec) apply(ctx context.Context, env *Env, note func(string)) (j
 	rec := cutoverRecord{Engine: engineRef(s.Engine), Nginx: nginxTarget(s.Nginx), From: from.Name, To: to.Name,
 		FromServers: from.Servers, FromContainers: from.Containers, ToServers: to.Servers,
 		KeepPrevious: s.KeepPrevious.Value, DrainTimeout: s.Nginx.DrainTimeout.Value.String()}
+	rec.Idle = s.Idle
+	if err := s.canBackup(ctx, b); err != nil {
+		return nil, err
+	}
+	opIn, opOut := nginx.OpRestore, nginx.OpMarkDown
+	if s.Idle == dsl.IdleBackup {
+		opIn, opOut = nginx.OpUnsetBackup, nginx.OpSetBackup
+	}
 	var wants []nginx.Change
 	for _, srv := range to.Servers {
-		wants = append(wants, nginx.Change{Op: nginx.OpRestore, Server: srv})
+		wants = append(wants, nginx.Change{Op: opIn, Server: srv})
 	}
 	for _, srv := range from.Servers {
-		wants = append(wants, nginx.Change{Op: nginx.OpMarkDown, Server: srv})
+		wants = append(wants, nginx.Change{Op: opOut, Server: srv})
 	}
 	hook := nginx.WithBeforeChange(ctx, func(c nginx.Change) error {
 		rec.Changes = append(rec.Changes, c)
@@ -107,9 +122,9 @@ func (s *CutoverSpec) apply(ctx context.Context, env *Env, note func(string)) (j
 	}
 	rec.Changes = cs
 	out := mustJSON(rec)
-	note(fmt.Sprintf("live: %s → %s: %s now serves (%s), %s marked down", from.Name, to.Name, to.Name, strings.Join(to.Servers, ", "), from.Name))
+	note(fmt.Sprintf("live: %s → %s: %s now serves (%s), %s marked %s", from.Name, to.Name, to.Name, strings.Join(to.Servers, ", "), from.Name, s.idleWord()))
 	for _, c := range cs {
-		if c.Noop || c.Op != nginx.OpMarkDown {
+		if c.Noop || c.Op != opOut {
 			continue
 		}
 		rep, err := b.WaitDrained(ctx, c, s.Nginx.DrainTimeout.Value)
@@ -164,8 +179,29 @@ func flip(ctx context.Context, env *Env, raw json.RawMessage, note func(string),
 			return fmt.Errorf("waiting for %s's requests to finish: %w", rec.To, err)
 		}
 	}
-	note(fmt.Sprintf("live: %s again (%s); %s marked down", rec.From, strings.Join(rec.FromServers, ", "), rec.To))
+	idle := "down"
+	if rec.Idle == dsl.IdleBackup {
+		idle = "backup"
+	}
+	note(fmt.Sprintf("live: %s again (%s); %s marked %s", rec.From, strings.Join(rec.FromServers, ", "), rec.To, idle))
 	return nil
+}
+
+// canBackup refuses idle = "backup" on a Membership that cannot make the
+// backup swap in one batch, or whose upstream nginx allows no backup
+// servers in (hash, ip_hash, random): only the reload backend moves the
+// backup flag (it has CheckBackup); the reload-free backend has no backup
+// servers. Load refuses mode = "dynamic" already; this is the same
+// refusal for a Membership chosen any other way, and the balancing-method
+// check before anything is deployed.
+func (s *CutoverSpec) canBackup(ctx context.Context, m nginx.Membership) error {
+	if s.Idle != dsl.IdleBackup {
+		return nil
+	}
+	if b, ok := m.(interface{ CheckBackup(context.Context) error }); ok {
+		return b.CheckBackup(ctx)
+	}
+	return fmt.Errorf("idle = \"backup\" needs the reload backend (nginx mode = \"reload\"): %T cannot move nginx's backup flag between colours in one step. Use idle = \"down\" with this nginx", m)
 }
 
 // previousRuns refuses a flip back to a colour whose containers do not

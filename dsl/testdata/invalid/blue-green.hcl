@@ -6,6 +6,13 @@ nginx "proxy" {
   upstream  = "apps"
 }
 
+nginx "dynamic" {
+  container = "nginx"
+  config    = "nginx.conf"
+  upstream  = "apps"
+  mode      = "dynamic"
+}
+
 blue_green "sizes" {
   nginx = nginx.proxy
   blue {
@@ -94,9 +101,9 @@ blue_green "no_green" { # error: Missing green block
   }
 }
 
-blue_green "backup" {
-  nginx = nginx.proxy
-  idle  = "backup" # error: idle = "backup" is not available yet
+blue_green "backup_dynamic" {
+  nginx = nginx.dynamic
+  idle  = "backup" # error: idle = "backup" needs mode = "reload"; detail: nginx.dynamic has mode = "dynamic"
   blue {
     targets = ["a1"]
     server  = "${target}:80"
