@@ -213,7 +213,7 @@ func (s *scope) checkTraversal(tr hcl.Traversal) hcl.Diagnostics {
 		}
 		if _, ok := l.stepBlocks[typ+"."+name]; !ok {
 			if _, known := l.reg.Lookup(typ); !known {
-				return undeclared("step type", typ, tr1, l.reg.Names(), "")
+				return undeclared("step type", typ, tr1, l.writableTypes(), "")
 			}
 			var names []string
 			for k, b := range l.stepBlocks {

@@ -49,10 +49,24 @@ func (l *loader) collectSteps(blocks []*hcl.Block) hcl.Diagnostics {
 		typ, name := b.Labels[0], b.Labels[1]
 		st, ok := l.reg.Lookup(typ)
 		if !ok {
+			names := l.writableTypes()
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Unknown step type",
-				Detail:   fmt.Sprintf("There is no step type %q.%s The step types are: %s.", typ, didYouMean(typ, l.reg.Names()), strings.Join(l.reg.Names(), ", ")),
+				Detail:   fmt.Sprintf("There is no step type %q.%s The step types are: %s.", typ, didYouMean(typ, names), strings.Join(names, ", ")),
+				Subject:  b.LabelRanges[0].Ptr(),
+			})
+			continue
+		}
+		if typ == CutoverType {
+			// A cut-over is only right between the two colours of a
+			// blue_green, whose deploys and checks it waits for and whose
+			// live colour it reads: written alone, it would move traffic
+			// to containers nothing deployed or checked.
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "A cut-over comes from a blue_green block",
+				Detail:   "The cutover step is what a blue_green block expands to after deploying and checking the idle colour; it cannot be written on its own. Write blue_green \"NAME\" { nginx = …, blue { … }, green { … }, deploy { … }, health_check { … } } instead (docs/dsl.md, blue_green).",
 				Subject:  b.LabelRanges[0].Ptr(),
 			})
 			continue
@@ -259,4 +273,16 @@ func rangeLess(a, b hcl.Range) bool {
 		return a.Filename < b.Filename
 	}
 	return a.Start.Byte < b.Start.Byte
+}
+
+// writableTypes are the step types a plan may write as `step "TYPE"`: the
+// registered ones but those only a block expands to (cutover).
+func (l *loader) writableTypes() []string {
+	var names []string
+	for _, n := range l.reg.Names() {
+		if n != CutoverType {
+			names = append(names, n)
+		}
+	}
+	return names
 }

@@ -6,7 +6,7 @@ step "deplyo" "app" { # error: Unknown step type; detail: Did you mean "deploy"?
   image     = "example/app"
 }
 
-step "frobnicate" "app" { # error: Unknown step type; detail: The step types are: cutover, deploy, drain, gate, health_check, restore, switch, weight.
+step "frobnicate" "app" { # error: Unknown step type; detail: The step types are: deploy, drain, gate, health_check, restore, switch, weight.
 }
 
 step "health_check" "app" {
