@@ -110,7 +110,7 @@ func (s *CutoverSpec) DefaultTimeout() time.Duration {
 func (s *CutoverSpec) Describe() []dsl.Attribute {
 	var d describer
 	if s.Nginx != nil {
-		d.add("nginx", "nginx."+s.Nginx.Name, true, false)
+		d.nginx(s.Nginx)
 		d.str("upstream", s.Nginx.Upstream)
 	}
 	d.add("live", "read from nginx at apply; traffic moves to the other colour", true, false)

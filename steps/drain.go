@@ -57,7 +57,7 @@ func (s *DrainSpec) DefaultTimeout() time.Duration { return s.DrainTimeout.Value
 func (s *DrainSpec) Describe() []dsl.Attribute {
 	var d describer
 	if s.Nginx != nil {
-		d.add("nginx", "nginx."+s.Nginx.Name, true, false)
+		d.nginx(s.Nginx)
 		d.str("upstream", s.Nginx.Upstream)
 	}
 	d.str("server", s.Server)

@@ -166,6 +166,15 @@ func (d *describer) add(name, value string, set, sensitive bool) {
 	*d = append(*d, dsl.Attribute{Name: name, Value: value, Sensitive: sensitive})
 }
 
+// nginx names the nginx block a step changes, and its backend when that is
+// not the default: a reviewer should see that a step reloads nothing.
+func (d *describer) nginx(n *dsl.Nginx) {
+	d.add("nginx", "nginx."+n.Name, true, false)
+	if n.Mode.Value == dsl.NginxModeDynamic {
+		d.add("mode", dsl.FormatValue(n.Mode.Value)+" (reload-free)", true, false)
+	}
+}
+
 func (d *describer) str(name string, s dsl.String) {
 	d.add(name, dsl.FormatValue(s.Value), s.Set, s.Sensitive)
 }

@@ -54,7 +54,7 @@ func (s *RestoreSpec) DefaultTimeout() time.Duration { return reloadBudget }
 func (s *RestoreSpec) Describe() []dsl.Attribute {
 	var d describer
 	if s.Nginx != nil {
-		d.add("nginx", "nginx."+s.Nginx.Name, true, false)
+		d.nginx(s.Nginx)
 		d.str("upstream", s.Nginx.Upstream)
 	}
 	d.str("server", s.Server)

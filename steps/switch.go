@@ -78,7 +78,7 @@ func (s *SwitchSpec) DefaultTimeout() time.Duration {
 func (s *SwitchSpec) Describe() []dsl.Attribute {
 	var d describer
 	if s.Nginx != nil {
-		d.add("nginx", "nginx."+s.Nginx.Name, true, false)
+		d.nginx(s.Nginx)
 		d.str("upstream", s.Nginx.Upstream)
 	}
 	d.str("server", s.Server)

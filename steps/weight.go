@@ -62,7 +62,7 @@ func (s *WeightSpec) nginxWeight() int {
 func (s *WeightSpec) Describe() []dsl.Attribute {
 	var d describer
 	if s.Nginx != nil {
-		d.add("nginx", "nginx."+s.Nginx.Name, true, false)
+		d.nginx(s.Nginx)
 		d.str("upstream", s.Nginx.Upstream)
 	}
 	d.str("server", s.Server)
