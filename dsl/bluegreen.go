@@ -102,12 +102,7 @@ func (l *loader) collectBlueGreens(blocks []*hcl.Block) hcl.Diagnostics {
 	for _, b := range blocks {
 		name := b.Labels[0]
 		if !hclsyntax.ValidIdentifier(name) {
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Invalid blue_green name",
-				Detail:   "A blue_green name must start with a letter or underscore and may contain only letters, digits, underscores and dashes, so it can be named in addresses as blue_green.NAME.",
-				Subject:  b.LabelRanges[0].Ptr(),
-			})
+			diags = append(diags, invalidName("blue_green", ", so it can be named in addresses as blue_green.NAME", b.LabelRanges[0]))
 			continue
 		}
 		if prev, ok := l.blueGreens[name]; ok {

@@ -74,3 +74,16 @@ func Diagnostics(err error) (hcl.Diagnostics, bool) {
 	walk(err)
 	return out, len(out) > 0
 }
+
+// invalidName is the error for a block label that is not an identifier:
+// names end up in addresses and references (rollout.NAME), so they follow
+// HCL's identifier rules. how says where the name is used (", so it can be
+// referenced as …"), or is empty.
+func invalidName(kind, how string, at hcl.Range) *hcl.Diagnostic {
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  "Invalid " + kind + " name",
+		Detail:   "A " + kind + " name must start with a letter or underscore and may contain only letters, digits, underscores and dashes" + how + ".",
+		Subject:  at.Ptr(),
+	}
+}

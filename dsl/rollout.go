@@ -58,12 +58,7 @@ func (l *loader) collectRollouts(blocks []*hcl.Block) hcl.Diagnostics {
 	for _, b := range blocks {
 		name := b.Labels[0]
 		if !hclsyntax.ValidIdentifier(name) {
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Invalid rollout name",
-				Detail:   "A rollout name must start with a letter or underscore and may contain only letters, digits, underscores and dashes, so it can be referenced as rollout.NAME.",
-				Subject:  b.LabelRanges[0].Ptr(),
-			})
+			diags = append(diags, invalidName("rollout", ", so it can be referenced as rollout.NAME", b.LabelRanges[0]))
 			continue
 		}
 		if prev, ok := l.rollouts[name]; ok {

@@ -72,12 +72,7 @@ func (l *loader) collectSteps(blocks []*hcl.Block) hcl.Diagnostics {
 			continue
 		}
 		if !hclsyntax.ValidIdentifier(name) {
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Invalid step name",
-				Detail:   "A step name must start with a letter or underscore and may contain only letters, digits, underscores and dashes, so it can be referenced as step.TYPE.NAME.",
-				Subject:  b.LabelRanges[1].Ptr(),
-			})
+			diags = append(diags, invalidName("step", ", so it can be referenced as step.TYPE.NAME", b.LabelRanges[1]))
 			continue
 		}
 		key := typ + "." + name

@@ -51,12 +51,7 @@ func (l *loader) decodeVariables(blocks []*hcl.Block) hcl.Diagnostics {
 			continue
 		}
 		if !hclsyntax.ValidIdentifier(name) {
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Invalid variable name",
-				Detail:   "A variable name must start with a letter or underscore and may contain only letters, digits, underscores and dashes.",
-				Subject:  b.LabelRanges[0].Ptr(),
-			})
+			diags = append(diags, invalidName("variable", "", b.LabelRanges[0]))
 			continue
 		}
 		d := &varDecl{model: &Variable{Name: name, DeclRange: b.DefRange}, typ: cty.DynamicPseudoType}
