@@ -2,7 +2,8 @@
 // rolled by plan-apply one at a time and three at a time, to show that a
 // batch costs one reload for its drains and one for its restores (fused
 // with the next batch's drains), batches + 1 in all, and that the wall
-// time shrinks with the batch size instead of staying where it is.
+// time shrinks with the batch size instead of staying where it is; and
+// plan-apply-dynamic on the same topologies (no reload at all).
 package bench
 
 import (
@@ -46,22 +47,33 @@ func batches(replicas, size int) int {
 	return (replicas + size - 1) / size
 }
 
-// BatchTable compares plan-apply on the batch topologies of s: per
-// scenario and batch size, the median wall time, the reloads plan made
-// (from its log: each is a new nginx worker generation it saw) against
-// batches + 1, the failed requests, and the wall time against batch size
-// 1's. Empty when s has no such run.
+// wantReloads is the reloads a rollout of replicas in batches of size
+// should make with proc: batches + 1 on the reload backend, none with
+// plan-apply-dynamic (membership goes through the Lua balancer).
+func wantReloads(proc string, replicas, size int) int {
+	if proc == PlanApplyDynamic {
+		return 0
+	}
+	return batches(replicas, size) + 1
+}
+
+// BatchTable compares plan-apply and plan-apply-dynamic on the batch
+// topologies of s: per procedure, scenario and batch size, the median
+// wall time, the reloads plan made (from its log: each is a new nginx
+// worker generation it saw) against what the backend should make
+// (wantReloads), the failed requests, and the wall time against the same
+// procedure's batch size 1. Empty when s has no such run.
 func BatchTable(s *Suite) string {
-	type key struct{ scen, topo string }
+	type key struct{ proc, scen, topo string }
 	walls := map[key][]time.Duration{}
 	reloads := map[key][]int{}
 	failed := map[key]int{}
 	var order []key
 	for _, r := range s.Results {
-		if r.Procedure != PlanApply || !slices.ContainsFunc(BatchTopols, func(t Topology) bool { return t.Name == r.Topology }) {
+		if (r.Procedure != PlanApply && r.Procedure != PlanApplyDynamic) || !slices.ContainsFunc(BatchTopols, func(t Topology) bool { return t.Name == r.Topology }) {
 			continue
 		}
-		k := key{r.Scenario, r.Topology}
+		k := key{r.Procedure, r.Scenario, r.Topology}
 		if _, ok := walls[k]; !ok {
 			order = append(order, k)
 		}
@@ -82,7 +94,7 @@ func BatchTable(s *Suite) string {
 	}
 	var b bytes.Buffer
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\ttopology\tbatch_size\truns\twall (median)\tvs batch 1\treloads\tbatches + 1\tfailed\t")
+	fmt.Fprintln(tw, "procedure\tscenario\ttopology\tbatch_size\truns\twall (median)\tvs batch 1\treloads\twant\tfailed\t")
 	for _, k := range order {
 		topo := TwelveBatch1
 		for _, t := range BatchTopols {
@@ -91,11 +103,11 @@ func BatchTable(s *Suite) string {
 			}
 		}
 		ratio := "-"
-		if base, ok := walls[key{k.scen, TwelveBatch1.Name}]; ok && k.topo != TwelveBatch1.Name {
+		if base, ok := walls[key{k.proc, k.scen, TwelveBatch1.Name}]; ok && k.topo != TwelveBatch1.Name {
 			ratio = fmt.Sprintf("%.2f×", median(walls[k]).Seconds()/median(base).Seconds())
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.1fs\t%s\t%v\t%d\t%d\t\n", k.scen, k.topo, topo.BatchSize, len(walls[k]),
-			median(walls[k]).Seconds(), ratio, reloads[k], batches(topo.Replicas, topo.BatchSize)+1, failed[k])
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.1fs\t%s\t%v\t%d\t%d\t\n", k.proc, k.scen, k.topo, topo.BatchSize, len(walls[k]),
+			median(walls[k]).Seconds(), ratio, reloads[k], wantReloads(k.proc, topo.Replicas, topo.BatchSize), failed[k])
 	}
 	_ = tw.Flush()
 	return b.String()

@@ -62,7 +62,7 @@ var BenchSysctls = map[string]string{"net.ipv4.tcp_tw_reuse": "1"}
 type Topology struct {
 	Name     string // "seed", "4-replicas"
 	Replicas int
-	// BatchSize is the batch_size of plan-apply's rollout (0: the plan's); see batches.go.
+	// BatchSize is the batch_size of plan-apply's and plan-apply-dynamic's rollout (0: the plan's); see batches.go.
 	BatchSize int
 	// KeepAlive adds upstream keep-alive to the seed's nginx.conf (see
 	// SeedKeepAlive).

@@ -130,9 +130,13 @@ func DynamicPlanSource(repoRoot string, replicas int) (string, error) {
 }
 
 // planApplyDynamic runs plan apply of DynamicPlanSource (nginx replaced
-// by DynamicNginx before the load started).
+// by DynamicNginx before the load started), with the topology's
+// batch_size when it sets one.
 func (p *procRun) planApplyDynamic(ctx context.Context, res *Result) error {
 	src, err := DynamicPlanSource(p.c.RepoRoot, len(p.t.Apps))
+	if err == nil {
+		src, err = withBatchSize(src, p.batch) // the batch topologies, as plan-apply
+	}
 	if err != nil {
 		return err
 	}
