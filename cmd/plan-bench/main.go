@@ -69,7 +69,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.from, "from", "", "do not measure: render the docs from a results.json saved by an earlier run")
 	fs.StringVar(&o.procs, "procedures", "", "comma-separated procedures (default all: "+strings.Join(bench.Procedures, ",")+")")
 	fs.StringVar(&o.scens, "scenarios", "", "comma-separated load scenarios (default all, or the quick subset)")
-	fs.StringVar(&o.topos, "topologies", "", "comma-separated topologies: seed, 4-replicas (default both, or seed with -quick), or the batch ones: 12-replicas-batch-1, 12-replicas-batch-3")
+	fs.StringVar(&o.topos, "topologies", "", "comma-separated topologies: seed, 4-replicas (default both, or seed with -quick), or the opt-in ones: seed-keepalive (upstream keepalive), 12-replicas-batch-1, 12-replicas-batch-3")
 	fs.DurationVar(&o.before, "before", 0, "load before each procedure (default 3s, 5s without -quick)")
 	fs.DurationVar(&o.after, "after", 0, "load after each procedure (default 3s)")
 	fs.DurationVar(&o.sleep, "runbook-sleep", 2*time.Second, "each fixed sleep of the seed's runbook")
