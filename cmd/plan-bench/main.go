@@ -67,7 +67,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.asJSON, "json", false, "print the results as JSON on stdout")
 	fs.StringVar(&o.docs, "docs", "", "write the benchmark section of DIR/benchmarks.md and DIR/benchmarks/*.png (default docs/ of the repository without -quick; \"-\" for none)")
 	fs.StringVar(&o.from, "from", "", "do not measure: render the docs from a results.json saved by an earlier run")
-	fs.StringVar(&o.procs, "procedures", "", "comma-separated procedures (default all: "+strings.Join(bench.Procedures, ",")+")")
+	fs.StringVar(&o.procs, "procedures", "", "comma-separated procedures (default all: "+strings.Join(bench.Procedures, ",")+"; opt-in: "+strings.Join(optIn, ",")+")")
 	fs.StringVar(&o.scens, "scenarios", "", "comma-separated load scenarios (default all, or the quick subset)")
 	fs.StringVar(&o.topos, "topologies", "", "comma-separated topologies: seed, 4-replicas (default both, or seed with -quick), or the opt-in ones: seed-keepalive (upstream keepalive), 12-replicas-batch-1, 12-replicas-batch-3")
 	fs.DurationVar(&o.before, "before", 0, "load before each procedure (default 3s, 5s without -quick)")
@@ -171,7 +171,7 @@ func bench0(o options, stdout, stderr io.Writer) error {
 func measure(o options, root string, stderr io.Writer) (*bench.Suite, error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	procs, err := pick(append(slices.Clone(bench.Procedures), bench.BalancerControl, bench.BalancerControlProc, bench.BlueGreen, bench.PlanApplyDynamic, bench.ScaleAndSwap), func(s string) string { return s }, o.procs)
+	procs, err := pick(append(slices.Clone(bench.Procedures), optIn...), func(s string) string { return s }, o.procs)
 	if o.procs == "" {
 		procs = bench.Procedures
 	}
@@ -331,3 +331,6 @@ func gitHead(root string) string {
 	}
 	return s
 }
+
+// optIn are the procedures not in the default set: named with -procedures.
+var optIn = []string{bench.BalancerControl, bench.BalancerControlProc, bench.BlueGreen, bench.PlanApplyDynamic, bench.ScaleAndSwap}
