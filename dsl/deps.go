@@ -204,7 +204,7 @@ func dependsOn(expr hcl.Expression, sc *scope) ([]stepRef, hcl.Diagnostics) {
 		invalid := &hcl.Diagnostic{
 			Severity: hcl.DiagError,
 			Summary:  "Invalid depends_on element",
-			Detail:   "Each element must refer to a step or a rollout, such as step.drain.app2, step.deploy.app[\"app2\"], step.deploy.app[each.key] or rollout.apps.",
+			Detail:   "Each element must refer to a step, a rollout or a blue_green, such as step.drain.app2, step.deploy.app[\"app2\"], step.deploy.app[each.key], rollout.apps or blue_green.web.",
 			Subject:  e.Range().Ptr(),
 		}
 		if tr, td := hcl.AbsTraversalForExpr(e); !td.HasErrors() {
