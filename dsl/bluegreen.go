@@ -407,6 +407,7 @@ func (l *loader) blueGreenDependencies() hcl.Diagnostics {
 		if bb.content == nil {
 			continue
 		}
+		diags = append(diags, l.blueGreenPhaseRefs(bb, byAddr)...)
 		a, ok := bb.content.Attributes["depends_on"]
 		if !ok {
 			continue
@@ -435,6 +436,63 @@ func (l *loader) blueGreenDependencies() hcl.Diagnostics {
 		}
 	}
 	return diags
+}
+
+// blueGreenPhaseRefs makes the steps of each phase of bb wait for the
+// steps its body refers to (image = step.build.app.image), as a rollout's
+// phases do: a value read from a step is there only once that step ran.
+// A reference to an undeclared step is reported where the body is
+// evaluated, not here.
+func (l *loader) blueGreenPhaseRefs(bb *blueGreenBlock, byAddr map[string]bool) hcl.Diagnostics {
+	var phaseSteps map[string][]*Step
+	for _, phase := range append(append([]string{}, BlueGreenPhases...), GatePhase) {
+		blk := bb.blocks[phase]
+		if blk == nil {
+			continue
+		}
+		refs := implicitRefs(expressions(blk.Body), &scope{loader: l})
+		if len(refs) == 0 {
+			continue
+		}
+		if phaseSteps == nil {
+			phaseSteps = l.blueGreenSteps(bb.model.Name)
+		}
+		for _, ref := range refs {
+			if !byAddr[ref.addr] {
+				continue
+			}
+			for _, s := range phaseSteps[phase] {
+				if s.Addr != ref.addr && !dependsOnAddr(s, ref.addr) {
+					s.DependsOn = append(s.DependsOn, Dependency{Addr: ref.addr, Range: ref.rng, Implicit: true})
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// blueGreenSteps are the steps of the blue_green NAME by phase.
+func (l *loader) blueGreenSteps(name string) map[string][]*Step {
+	out := map[string][]*Step{}
+	prefix := "blue_green." + name + "."
+	for _, s := range l.plan.Steps {
+		rest, ok := strings.CutPrefix(s.Addr, prefix)
+		if !ok {
+			continue
+		}
+		phase, _, _ := strings.Cut(rest, "[")
+		out[phase] = append(out[phase], s)
+	}
+	return out
+}
+
+func dependsOnAddr(s *Step, addr string) bool {
+	for _, d := range s.DependsOn {
+		if d.Addr == addr {
+			return true
+		}
+	}
+	return false
 }
 
 // checkNotViaNginx refuses a health_check phase that probes through nginx:

@@ -218,6 +218,10 @@ func TestValidStructure(t *testing.T) {
 				`blue_green.web.health_check["app2-blue"]`, `blue_green.web.health_check["app2-green"]`,
 			}},
 		}},
+		{file: "blue-green-refs.hcl", steps: 1 + 2*2 + 1, waves: 4, deps: []depCase{
+			{`blue_green.web.deploy["b1"]`, []string{"step.deploy.worker"}},
+			{`blue_green.web.deploy["g1"]`, []string{"step.deploy.worker"}},
+		}},
 		{file: "rollout-gate.hcl", steps: 1 + 5*4 + 3 + 2*4 + 2 + 1, waves: 1 + 3*5 + 1, deps: []depCase{
 			{`rollout.apps["app1"].drain`, []string{"step.deploy.migrations"}},
 			// One gate per batch, after every restore of the batch.
