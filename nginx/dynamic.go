@@ -289,6 +289,9 @@ type edit struct {
 	// prep, when set, changes the state's other peers before apply (a
 	// detour's extra peer, dynamic_detour.go); true: it changed something.
 	prep func(st *state) bool
+	// addr is a detour's address, recorded in the Change before the
+	// WithBeforeChange hook sees it.
+	addr string
 }
 
 // ChangeMany implements Batcher: all wants in one state write.
@@ -369,7 +372,7 @@ func (d *Dynamic) UndoMany(ctx context.Context, cs []Change) error {
 func (d *Dynamic) commit(ctx context.Context, edits []edit, hook bool) ([]Change, error) {
 	cs := make([]Change, len(edits))
 	for i, e := range edits {
-		cs[i] = Change{Backend: BackendDynamic, Upstream: d.o.Upstream, Server: e.server, Op: e.op, Config: d.path}
+		cs[i] = Change{Backend: BackendDynamic, Upstream: d.o.Upstream, Server: e.server, Op: e.op, Config: d.path, Addr: e.addr}
 	}
 	if err := d.valid(); err != nil {
 		return cs, err
@@ -406,7 +409,9 @@ func (d *Dynamic) commit(ctx context.Context, edits []edit, hook bool) ([]Change
 			if p.Addr, err = d.addr(ctx, p.Name); err != nil {
 				return cs, err
 			}
-			cs[i].Addr = p.Addr
+			if e.addr == "" {
+				cs[i].Addr = p.Addr
+			}
 		}
 		if !prepped && *p == before && (prev.peer(e.server) == nil || *prev.peer(e.server) == before) {
 			cs[i].Noop = true

@@ -29,12 +29,10 @@ func (d *Dynamic) Detour(ctx context.Context, server, addr string) (Change, erro
 	if err := checkDetourAddr(server, addr); err != nil {
 		return Change{}, err
 	}
-	e := edit{server: server, op: OpDetour, apply: func(p *statePeer) { p.Down = true }}
+	e := edit{server: server, op: OpDetour, apply: func(p *statePeer) { p.Down = true }, addr: addr}
 	e.prep = func(st *state) bool { return putDetourPeer(st, server, addr) }
 	cs, err := d.commit(ctx, []edit{e}, true)
-	c := first(cs)
-	c.Addr = addr
-	return c, err
+	return first(cs), err
 }
 
 // EndDetour implements Detourer: the extra peer addr is removed and the
@@ -45,12 +43,10 @@ func (d *Dynamic) EndDetour(ctx context.Context, server, addr string, wasDown bo
 	if err := checkDetourAddr(server, addr); err != nil {
 		return Change{}, err
 	}
-	e := edit{server: server, op: OpEndDetour, apply: func(p *statePeer) { p.Down = wasDown }, up: !wasDown}
+	e := edit{server: server, op: OpEndDetour, apply: func(p *statePeer) { p.Down = wasDown }, up: !wasDown, addr: addr}
 	e.prep = func(st *state) bool { return dropPeer(st, addr) }
 	cs, err := d.commit(ctx, []edit{e}, true)
-	c := first(cs)
-	c.Addr = addr
-	return c, err
+	return first(cs), err
 }
 
 // undoDetourEdit is the edit that reverts a detour or its end (also one

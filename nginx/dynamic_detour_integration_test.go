@@ -64,9 +64,15 @@ func TestDynamicDetourUnderKeepAliveLoad(t *testing.T) {
 	}
 	only("before the detour", "old")
 	for round := range 3 {
-		ch, err := d.Detour(ctx, old.addr(), next.addr())
+		// What a journal's write-ahead hook records is what Detour returns.
+		var hooked Change
+		hctx := WithBeforeChange(ctx, func(c Change) error { hooked = c; return nil })
+		ch, err := d.Detour(hctx, old.addr(), next.addr())
 		if err != nil || ch.Noop || ch.Op != OpDetour || ch.Addr != next.addr() || ch.Backend != BackendDynamic {
 			t.Fatalf("round %d: Detour: %+v, %v", round, ch, err)
+		}
+		if hooked.Addr != ch.Addr || hooked.PrevAddr != ch.PrevAddr || hooked.Op != OpDetour {
+			t.Fatalf("round %d: the write-ahead hook saw %+v, Detour returned %+v", round, hooked, ch)
 		}
 		only("detoured", "new")
 		if rep, err := d.WaitDrained(ctx, ch, 10*time.Second); err != nil || rep.TimedOut {
@@ -77,12 +83,13 @@ func TestDynamicDetourUnderKeepAliveLoad(t *testing.T) {
 		}
 		if round%2 == 0 {
 			end, err := d.EndDetour(ctx, old.addr(), next.addr(), false)
-			if err != nil || end.Noop {
+			if err != nil || end.Noop || end.Addr != next.addr() {
 				t.Fatalf("round %d: EndDetour: %+v, %v", round, end, err)
 			}
 		} else {
-			// Undo from a journal: the Change as JSON, decoded anew.
-			raw, err := json.Marshal(ch)
+			// Undo from a journal: the Change the write-ahead hook saw, as
+			// JSON, decoded anew.
+			raw, err := json.Marshal(hooked)
 			if err != nil {
 				t.Fatal(err)
 			}
