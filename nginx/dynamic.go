@@ -286,6 +286,12 @@ type edit struct {
 	op     string
 	apply  func(p *statePeer)
 	up     bool // the server ends in rotation: its address is resolved again
+	// prep, when set, changes the state's other peers before apply (a
+	// detour's extra peer, dynamic_detour.go); true: it changed something.
+	prep func(st *state) bool
+	// addr is a detour's address, recorded in the Change before the
+	// WithBeforeChange hook sees it.
+	addr string
 }
 
 // ChangeMany implements Batcher: all wants in one state write.
@@ -345,6 +351,8 @@ func (d *Dynamic) UndoMany(ctx context.Context, cs []Change) error {
 		case OpSetWeight:
 			prev := c.PrevWeight
 			e.apply = func(p *statePeer) { p.Weight = prev }
+		case OpDetour, OpEndDetour:
+			e = undoDetourEdit(c)
 		default:
 			return fmt.Errorf("nginx: cannot undo unknown operation %q", c.Op)
 		}
@@ -364,7 +372,7 @@ func (d *Dynamic) UndoMany(ctx context.Context, cs []Change) error {
 func (d *Dynamic) commit(ctx context.Context, edits []edit, hook bool) ([]Change, error) {
 	cs := make([]Change, len(edits))
 	for i, e := range edits {
-		cs[i] = Change{Backend: BackendDynamic, Upstream: d.o.Upstream, Server: e.server, Op: e.op, Config: d.path}
+		cs[i] = Change{Backend: BackendDynamic, Upstream: d.o.Upstream, Server: e.server, Op: e.op, Config: d.path, Addr: e.addr}
 	}
 	if err := d.valid(); err != nil {
 		return cs, err
@@ -386,20 +394,26 @@ func (d *Dynamic) commit(ctx context.Context, edits []edit, hook bool) ([]Change
 	}
 	changed := false
 	for i, e := range edits {
+		prepped := e.prep != nil && e.prep(next)
 		p := next.peer(e.server)
 		if p == nil {
 			return cs, fmt.Errorf("%s: upstream %q has no server %q", d.path, d.o.Upstream, e.server)
 		}
 		before := *p
 		cs[i].PrevDown, cs[i].PrevWeight = p.Down, p.Weight
+		if old := prev.peer(e.server); old != nil {
+			cs[i].PrevAddr = old.Addr
+		}
 		e.apply(p)
 		if e.up && !p.Down {
 			if p.Addr, err = d.addr(ctx, p.Name); err != nil {
 				return cs, err
 			}
-			cs[i].Addr = p.Addr
+			if e.addr == "" {
+				cs[i].Addr = p.Addr
+			}
 		}
-		if *p == before && (prev.peer(e.server) == nil || *prev.peer(e.server) == before) {
+		if !prepped && *p == before && (prev.peer(e.server) == nil || *prev.peer(e.server) == before) {
 			cs[i].Noop = true
 			d.o.Log.Info().Str("op", e.op).Str("upstream", d.o.Upstream).Str("server", e.server).Msg("nginx: server already in the requested state; nothing to do")
 			continue

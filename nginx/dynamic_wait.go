@@ -52,11 +52,12 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// WaitDrained implements Membership: for a mark-down, until the Lua side
+// WaitDrained implements Membership: for a mark-down (or a detour, whose
+// server is marked down: its old address), until the Lua side
 // uses a membership where the server is down and counts no request in
 // flight on it. Other changes have nothing to drain.
 func (d *Dynamic) WaitDrained(ctx context.Context, c Change, timeout time.Duration) (DrainReport, error) {
-	if c.Noop || c.Op != OpMarkDown {
+	if c.Noop || (c.Op != OpMarkDown && c.Op != OpDetour) {
 		return DrainReport{}, nil
 	}
 	start := c.ReloadedAt

@@ -252,6 +252,10 @@ type Change struct {
 	// PrevBackup is whether the server line had `backup` before the
 	// change: the semantic inverse of OpSetBackup / OpUnsetBackup.
 	PrevBackup bool `json:"prev_backup,omitempty"`
+	// PrevAddr is, for the reload-free backend (Dynamic), the address the
+	// server's peer had before the change: what the undo of a detour puts
+	// back (the name may resolve to two containers by then).
+	PrevAddr string `json:"prev_addr,omitempty"`
 }
 
 // DrainReport says how draining went. A timeout is a warning for the caller

@@ -2,7 +2,6 @@
 package steps
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -12,14 +11,18 @@ import (
 
 // Switch completes a start-first deploy: the new container runs next to the
 // old one, both answering to the server's name, and nginx still sends every
-// request to the old one (it resolved the name at its last reload). The
-// switch detours the server to the new container's address (one reload:
-// the server line marked down and a temporary `server NEW_IP:PORT;` line
-// after it), waits for the requests the old one had, stops it gracefully,
-// and ends the detour (one reload: the file as it was, the name now
-// resolving to the new container alone). No request ever reaches a
-// container that is stopping, and there is no moment without a server: the
-// way to replace a single replica.
+// request to the old one (it resolved the name at its last reload, or the
+// reload-free backend holds the old address). The switch detours the
+// server to the new container's address, waits for the requests the old
+// one had, stops it gracefully, and ends the detour (the name now
+// resolving to the new container alone). With the reload backend each of
+// the two changes is one reload (the server line marked down and a
+// temporary `server NEW_IP:PORT;` line after it, then the file as it was);
+// with mode = "dynamic" each is one state write the Lua balancer takes up
+// without a reload (the server down and an extra peer at the new address),
+// and the wait counts the old address's requests. No request ever reaches
+// a container that is stopping, and there is no moment without a server:
+// the way to replace a single replica.
 type Switch struct{}
 
 // SwitchSpec is a decoded switch step.
@@ -51,18 +54,11 @@ func (Switch) Decode(body hcl.Body, dc *dsl.DecodeContext) (Spec, hcl.Diagnostic
 	r := dc.Read(body, switchSchema)
 	s := &SwitchSpec{Nginx: r.Nginx("nginx"), Server: r.String("server"), Container: r.Name("container"), Engine: r.Docker("engine")}
 	r.Report(checkServer(s.Server)...)
-	if s.Nginx != nil && s.Nginx.Mode.Value == dsl.NginxModeDynamic {
-		r.Report(&hcl.Diagnostic{
-			Severity: hcl.DiagError,
-			Summary:  "Switch needs the reload backend",
-			Detail:   fmt.Sprintf("nginx %q has mode = \"dynamic\", whose balancer connects to each server's current address: a start-first deploy's switch (a detour to the new container's address) is not supported there yet. Set mode = \"reload\" for this nginx, or roll several replicas with drain, deploy and restore.", s.Nginx.Name),
-			Subject:  r.Range("nginx").Ptr(),
-		})
-	}
 	return s, r.Diags()
 }
 
-// DefaultTimeout bounds a switch whose step sets no timeout: two reloads,
+// DefaultTimeout bounds a switch whose step sets no timeout: two
+// membership changes (reloads, or state writes and their acks),
 // the wait for the old container's requests (the nginx block's
 // drain_timeout) and its graceful stop (its own stop timeout, 10s by
 // default; 2 minutes are allowed).

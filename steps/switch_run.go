@@ -63,7 +63,11 @@ func move(ctx context.Context, cli client.APIClient, b nginx.Membership, server,
 	if err != nil {
 		return fmt.Errorf("waiting for %s's requests to %s to finish: %w", server, trimSlash(from.Name), err)
 	}
-	if rep.TimedOut {
+	switch {
+	case rep.TimedOut && rep.InFlight > 0:
+		// The reload-free backend counts requests, not workers.
+		note(fmt.Sprintf("warning: drain_timeout %s reached; %d request(s) to %s still in flight on %s", drain, rep.InFlight, server, trimSlash(from.Name)))
+	case rep.TimedOut:
 		note(fmt.Sprintf("warning: drain_timeout %s reached; %d old nginx worker(s) still hold %s", drain, len(rep.Remaining), nginx.Summary(rep.Conns)))
 	}
 	if err := dockerx.StopGracefully(ctx, cli, from); err != nil {
