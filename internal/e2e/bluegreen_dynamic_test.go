@@ -108,8 +108,10 @@ func underKeepAliveLoad(t *testing.T, cli client.APIClient, topo *seedtopo.Topol
 
 // The blue/green cut-over on the reload-free backend: apply deploys green
 // and cuts over under keep-alive POST load with 0 failed requests, 0
-// reloads, nginx.conf byte-identical, blue's containers untouched; `plan
-// rollback` after the finished apply flips back to blue the same way.
+// reloads, nginx.conf byte-identical, blue's containers untouched, the
+// first cut-over made before any state file exists; the next dry run reads
+// green as live from the state although nginx.conf still marks it down;
+// `plan rollback` after the finished apply flips back to blue the same way.
 func TestBlueGreenDynamicUnderLoad(t *testing.T) {
 	cli := testenv.Docker(t)
 	testenv.NginxBinary(t)
@@ -152,6 +154,14 @@ func TestBlueGreenDynamicUnderLoad(t *testing.T) {
 	servesColour(t, topo, green, "v2")
 	colourState(t, s, green, blue)
 	sameStarts(t, "blue after the cut-over to green", blueStarts, started(t, cli, blue))
+
+	// nginx.conf still marks green down: the live colour must come from
+	// the state file, or the next release would go to the live colour.
+	code, out = runPlan(t, append(append([]string{"apply", "-dry-run", "-var", "version=v3"}, vars...), plan)...)
+	t.Logf("plan apply -dry-run after the cut-over (exit %d):\n%s", code, out)
+	if code != 0 || !strings.Contains(out, "live: green → deploying blue") {
+		t.Errorf("after the cut-over the dry run does not say green is live (exit %d)", code)
+	}
 
 	// plan rollback after the finished apply: blue (v1) serves again,
 	// starting nothing.
