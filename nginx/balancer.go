@@ -78,24 +78,32 @@ func New(o Options) *Balancer {
 
 // String names the balancer for messages.
 func (b *Balancer) String() string {
-	rt := "no runtime"
-	if b.o.Runtime != nil {
-		rt = b.o.Runtime.String()
-	}
-	return fmt.Sprintf("upstream %q in %s (%s)", b.o.Upstream, b.path, rt)
+	return fmt.Sprintf("upstream %q in %s (%s)", b.o.Upstream, b.path, runtimeName(b.o.Runtime))
 }
 
-func (b *Balancer) valid() error {
+// runtimeName names rt for messages, also when it is missing.
+func runtimeName(rt Runtime) string {
+	if rt == nil {
+		return "no runtime"
+	}
+	return rt.String()
+}
+
+func (b *Balancer) valid() error { return validTarget(b.o.ConfigPath, b.o.Upstream, b.o.Runtime) }
+
+// validTarget checks what every backend needs to know which nginx and
+// which upstream it changes, reporting every missing part at once.
+func validTarget(configPath, upstream string, rt Runtime) error {
 	var errs []error
-	if b.o.ConfigPath == "" {
+	if configPath == "" {
 		errs = append(errs, errors.New("nginx: no config path"))
 	}
-	if b.o.Upstream == "" {
+	if upstream == "" {
 		errs = append(errs, errors.New("nginx: no upstream name"))
-	} else if err := validName("upstream", b.o.Upstream); err != nil {
+	} else if err := validName("upstream", upstream); err != nil {
 		errs = append(errs, fmt.Errorf("nginx: %w", err))
 	}
-	if b.o.Runtime == nil {
+	if rt == nil {
 		errs = append(errs, errors.New("nginx: no runtime (container or host)"))
 	}
 	return errors.Join(errs...)

@@ -117,28 +117,10 @@ func NewDynamic(o DynamicOptions) *Dynamic {
 
 // String names the backend for messages.
 func (d *Dynamic) String() string {
-	rt := "no runtime"
-	if d.o.Runtime != nil {
-		rt = d.o.Runtime.String()
-	}
-	return fmt.Sprintf("upstream %q of %s, reload-free (%s)", d.o.Upstream, d.path, rt)
+	return fmt.Sprintf("upstream %q of %s, reload-free (%s)", d.o.Upstream, d.path, runtimeName(d.o.Runtime))
 }
 
-func (d *Dynamic) valid() error {
-	var errs []error
-	if d.o.ConfigPath == "" {
-		errs = append(errs, errors.New("nginx: no config path"))
-	}
-	if d.o.Upstream == "" {
-		errs = append(errs, errors.New("nginx: no upstream name"))
-	} else if err := validName("upstream", d.o.Upstream); err != nil {
-		errs = append(errs, fmt.Errorf("nginx: %w", err))
-	}
-	if d.o.Runtime == nil {
-		errs = append(errs, errors.New("nginx: no runtime (container or host)"))
-	}
-	return errors.Join(errs...)
-}
+func (d *Dynamic) valid() error { return validTarget(d.o.ConfigPath, d.o.Upstream, d.o.Runtime) }
 
 // configServers reads the upstream's server lines.
 func (d *Dynamic) configServers(ctx context.Context) ([]*Server, error) {

@@ -18,11 +18,11 @@ import (
 // rotation, put it back, shift weight, undo any of that from a journal, and
 // know when the requests that were in flight before a change are done. It
 // says nothing about reloads: the reload backend (Balancer) implements it,
-// and so will a reload-free backend (Lua, balancer_by_lua), which changes
-// membership at runtime and drains by per-peer in-flight counters. Steps
-// hold a Membership, never a *Balancer; what only one backend can do is an
-// optional capability (Handoffer, Detourer, Refresher), reached through the
-// functions of the same name.
+// and so does the reload-free backend (Dynamic: a Lua balancer), which
+// changes membership at runtime and drains by per-peer in-flight counters.
+// Steps hold a Membership, never a concrete backend; what only some
+// backends can do is an optional capability (Handoffer, Detourer,
+// Refresher, Batcher), reached through the functions of the same name.
 type Membership interface {
 	// Check is the preflight: the upstream and every listed server exist,
 	// the config the backend edits is the one nginx runs, and nginx
@@ -179,7 +179,7 @@ func beforeChange(ctx context.Context, c Change) error {
 var ErrRestoreFailed = errors.New("restoring the previous config failed")
 
 // BackendReload is Change.Backend for changes made by Balancer, so that a
-// journal replayed by another backend (the planned Lua one) is refused
+// journal replayed by another backend (Dynamic, BackendDynamic) is refused
 // instead of misapplied.
 const BackendReload = "reload"
 
