@@ -96,6 +96,12 @@ type Journal struct {
 	// Redact, when set, is applied to every error text before it is
 	// written: sensitive values never reach the disk.
 	Redact func(string) string
+	// Mirror, when set, is given each record (without its newline) once
+	// it is on the local disk, and Append fails if Mirror does: with
+	// shared state (SharedLock.Append) a record counts only once the
+	// target has it, so no change starts that another runner could not
+	// see and undo.
+	Mirror func(line []byte) error
 	// AfterRecord, when set, is called after the n-th record written
 	// through this value is on disk (n counts from 1). Tests use it to
 	// stop the process at an exact record; see cmd/plan.
@@ -169,6 +175,11 @@ func (j *Journal) Append(e Entry) error {
 	}
 	if err := j.f.Sync(); err != nil {
 		return fmt.Errorf("writing the journal %s (fsync): %w", j.Path, err)
+	}
+	if j.Mirror != nil {
+		if err := j.Mirror(b); err != nil {
+			return fmt.Errorf("writing the journal %s to the shared state: %w", filepath.Base(j.Path), err)
+		}
 	}
 	j.n++
 	if j.AfterRecord != nil {
