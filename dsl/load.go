@@ -77,6 +77,10 @@ type loader struct {
 	// groups maps a reference that names several instances (step.T.N with
 	// for_each, rollout.R, rollout.R["t"]) to their addresses.
 	groups map[string][]string
+	// stateAttr and statePath are the plan block's state and state_path,
+	// resolved once the nginx blocks are decoded (state.go).
+	stateAttr *hcl.Attribute
+	statePath String
 	// masks holds, per -var-file, the ranges of sensitive values in it.
 	masks map[string][]hcl.Range
 }
@@ -214,6 +218,7 @@ func (l *loader) load(files map[string]*hcl.File) hcl.Diagnostics {
 	diags = append(diags, l.decodeDocker()...)
 	l.stage = stageNginx
 	diags = append(diags, l.decodeNginx()...)
+	diags = append(diags, l.decodeState()...)
 	diags = append(diags, l.decodeSteps()...) // stageForEach, then stageBodies
 	diags = append(diags, l.decodeRollouts()...)
 	diags = append(diags, l.decodeBlueGreens()...)

@@ -17,6 +17,10 @@ type Plan struct {
 	Description string
 	// OnFailure is "rollback" (default) or "stop".
 	OnFailure String
+	// State is where the lock, journals and history are shared with every
+	// runner (`state = nginx.NAME`); nil keeps them in .nonstop/ next to
+	// the plan.
+	State *State
 	// Path is the file or folder the plan was loaded from, Dir the folder
 	// relative paths in it are resolved against.
 	Path, Dir string

@@ -1,4 +1,5 @@
-// This file decodes the plan block: name, description, on_failure.
+// This file decodes the plan block: name, description, on_failure, and
+// where the plan's state lives (state, state_path; resolved in state.go).
 package dsl
 
 import (
@@ -7,6 +8,7 @@ import (
 
 var planSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "name"}, {Name: "description"}, {Name: "on_failure"},
+	{Name: "state"}, {Name: "state_path"},
 }}
 
 // decodePlanBlocks decodes the optional, single plan {} block. It may only
@@ -26,6 +28,10 @@ func (l *loader) decodePlanBlocks(blocks []*hcl.Block) hcl.Diagnostics {
 		}
 		l.plan.Description = r.String("description").Value
 		l.plan.OnFailure = r.OneOf("on_failure", "rollback", "rollback", "stop")
+		if a, ok := r.Content.Attributes["state"]; ok {
+			l.stateAttr = a
+		}
+		l.statePath = r.String("state_path")
 		diags = append(diags, r.Diags()...)
 	}
 	return diags
