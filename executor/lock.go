@@ -152,8 +152,11 @@ func TakeOver(ctx context.Context, dir string, info LockInfo, wait time.Duration
 	return l, &le.Holder, nil
 }
 
-// Release removes the lock.
+// Release removes the lock. A nil Lock holds nothing.
 func (l *Lock) Release() error {
+	if l == nil {
+		return nil
+	}
 	err := os.Remove(l.info)
 	return errors.Join(err, l.fl.Unlock())
 }

@@ -136,6 +136,11 @@ type EngineRef struct {
 	ComposeProject   string `json:"compose_project,omitempty"`
 }
 
+// EngineRefOf is the engine a docker block names (the zero EngineRef:
+// as the docker CLI chooses), for code outside steps that reaches the
+// same engine (shared state, in internal/runner).
+func EngineRefOf(d *dsl.Docker) EngineRef { return engineRef(d) }
+
 func engineRef(d *dsl.Docker) EngineRef {
 	if d == nil {
 		return EngineRef{}

@@ -135,13 +135,25 @@ func HistoryPath(stateDir string) string { return filepath.Join(stateDir, Histor
 // history, in one write, and fsyncs it. A torn last line left by a writer
 // that died is cut off first, so the record starts on a line of its own.
 func AppendHistory(stateDir string, r HistoryRecord) error {
+	_, err := appendHistory(stateDir, r)
+	return err
+}
+
+// appendHistory is AppendHistory, returning the line written (without its
+// newline) for the shared state's copy.
+func appendHistory(stateDir string, r HistoryRecord) ([]byte, error) {
 	if r.Version == 0 {
 		r.Version = HistoryVersion
 	}
 	b, err := json.Marshal(r)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	return b, writeHistoryLine(stateDir, b)
+}
+
+// writeHistoryLine appends b and a newline to the history, fsynced.
+func writeHistoryLine(stateDir string, b []byte) error {
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return err
 	}
@@ -374,7 +386,7 @@ func applyRecord(p *dsl.Plan, stateDir, id, host, hash string, t0 time.Time, red
 // recordApply completes an apply's record from its result (or the error
 // that stopped it before any change) and appends it. A history that
 // cannot be written is logged, not fatal: the apply is done either way.
-func recordApply(stateDir string, rec HistoryRecord, res *Result, err error, o Options) {
+func recordApply(stateDir string, shared *sharedHold, rec HistoryRecord, res *Result, err error, o Options) {
 	rec.Finished = time.Now().UTC()
 	if o.Watch != nil {
 		rec.Watch = o.Watch()
@@ -405,14 +417,14 @@ func recordApply(stateDir string, rec HistoryRecord, res *Result, err error, o O
 			}
 		}
 	}
-	if werr := AppendHistory(stateDir, rec); werr != nil {
+	if werr := recordHistory(stateDir, shared, rec); werr != nil {
 		o.Log.Warn().Err(werr).Msg("the history record of this apply could not be written")
 	}
 }
 
 // recordRollback appends a rollback's record: what it undid or finished,
 // for which apply, with that apply's plan hash and journal's images.
-func recordRollback(stateDir, journal string, rec HistoryRecord, s *executor.Summary, res *RollbackResult, o RollbackOptions) {
+func recordRollback(stateDir, journal string, shared *sharedHold, rec HistoryRecord, s *executor.Summary, res *RollbackResult, o RollbackOptions) {
 	rec.Finished = time.Now().UTC()
 	rec.ApplyID, rec.Plan = res.ApplyID, s.Plan
 	entries, jerr := executor.ReadJournal(journal)
@@ -451,7 +463,17 @@ func recordRollback(stateDir, journal string, rec HistoryRecord, s *executor.Sum
 	default:
 		rec.Outcome = OutcomeRolledBack
 	}
-	if werr := AppendHistory(stateDir, rec); werr != nil {
+	if werr := recordHistory(stateDir, shared, rec); werr != nil {
 		o.Log.Warn().Err(werr).Msg("the history record of this rollback could not be written")
 	}
+}
+
+// recordHistory appends a record to the history, and to the shared
+// state's when there is one.
+func recordHistory(stateDir string, shared *sharedHold, rec HistoryRecord) error {
+	line, err := appendHistory(stateDir, rec)
+	if err != nil {
+		return err
+	}
+	return shared.append(HistoryFile, line)
 }

@@ -31,6 +31,10 @@ type RollbackOptions struct {
 	LockTimeout time.Duration
 	// TargetLockDir: see Options.
 	TargetLockDir string
+	// Shared is the plan's shared state (Home.Shared), nil for local
+	// state. With it, the dir Rollback is given is its local copy
+	// (Home.Dir), refreshed from the target under the shared lock.
+	Shared executor.SharedState
 }
 
 // RollbackResult is what `plan rollback` did.
@@ -96,32 +100,49 @@ func (s journalStep) Finalize(ctx context.Context, rec executor.Record) error {
 // is what rollback is for. Cancelling ctx stops before the next undo; the
 // steps not undone are in Left, and a later rollback finishes them.
 func Rollback(ctx context.Context, dir string, o RollbackOptions) (*RollbackResult, error) {
+	host, _ := os.Hostname()
+	info := executor.LockInfo{ID: newApplyID(), PID: os.Getpid(), Host: host, Started: time.Now().UTC()}
+	// Shared state is locked first: the journals are read from the
+	// target only once no other runner can write them.
+	var shared *sharedHold
+	var sharedStale *executor.LockInfo
+	if o.Shared != nil {
+		h, stale, err := lockShared(ctx, o.Shared, dir, info, o.LockTimeout, true)
+		if err != nil {
+			return nil, err
+		}
+		defer h.release()
+		shared, sharedStale = h, stale
+	}
 	path, err := executor.LastJournal(dir)
 	if err != nil {
 		return nil, err
 	}
 	if path == "" {
-		return &RollbackResult{Nothing: true}, nil
+		return &RollbackResult{Nothing: true, StaleLock: sharedStale}, nil
 	}
 	entries, err := executor.ReadJournal(path)
 	if err != nil {
 		return nil, err
 	}
 	s := executor.Summarize(entries)
-	res := &RollbackResult{ApplyID: s.ApplyID, Failed: map[string]error{}, Committed: s.Committed}
-	host, _ := os.Hostname()
-	info := executor.LockInfo{ID: newApplyID(), PID: os.Getpid(), Host: host, Started: time.Now().UTC(), Plan: s.Plan}
+	res := &RollbackResult{ApplyID: s.ApplyID, Failed: map[string]error{}, Committed: s.Committed, StaleLock: sharedStale}
+	info.Plan = s.Plan
 	// A rollback that acts is recorded in the history, under the lock,
 	// once its journal records are written (see recordRollback).
 	rec := HistoryRecord{ID: info.ID, Kind: KindRollback, Started: info.Started, User: currentUser(), Host: host}
 	if cuts := flippable(entries, s); len(cuts) > 0 {
-		return flipBack(ctx, dir, path, s, cuts, info, rec, o)
+		r, err := flipBack(ctx, dir, path, s, cuts, info, rec, o, shared)
+		if r != nil && r.StaleLock == nil {
+			r.StaleLock = sharedStale
+		}
+		return r, err
 	}
 	if !s.NeedsRollback() && !s.NeedsFinish() {
 		res.Nothing = true
 		// A process killed after its journal's end still left its lock:
 		// its work is done, so the lock goes.
-		if _, err := executor.ReadLock(dir); err == nil && !executor.LockHeld(dir) {
+		if _, err := executor.ReadLock(dir); shared == nil && err == nil && !executor.LockHeld(dir) {
 			lock, stale, err := executor.TakeOver(ctx, dir, info, 0)
 			if err != nil {
 				return nil, err
@@ -133,14 +154,16 @@ func Rollback(ctx context.Context, dir string, o RollbackOptions) (*RollbackResu
 		}
 		return res, nil
 	}
-	h, err := holdForRollback(ctx, dir, path, s, info, o)
+	h, err := holdForRollback(ctx, dir, path, s, info, o, shared)
 	if err != nil {
 		return nil, err
 	}
 	defer h.release()
-	res.StaleLock = h.stale
+	if h.stale != nil {
+		res.StaleLock = h.stale
+	}
 	j := h.journal
-	defer func() { recordRollback(dir, path, rec, &s, res, o) }()
+	defer func() { recordRollback(dir, path, shared, rec, &s, res, o) }()
 	env := steps.NewEnv(o.Log, o.Steps)
 	defer env.Close()
 	eo := executor.Options{Journal: j, Events: o.Events}
@@ -217,11 +240,17 @@ type rollbackHold struct {
 }
 
 // holdForRollback takes what a rollback holds (see rollbackHold), waiting
-// up to o.LockTimeout for each lock; on error it holds nothing.
-func holdForRollback(ctx context.Context, dir, path string, s executor.Summary, info executor.LockInfo, o RollbackOptions) (*rollbackHold, error) {
-	lock, stale, err := executor.TakeOver(ctx, dir, info, o.LockTimeout)
-	if err != nil {
-		return nil, err
+// up to o.LockTimeout for each lock; on error it holds nothing. With
+// shared state (shared, already held) the local folder is not locked, and
+// the journal's records go to the target too.
+func holdForRollback(ctx context.Context, dir, path string, s executor.Summary, info executor.LockInfo, o RollbackOptions, shared *sharedHold) (*rollbackHold, error) {
+	var lock *executor.Lock
+	var stale *executor.LockInfo
+	if shared == nil {
+		var err error
+		if lock, stale, err = executor.TakeOver(ctx, dir, info, o.LockTimeout); err != nil {
+			return nil, err
+		}
 	}
 	lockDir := o.TargetLockDir
 	if lockDir == "" {
@@ -238,6 +267,7 @@ func holdForRollback(ctx context.Context, dir, path string, s executor.Summary, 
 		_ = lock.Release()
 		return nil, err
 	}
+	shared.mirror(j)
 	return &rollbackHold{journal: j, stale: stale, release: func() {
 		_ = j.Close()
 		targets.Release()

@@ -35,16 +35,16 @@ func flippable(entries []executor.Entry, s executor.Summary) []executor.Entry {
 // do, and the next apply is not held back); the history records it as a
 // rollback. The undo itself refuses when the previous colour's containers
 // do not run.
-func flipBack(ctx context.Context, dir, path string, s executor.Summary, cuts []executor.Entry, info executor.LockInfo, rec HistoryRecord, o RollbackOptions) (*RollbackResult, error) {
+func flipBack(ctx context.Context, dir, path string, s executor.Summary, cuts []executor.Entry, info executor.LockInfo, rec HistoryRecord, o RollbackOptions, shared *sharedHold) (*RollbackResult, error) {
 	res := &RollbackResult{ApplyID: s.ApplyID, Failed: map[string]error{}}
-	h, err := holdForRollback(ctx, dir, path, s, info, o)
+	h, err := holdForRollback(ctx, dir, path, s, info, o, shared)
 	if err != nil {
 		return nil, err
 	}
 	defer h.release()
 	res.StaleLock = h.stale
 	j := h.journal
-	defer func() { recordRollback(dir, path, rec, &s, res, o) }()
+	defer func() { recordRollback(dir, path, shared, rec, &s, res, o) }()
 	env := steps.NewEnv(o.Log, o.Steps)
 	defer env.Close()
 

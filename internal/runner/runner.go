@@ -112,33 +112,27 @@ type Result struct {
 // confirm, journal, walk, roll back on failure. Errors returned (rather
 // than an Outcome) mean nothing was changed.
 func Apply(ctx context.Context, p *dsl.Plan, g *executor.Graph, o Options) (res *Result, err error) {
-	dir := StateDir(p, o.StateDir)
 	id := newApplyID()
 	t0 := time.Now()
 	host, _ := os.Hostname()
 	hash := planHash(p)
 	info := executor.LockInfo{ID: id, PID: os.Getpid(), Host: host, Started: time.Now().UTC(), Plan: p.Path, PlanHash: hash}
-	lock, err := executor.AcquireWait(ctx, dir, info, o.LockTimeout)
+	home, err := HomeOf(ctx, p, o.StateDir)
 	if err != nil {
-		var le *executor.LockError
-		if errors.As(err, &le) && le.Stale {
-			u, uerr := unfinished(dir)
-			if uerr != nil {
-				return nil, uerr
-			}
-			if u != nil {
-				u.Holder = le.Holder
-				return nil, u
-			}
-		}
 		return nil, err
 	}
-	defer func() { _ = lock.Release() }()
+	defer home.Close()
+	dir := home.Dir
+	shared, err := lockState(ctx, home, info, o.LockTimeout)
+	if err != nil {
+		return nil, err
+	}
+	defer shared.release()
 	if !o.DryRun {
 		// The history record is appended under the lock, once the journal
 		// is closed (defers run last first).
 		rec := applyRecord(p, dir, id, host, hash, t0, o.Redact)
-		defer func() { recordApply(dir, rec, res, err, o) }()
+		defer func() { recordApply(dir, shared.hold, rec, res, err, o) }()
 	}
 	if u, err := unfinished(dir); err != nil {
 		return nil, err
@@ -193,6 +187,7 @@ func Apply(ctx context.Context, p *dsl.Plan, g *executor.Graph, o Options) (res 
 	}
 	defer func() { _ = j.Close() }()
 	j.Redact, j.AfterRecord = o.Redact.String, o.AfterRecord
+	shared.hold.mirror(j)
 	tasks := make([]executor.Task, len(g.Steps))
 	for i, s := range g.Steps {
 		addr := s.Addr
