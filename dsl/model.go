@@ -21,6 +21,10 @@ type Plan struct {
 	// runner (`state = nginx.NAME`); nil keeps them in .nonstop/ next to
 	// the plan.
 	State *State
+	// StateDecl is where the plan block asks for shared state, set even
+	// when State could not be resolved: commands that must work on a plan
+	// with errors (rollback, status) then know not to look in .nonstop/.
+	StateDecl *hcl.Range
 	// Path is the file or folder the plan was loaded from, Dir the folder
 	// relative paths in it are resolved against.
 	Path, Dir string

@@ -57,6 +57,8 @@ func (l *loader) decodeState() hcl.Diagnostics {
 		}
 		return nil
 	}
+	rng := a.Expr.Range()
+	l.plan.StateDecl = &rng
 	tr, d := hcl.AbsTraversalForExpr(a.Expr)
 	if d.HasErrors() || tr.RootName() != "nginx" || len(tr) != 2 {
 		return hcl.Diagnostics{{

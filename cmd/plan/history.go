@@ -24,7 +24,7 @@ type historyCommand struct {
 }
 
 func (c *historyCommand) flags() *flag.FlagSet {
-	fs := c.meta.flagSet("history", false)
+	fs := c.meta.flagSet("history", true)
 	fs.BoolVar(&c.asJSON, "json", false, "the machine-readable stream: version, then a history_record message a record")
 	fs.IntVar(&c.n, "n", 0, "only the `N` newest records (0: all)")
 	fs.StringVar(&c.stateDir, "state-dir", "", "state folder `DIR`")
@@ -60,7 +60,12 @@ Options:
                   record alone).
   -n N            Only the N newest records.
   -state-dir DIR  Where the history is (default: .nonstop/ next to the
-                  plan).
+                  plan; with state = nginx.NAME, on that nginx's
+                  container).
+  -var NAME=VALUE Set a variable, as for apply: needed only when the
+                  plan's state is on its target and the nginx block that
+                  holds it uses variables.
+  -var-file FILE  Read variables from an HCL or JSON file, as for apply.
   -no-color       No colour or other terminal escapes.
 
 Exit status: 0; 1 when the history cannot be read or ID matches no
@@ -95,7 +100,12 @@ func (c *historyCommand) Run(args []string) int {
 		fmt.Fprintf(m.stderr, "Error: -n %d: give a number of records, 1 or more (0 for all).\n", c.n)
 		return exitError
 	}
-	records, err := runner.ReadHistory(stateDirFor(path, c.stateDir))
+	snap, done, err := m.snapshot(path, c.stateDir)
+	var records []runner.HistoryRecord
+	if err == nil {
+		defer done()
+		records, err = runner.ReadHistory(snap.Dir)
+	}
 	if err != nil {
 		if c.asJSON {
 			newJSONView(m.stdout).error(err)

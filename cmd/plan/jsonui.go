@@ -360,11 +360,12 @@ func rollbackJSON(v *jsonView, res *runner.RollbackResult, path, dir string) int
 // statusJSON is `plan status -json`: after the version message, one
 // status message with the lock and the last apply (null when there is
 // none), and a diagnostic when the journal cannot be read.
-func statusJSON(v *jsonView, path, dir string) int {
+func statusJSON(v *jsonView, path string, snap *runner.Snapshot) int {
+	dir := snap.Dir
 	var lock map[string]any
 	lockMsg := "Lock: none"
-	if info, err := executor.ReadLock(dir); err == nil {
-		alive := executor.LockHeld(dir)
+	if info := snap.Lock; info != nil {
+		alive := snap.LockAlive
 		lock = map[string]any{"id": info.ID, "pid": info.PID, "host": info.Host, "started": info.Started, "plan": info.Plan, "alive": alive}
 		lockMsg = "Lock: " + info.String()
 		if !alive {

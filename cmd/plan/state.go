@@ -74,7 +74,12 @@ func (c *rollbackCommand) Help() string {
 
 Options:
   -state-dir DIR   Where the lock and journal are (default: .nonstop/ next
-                   to the plan).
+                   to the plan; with state = nginx.NAME, on that nginx's
+                   container, and this is the folder of their local copy).
+  -var NAME=VALUE  Set a variable, as for apply: needed only when the
+                   plan's state is on its target and the nginx block that
+                   holds it uses variables.
+  -var-file FILE   Read variables from an HCL or JSON file, as for apply.
   -lock-timeout D  Wait up to D (e.g. 5m) for a lock a live apply holds
                    (default 0).
   -log-level L     Operator log on stderr: debug, info, warn, error
@@ -123,9 +128,20 @@ func (c *rollbackCommand) Run(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	events, closeProgress, _ := m.progressPrinter(v, nil)
-	dir := stateDirFor(path, *stateDir)
+	home, err := m.stateHome(ctx, path, *stateDir)
+	if err != nil {
+		closeProgress()
+		if v != nil {
+			v.error(err)
+		} else {
+			m.showError(nil, nil, err)
+		}
+		return exitError
+	}
+	defer home.Close()
+	dir := home.Dir
 	res, err := runner.Rollback(ctx, dir, runner.RollbackOptions{
-		Steps: m.steps, Log: log, Events: events, LockTimeout: *lockTimeout})
+		Steps: m.steps, Log: log, Events: events, LockTimeout: *lockTimeout, Shared: home.Shared})
 	closeProgress()
 	if err != nil {
 		if v != nil {
@@ -136,7 +152,7 @@ func (c *rollbackCommand) Run(args []string) int {
 		return exitError
 	}
 	if v != nil {
-		return rollbackJSON(v, res, path, dir)
+		return rollbackJSON(v, res, path, home.Where())
 	}
 	if res.StaleLock != nil {
 		fmt.Fprintf(m.stdout, "Took over the lock left by %s, which is no longer running.\n", res.StaleLock)
@@ -144,7 +160,7 @@ func (c *rollbackCommand) Run(args []string) int {
 	if res.Nothing && res.ApplyID == "" {
 		// No journal: no apply of this plan ran here (or its state is
 		// elsewhere, which -state-dir says).
-		fmt.Fprintf(m.stdout, "Nothing to roll back: no apply of this plan has run (no journal in %s).\n", dir)
+		fmt.Fprintf(m.stdout, "Nothing to roll back: no apply of this plan has run (no journal in %s).\n", home.Where())
 		return exitOK
 	}
 	if res.Nothing {
@@ -197,7 +213,7 @@ type statusCommand struct {
 }
 
 func (c *statusCommand) flags() *flag.FlagSet {
-	fs := c.meta.flagSet("status", false)
+	fs := c.meta.flagSet("status", true)
 	fs.BoolVar(&c.asJSON, "json", false, "JSON lines")
 	fs.StringVar(&c.stateDir, "state-dir", "", "state folder `DIR`")
 	return fs
@@ -221,7 +237,12 @@ func (c *statusCommand) Help() string {
 
 Options:
   -state-dir DIR  Where the lock and journal are (default: .nonstop/ next
-                  to the plan).
+                  to the plan; with state = nginx.NAME, on that nginx's
+                  container).
+  -var NAME=VALUE Set a variable, as for apply: needed only when the
+                  plan's state is on its target and the nginx block that
+                  holds it uses variables.
+  -var-file FILE  Read variables from an HCL or JSON file, as for apply.
   -json           Print JSON lines: a version message, then one status
                   message (see docs/cli.md).
   -no-color       No colour or other terminal escapes.
@@ -249,13 +270,23 @@ func (c *statusCommand) Run(args []string) int {
 	if !ok {
 		return exitError
 	}
-	dir := stateDirFor(path, *stateDir)
-	if v != nil {
-		return statusJSON(v, path, dir)
+	snap, done, err := m.snapshot(path, *stateDir)
+	if err != nil {
+		if v != nil {
+			v.error(err)
+		} else {
+			m.showError(nil, nil, err)
+		}
+		return exitError
 	}
-	if info, err := executor.ReadLock(dir); err == nil {
+	defer done()
+	dir := snap.Dir
+	if v != nil {
+		return statusJSON(v, path, snap)
+	}
+	if info := snap.Lock; info != nil {
 		state := "running"
-		if !executor.LockHeld(dir) {
+		if !snap.LockAlive {
 			state = "STALE: its process is gone; `plan rollback " + path + "` takes it over, or remove it with `plan unlock " + info.ID + " " + path + "`"
 		}
 		fmt.Fprintf(m.stdout, "Lock: %s, %s\n", info, state)
@@ -314,7 +345,7 @@ type unlockCommand struct {
 }
 
 func (c *unlockCommand) flags() *flag.FlagSet {
-	fs := c.meta.flagSet("unlock", false)
+	fs := c.meta.flagSet("unlock", true)
 	fs.StringVar(&c.stateDir, "state-dir", "", "state folder `DIR`")
 	return fs
 }
@@ -335,7 +366,12 @@ func (c *unlockCommand) Help() string {
   process is gone. It does not undo anything: run "plan rollback" for that.
 
 Options:
-  -state-dir DIR  Where the lock is (default: .nonstop/ next to the plan).
+  -state-dir DIR  Where the lock is (default: .nonstop/ next to the plan;
+                  with state = nginx.NAME, on that nginx's container).
+  -var NAME=VALUE Set a variable, as for apply: needed only when the
+                  plan's state is on its target and the nginx block that
+                  holds it uses variables.
+  -var-file FILE  Read variables from an HCL or JSON file, as for apply.
   -no-color       No colour or other terminal escapes.
 
 Exit status: 0 removed; 1 otherwise.
@@ -357,7 +393,13 @@ func (c *unlockCommand) Run(args []string) int {
 		fmt.Fprintln(m.stderr, "Error: plan unlock takes a lock ID and a PATH. Run \"plan status PATH\" to see the ID.")
 		return exitError
 	}
-	if err := executor.Unlock(stateDirFor(fs.Arg(1), *stateDir), fs.Arg(0)); err != nil {
+	ctx := context.Background()
+	home, err := m.stateHome(ctx, fs.Arg(1), *stateDir)
+	if err == nil {
+		defer home.Close()
+		err = home.Unlock(ctx, fs.Arg(0))
+	}
+	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			err = fmt.Errorf("no lock found")
 		}

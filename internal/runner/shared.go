@@ -9,6 +9,7 @@ package runner
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -163,4 +164,62 @@ func lockState(ctx context.Context, home *Home, info executor.LockInfo, wait tim
 		}
 	}
 	return nil, err
+}
+
+// Where names the state for messages: the shared place, or the folder.
+func (h *Home) Where() string {
+	if h.Shared != nil {
+		return h.Shared.String()
+	}
+	return h.Dir
+}
+
+// Snapshot is a plan's state as the read-only commands (status, history)
+// see it: a folder holding its journals and history, and its lock.
+type Snapshot struct {
+	Dir string
+	// Lock is the lock's holder (nil: no lock); LockAlive, whether that
+	// holder still runs.
+	Lock      *executor.LockInfo
+	LockAlive bool
+}
+
+// Snapshot reads the state without locking it. For shared state, the
+// target's files are copied into a temporary folder (not the local copy,
+// which only a lock holder writes) that the returned function removes.
+func (h *Home) Snapshot(ctx context.Context) (*Snapshot, func(), error) {
+	if h.Shared == nil {
+		s := &Snapshot{Dir: h.Dir}
+		if info, err := executor.ReadLock(h.Dir); err == nil {
+			s.Lock, s.LockAlive = &info, executor.LockHeld(h.Dir)
+		}
+		return s, func() {}, nil
+	}
+	tmp, err := os.MkdirTemp("", "nonstop-state-")
+	if err != nil {
+		return nil, nil, err
+	}
+	done := func() { _ = os.RemoveAll(tmp) }
+	s := &Snapshot{Dir: tmp}
+	info, alive, found, err := h.Shared.Holder(ctx)
+	if err == nil && found {
+		s.Lock, s.LockAlive = &info, alive
+	}
+	if err == nil {
+		err = h.Shared.Pull(ctx, tmp)
+	}
+	if err != nil {
+		done()
+		return nil, nil, err
+	}
+	return s, done, nil
+}
+
+// Unlock removes a lock whose holder is gone, refusing a wrong ID or a
+// live holder (executor.Unlock).
+func (h *Home) Unlock(ctx context.Context, id string) error {
+	if h.Shared != nil {
+		return h.Shared.Unlock(ctx, id)
+	}
+	return executor.Unlock(h.Dir, id)
 }
