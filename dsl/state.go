@@ -24,6 +24,15 @@ type State struct {
 	Range hcl.Range
 }
 
+// Describe says where the state is, for review: "nginx.lb, in its
+// container at /var/lib/nonstop/web"; a nil State is "local".
+func (s *State) Describe() string {
+	if s == nil {
+		return "local"
+	}
+	return fmt.Sprintf("nginx.%s, in its container at %s", s.Nginx.Name, s.Path.Value)
+}
+
 // DefaultStateRoot is the folder under which shared state lives, one
 // folder per plan name. Users mount a volume there so the state outlives
 // the nginx container.

@@ -151,6 +151,7 @@ func diffPlan(o, n *dsl.Plan) []Change {
 	field("name", o.Name, n.Name)
 	field("description", o.Description, n.Description)
 	field("on_failure", o.OnFailure.Value, n.OnFailure.Value)
+	field("state", o.State.Describe(), n.State.Describe())
 	newVars := map[string]*dsl.Variable{}
 	for _, v := range n.Variables {
 		newVars[v.Name] = v

@@ -20,12 +20,15 @@ var ShowFormats = []string{"text", "markdown", "json"}
 // parallel. Built once and rendered in each format, so the formats cannot
 // disagree.
 type Review struct {
-	Name        string         `json:"name"`
-	Description string         `json:"description,omitempty"`
-	OnFailure   string         `json:"on_failure"`
-	Variables   []ReviewVar    `json:"variables"`
-	Waves       [][]ReviewStep `json:"waves"`
-	StepCount   int            `json:"step_count"`
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	OnFailure   string `json:"on_failure"`
+	// State is where the lock and journals are shared (dsl.State.Describe);
+	// "" for local state.
+	State     string         `json:"state,omitempty"`
+	Variables []ReviewVar    `json:"variables"`
+	Waves     [][]ReviewStep `json:"waves"`
+	StepCount int            `json:"step_count"`
 }
 
 // ReviewVar is a variable and where its value came from.
@@ -53,6 +56,9 @@ type timeouter interface{ DefaultTimeout() time.Duration }
 // NewReview builds the review of a plan whose graph is valid.
 func NewReview(p *dsl.Plan, g *executor.Graph) *Review {
 	r := &Review{Name: p.Name, Description: p.Description, OnFailure: p.OnFailure.Value, Variables: []ReviewVar{}, Waves: [][]ReviewStep{}}
+	if p.State != nil {
+		r.State = p.State.Describe()
+	}
 	for _, v := range p.Variables {
 		r.Variables = append(r.Variables, ReviewVar{Name: v.Name, Value: v.Value, Source: v.Source, Sensitive: v.Sensitive})
 	}
@@ -118,6 +124,9 @@ func showText(w io.Writer, r *Review) error {
 		fmt.Fprintf(&b, "  %s\n", r.Description)
 	}
 	fmt.Fprintf(&b, "  %s in %s; on failure: %s\n", plural(r.StepCount, "step", "steps"), plural(len(r.Waves), "wave", "waves"), r.OnFailure)
+	if r.State != "" {
+		fmt.Fprintf(&b, "  state: shared on %s\n", r.State)
+	}
 	if len(r.Variables) > 0 {
 		b.WriteString("\nVariables:\n")
 		width := 0
@@ -172,6 +181,9 @@ func showMarkdown(w io.Writer, r *Review) error {
 		fmt.Fprintf(&b, "%s\n\n", r.Description)
 	}
 	fmt.Fprintf(&b, "**%s** in %s; on failure: **%s**.\n", plural(r.StepCount, "step", "steps"), plural(len(r.Waves), "wave", "waves"), r.OnFailure)
+	if r.State != "" {
+		fmt.Fprintf(&b, "State: shared on %s.\n", r.State)
+	}
 	if len(r.Variables) > 0 {
 		b.WriteString("\n| variable | value | from |\n|---|---|---|\n")
 		for _, v := range r.Variables {
