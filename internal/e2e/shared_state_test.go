@@ -1,0 +1,167 @@
+// This file tests shared state (`plan { state = nginx.proxy }`): two CI
+// runners, each with a fresh checkout of the same plan in a folder of its
+// own, against one real nginx and engine. The lock and the journals live
+// in the nginx container, so each runner sees what the other left: an
+// apply killed on runner A is refused on runner B, named; `plan status`
+// on B shows A's stale lock and unfinished apply; `plan rollback` on B
+// puts things back (under load, 0 non-2xx, nginx.conf byte-identical); A
+// then sees B's rollback and applies. While A's apply runs, B's is
+// refused naming A, or with -lock-timeout waits for it.
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nonstop-deploy/nonstop/executor"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/testenv"
+)
+
+// sharedStateEdit makes the seed plan keep its state in its nginx's
+// container.
+var sharedStateEdit = []string{`  description = "Roll app1 and app2 to v2 behind nginx, one at a time"`,
+	`  description = "Roll app1 and app2 to v2 behind nginx, one at a time"
+  state       = nginx.proxy`}
+
+// runnerCheckout copies a plan into a folder of its own, as a CI runner's
+// fresh checkout: no .nonstop/ next to it.
+func runnerCheckout(t *testing.T, plan, name string) string {
+	t.Helper()
+	src, err := os.ReadFile(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(filepath.Dir(plan), name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, filepath.Base(plan))
+	if err := os.WriteFile(p, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// sharedCopy is the local copy of a runner's shared state.
+func sharedCopy(plan string) string { return filepath.Join(stateDirOf(plan), "shared") }
+
+func TestSharedStateTwoRunners(t *testing.T) {
+	cli := testenv.Docker(t)
+	testenv.NginxBinary(t)
+	topo := startShellSeed(t, cli)
+	before, err := os.ReadFile(topo.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := seedPlan(t, topo, "rolling-update.hcl", append(slices.Clone(containerPathEdit), sharedStateEdit...)...)
+	a, b := runnerCheckout(t, plan, "runner-a"), runnerCheckout(t, plan, "runner-b")
+	vars := seedVars(topo)
+	apply := func(plan string, extra ...string) []string {
+		return append(append(append([]string{"apply", "-auto-approve"}, vars...), extra...), plan)
+	}
+
+	// Runner A is killed after app2's new container is deployed, before
+	// its health check: app2 is drained and replaced.
+	l := startLoad(topo.URL, 4)
+	pa := startPlan(t, nil, apply(a, "-var", "version=v2")...)
+	waitFor(t, "runner A's deploy of app2", 2*time.Minute, pa, func() bool {
+		return hasEntry(journal(sharedCopy(a)), executor.KindDone, "step.deploy.app2")
+	})
+	pa.kill(t)
+	var idA string
+	for _, e := range journal(sharedCopy(a)) {
+		if e.Kind == executor.KindBegin {
+			idA = e.ApplyID
+		}
+	}
+	if _, err := os.Stat(stateDirOf(b)); !os.IsNotExist(err) {
+		t.Fatalf("runner B's checkout has state before it ran anything: %v", err)
+	}
+
+	// Runner B, fresh, sees it.
+	host, _ := os.Hostname()
+	code, out := runPlan(t, apply(b, "-var", "version=v2")...)
+	if code != 1 {
+		t.Errorf("runner B's apply exited %d, want 1 (refused):\n%s", code, out)
+	}
+	for _, w := range []string{"an unfinished apply exists", "apply " + idA, fmt.Sprintf("pid %d on %s", pa.cmd.Process.Pid, host), "plan rollback"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("runner B's refusal lacks %q:\n%s", w, out)
+		}
+	}
+	code, out = runPlan(t, append(append([]string{"status"}, vars...), b)...)
+	if code != 0 || !strings.Contains(out, "UNFINISHED") || !strings.Contains(out, "STALE") || !strings.Contains(out, idA) {
+		t.Errorf("runner B's plan status (exit %d) should show A's unfinished apply and stale lock:\n%s", code, out)
+	}
+
+	// Runner B rolls A's apply back, from the journal on the target.
+	code, out = runPlan(t, append(append([]string{"rollback"}, vars...), b)...)
+	l.Stop()
+	t.Logf("runner B's plan rollback (exit %d):\n%s", code, out)
+	t.Logf("load: %d requests, %d non-2xx, %d transport errors %v", l.requests.Load(), l.non2xx.Load(), l.transport.Load(), l.samples)
+	if code != 0 || !strings.Contains(out, "Took over the lock") || !strings.Contains(out, "Rolled back apply "+idA) {
+		t.Fatalf("runner B's rollback exited %d, want 0, taking over A's lock and rolling back %s:\n%s", code, idA, out)
+	}
+	if n := l.non2xx.Load(); n != 0 {
+		t.Errorf("%d non-2xx while A applied, died and B rolled back: %v", n, l.samples)
+	}
+	if after, _ := os.ReadFile(topo.ConfigPath); string(after) != string(before) {
+		t.Errorf("after B's rollback nginx.conf is not byte-identical:\n%s", after)
+	}
+	serves(t, topo, "v1")
+
+	// Runner A's copy still says unfinished; what it reads is the target.
+	code, out = runPlan(t, append(append([]string{"status"}, vars...), a)...)
+	if code != 0 || !strings.Contains(out, "Lock: none") || !strings.Contains(out, "rolled back") {
+		t.Errorf("runner A's plan status (exit %d) should show B's rollback and no lock:\n%s", code, out)
+	}
+	code, out = runPlan(t, append(append([]string{"history"}, vars...), a)...)
+	if code != 0 || !strings.Contains(out, "rollback") {
+		t.Errorf("runner A's plan history (exit %d) should list B's rollback:\n%s", code, out)
+	}
+
+	// Runner A applies; meanwhile B is refused, naming A, then waits
+	// for it with -lock-timeout and finds nothing left to do.
+	inflight := slowRequest(topo.URL, 4*time.Second) // holds the first drain a few seconds
+	time.Sleep(200 * time.Millisecond)
+	l = startLoad(topo.URL, 4)
+	pa = startPlan(t, nil, apply(a, "-var", "version=v2")...)
+	waitFor(t, "runner A's apply under way", time.Minute, pa, func() bool {
+		return hasEntry(journal(sharedCopy(a)), executor.KindCheckpoint, "step.drain.app2")
+	})
+	code, out = runPlan(t, apply(b, "-var", "version=v2")...)
+	if code != 1 || !strings.Contains(out, "locked by apply") || !strings.Contains(out, fmt.Sprintf("pid %d on %s", pa.cmd.Process.Pid, host)) {
+		t.Errorf("runner B's apply during A's exited %d, want 1 naming A (pid %d):\n%s", code, pa.cmd.Process.Pid, out)
+	}
+	pb := startPlan(t, nil, apply(b, "-var", "version=v2", "-lock-timeout", "3m")...)
+	codeA, outA := pa.wait(t)
+	codeB, outB := pb.wait(t)
+	l.Stop()
+	if status := <-inflight; status != 200 {
+		t.Errorf("the request in flight during A's drain got %d, want 200", status)
+	}
+	t.Logf("runner A's apply (exit %d):\n%s\nrunner B's apply (exit %d):\n%s", codeA, outA, codeB, outB)
+	if codeA != 0 {
+		t.Fatalf("runner A's apply exited %d, want 0", codeA)
+	}
+	if codeB != 0 || !strings.Contains(outB, "Nothing to do") {
+		t.Errorf("runner B's apply, after waiting for A, exited %d; want 0 with nothing to do", codeB)
+	}
+	if n := l.non2xx.Load(); n != 0 {
+		t.Errorf("%d non-2xx during A's apply: %v", n, l.samples)
+	}
+	serves(t, topo, "v2")
+	if after, _ := os.ReadFile(topo.ConfigPath); string(after) != string(before) {
+		t.Errorf("after the rolling update (every server back) nginx.conf differs:\n%s", after)
+	}
+	// Both runners' copies now hold the same journals: the target's.
+	ja, jb := journal(sharedCopy(a)), journal(sharedCopy(b))
+	if len(ja) == 0 || len(ja) != len(jb) || ja[0].ApplyID != jb[0].ApplyID {
+		t.Errorf("the runners' copies disagree on the last apply: A %d entries, B %d", len(ja), len(jb))
+	}
+}
