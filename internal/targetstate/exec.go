@@ -29,24 +29,21 @@ func (s *Store) exec(ctx context.Context, cmd []string, stdin []byte) (stdout, s
 	defer att.Close()
 	stop := context.AfterFunc(ctx, att.Close)
 	defer stop()
-	written := make(chan error, 1)
+	// A shell that ended early may not have taken all of stdin: what it
+	// did not answer shows in its output, which the callers check, so a
+	// failed write needs no error of its own.
+	written := make(chan struct{})
 	go func() {
-		if stdin == nil {
-			written <- nil
-			return
+		defer close(written)
+		if stdin != nil {
+			_, _ = att.Conn.Write(stdin)
+			_ = att.CloseWrite()
 		}
-		_, err := att.Conn.Write(stdin)
-		if cerr := att.CloseWrite(); err == nil {
-			err = cerr
-		}
-		written <- err
 	}()
 	var out, errOut bytes.Buffer
 	if _, err := stdcopy.StdCopy(&out, &errOut, att.Reader); err != nil {
 		return nil, nil, 0, fmt.Errorf("%s: exec %s: reading output: %w", s, cmd[0], err)
 	}
-	// A shell that ended early may not have taken all of stdin: what it
-	// did not answer shows in its output, which the callers check.
 	<-written
 	for {
 		ins, err := s.cli.ContainerExecInspect(ctx, created.ID)

@@ -50,7 +50,10 @@ func TestRoundTrip(t *testing.T) {
 			t.Fatalf("%s: %v %v, want a folder 0700", p, st.Mode, err)
 		}
 	}
-	l, prev, err := s.Lock(ctx, lockInfo("a1"), 0, false)
+	// The session outlives the context Lock was given.
+	lctx, lcancel := context.WithCancel(ctx)
+	l, prev, err := s.Lock(lctx, lockInfo("a1"), 0, false)
+	lcancel()
 	if err != nil || prev != nil {
 		t.Fatalf("Lock: %v, prev %v", err, prev)
 	}
@@ -118,9 +121,10 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-// TestPullCutsPartialLine: a file being written (no newline at its end
-// yet) is pulled up to its last whole line.
-func TestPullCutsPartialLine(t *testing.T) {
+// TestTornFiles: a file being written (no newline at its end yet) is
+// pulled up to its last whole line; a lock without its end, or naming no
+// holder, is an error that says how to remove it, not a free lock.
+func TestTornFiles(t *testing.T) {
 	cli := testenv.Docker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -129,20 +133,36 @@ func TestPullCutsPartialLine(t *testing.T) {
 	if err := s.ensureDirs(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	body := "{\"a\":1}\n{\"a\":2}\n{\"a\""
-	_ = tw.WriteHeader(&tar.Header{Name: "history.jsonl", Typeflag: tar.TypeReg, Mode: 0o600, Size: int64(len(body))})
-	_, _ = tw.Write([]byte(body))
-	_ = tw.Close()
-	if err := cli.CopyToContainer(ctx, name, stateDir, &buf, container.CopyToContainerOptions{}); err != nil {
-		t.Fatal(err)
+	put := func(file, body string) {
+		t.Helper()
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		_ = tw.WriteHeader(&tar.Header{Name: file, Typeflag: tar.TypeReg, Mode: 0o600, Size: int64(len(body))})
+		_, _ = tw.Write([]byte(body))
+		_ = tw.Close()
+		if err := cli.CopyToContainer(ctx, name, stateDir, &buf, container.CopyToContainerOptions{}); err != nil {
+			t.Fatal(err)
+		}
 	}
+	put("history.jsonl", "{\"a\":1}\n{\"a\":2}\n{\"a\"")
 	local := t.TempDir()
 	if err := s.Pull(ctx, local); err != nil {
 		t.Fatal(err)
 	}
 	assertFile(t, filepath.Join(local, "history.jsonl"), "{\"a\":1}\n{\"a\":2}\n")
+
+	for body, want := range map[string]string{
+		"12 {\"id\":\"x1\"": "without its end",
+		"garbage\n":         "names no holder",
+	} {
+		put("lock", body)
+		if _, _, _, err := s.Holder(ctx); err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "rm "+stateDir+"/lock") {
+			t.Errorf("Holder of a lock %q: %v, want %q and how to remove it", body, err, want)
+		}
+		if _, _, err := s.Lock(ctx, lockInfo("t1"), 0, true); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Lock over a lock %q: %v, want %q", body, err, want)
+		}
+	}
 }
 
 // TestTwoRunners: a second Store on the same container, as another
@@ -396,81 +416,5 @@ func TestNoShell(t *testing.T) {
 	stopped := startNginx(t, ctx, cli, image, false)
 	if err := New(cli, stopped, stateDir).Check(ctx); err == nil || !strings.Contains(err.Error(), "start it") {
 		t.Fatalf("Check of a stopped container: %v", err)
-	}
-}
-
-// BenchmarkAppend measures one record appended on a held lock: one round
-// trip on the open session.
-func BenchmarkAppend(b *testing.B) {
-	cli := testenv.Docker(b)
-	ctx := context.Background()
-	name := shellNginx(b, ctx, cli)
-	s := New(cli, name, stateDir)
-	l, _, err := s.Lock(ctx, lockInfo("bench"), 0, false)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = l.Release(ctx) }()
-	line := []byte(`{"kind":"intent","step":"docker_container.web_blue","time":"2026-11-27T12:00:00Z","record":{"id":"3f2a9c"}}`)
-	b.ResetTimer()
-	for b.Loop() {
-		if err := l.Append(ctx, "applies/bench.jsonl", line); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func assertFile(t *testing.T, p, want string) {
-	t.Helper()
-	got, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != want {
-		t.Fatalf("%s = %q, want %q", p, got, want)
-	}
-	if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("%s: mode %v %v, want 0600", p, fi.Mode(), err)
-	}
-}
-
-// assertEntries checks that dir holds exactly names.
-func assertEntries(t *testing.T, dir string, names ...string) {
-	t.Helper()
-	es, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, e := range es {
-		got = append(got, e.Name())
-	}
-	if strings.Join(got, " ") != strings.Join(names, " ") {
-		t.Fatalf("%s holds %q, want %q", dir, got, names)
-	}
-}
-
-func firstDiff(a, b []byte) int {
-	for i := range min(len(a), len(b)) {
-		if a[i] != b[i] {
-			return i
-		}
-	}
-	return min(len(a), len(b))
-}
-
-// BenchmarkAppendByExec is what Append would cost with a new exec per
-// record, the design it avoids: compare with BenchmarkAppend.
-func BenchmarkAppendByExec(b *testing.B) {
-	cli := testenv.Docker(b)
-	ctx := context.Background()
-	name := shellNginx(b, ctx, cli)
-	s := New(cli, name, stateDir)
-	if err := s.ensureDirs(ctx); err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	for b.Loop() {
-		run(b, ctx, s, `printf '%s\n' "$1" >> "$2"`, `{"kind":"intent"}`, stateDir+"/applies/bench.jsonl")
 	}
 }
