@@ -3,6 +3,7 @@
 package targetstate
 
 import (
+	"bytes"
 	"context"
 	"testing"
 
@@ -22,6 +23,27 @@ func BenchmarkAppend(b *testing.B) {
 	}
 	defer func() { _ = l.Release(ctx) }()
 	line := []byte(`{"kind":"intent","step":"docker_container.web_blue","time":"2026-11-27T12:00:00Z","record":{"id":"3f2a9c"}}`)
+	b.ResetTimer()
+	for b.Loop() {
+		if err := l.Append(ctx, "applies/bench.jsonl", line); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAppend64KiB measures the largest record the tests send: the
+// shell reads its input a byte at a time.
+func BenchmarkAppend64KiB(b *testing.B) {
+	cli := testenv.Docker(b)
+	ctx := context.Background()
+	name := shellNginx(b, ctx, cli)
+	s := New(cli, name, stateDir)
+	l, _, err := s.Lock(ctx, lockInfo("bench"), 0, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = l.Release(ctx) }()
+	line := bytes.Repeat([]byte("x"), 64<<10)
 	b.ResetTimer()
 	for b.Loop() {
 		if err := l.Append(ctx, "applies/bench.jsonl", line); err != nil {

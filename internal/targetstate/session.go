@@ -142,11 +142,18 @@ func (ss *session) errGone() error {
 	return fmt.Errorf("the connection to the shell holding the lock in %s is gone%s: the lock may be taken over by another runner, so nothing more is written", ss.st, msg)
 }
 
+// replyTimeout bounds one command's round trip, so a shell or an engine
+// that hangs (a stuck filesystem) fails the apply instead of holding it
+// forever: a record takes about a millisecond, a 64 KiB one tens.
+const replyTimeout = time.Minute
+
 // roundTrip sends one command (its lines, each ending in a newline) and
 // returns the answer without its "=" and the shell's messages before it.
 func (ss *session) roundTrip(ctx context.Context, req string) (reply, diag string, err error) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
+	ctx, cancel := context.WithTimeoutCause(ctx, replyTimeout, fmt.Errorf("no answer from the shell holding the lock in %s within %s", ss.st, replyTimeout))
+	defer cancel()
 	for ss.pending > 0 {
 		if _, _, err := ss.await(ctx); err != nil {
 			return "", "", err

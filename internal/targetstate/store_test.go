@@ -418,3 +418,42 @@ func TestNoShell(t *testing.T) {
 		t.Fatalf("Check of a stopped container: %v", err)
 	}
 }
+
+// TestAppendFails: an append the shell cannot write (the journal is a
+// folder here; a full disk in real life) fails with the shell's message,
+// and the lock refuses every later append, since the file may end in a
+// partial line.
+func TestAppendFails(t *testing.T) {
+	cli := testenv.Docker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	name := shellNginx(t, ctx, cli)
+	s := New(cli, name, stateDir)
+	if err := s.ensureDirs(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	_ = tw.WriteHeader(&tar.Header{Name: "f1.jsonl/", Typeflag: tar.TypeDir, Mode: 0o700})
+	_ = tw.Close()
+	if err := cli.CopyToContainer(ctx, name, stateDir+"/applies", &buf, container.CopyToContainerOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	l, _, err := s.Lock(ctx, lockInfo("f1"), 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = l.Append(ctx, "applies/f1.jsonl", []byte("{}"))
+	if err == nil || !strings.Contains(err.Error(), "Is a directory") {
+		t.Fatalf("Append to a folder: %v, want the shell's message", err)
+	}
+	if err := l.Append(ctx, "history.jsonl", []byte("{}")); err == nil || !strings.Contains(err.Error(), "an earlier write") {
+		t.Fatalf("Append after a failed one: %v", err)
+	}
+	if err := l.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, found, err := s.Holder(ctx); err != nil || found {
+		t.Fatalf("Holder after Release: found=%v %v", found, err)
+	}
+}
