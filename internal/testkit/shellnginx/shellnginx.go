@@ -1,9 +1,11 @@
 // Package shellnginx builds, offline, the test nginx image with a shell:
-// testimage.Nginx plus the host's /bin/dash as /bin/sh and /bin/cat, as
-// the official nginx images have them. A config file bind-mounted on its
-// own can only be rewritten in place through the engine with such tools
-// (`sh -c 'cat > FILE'`, see nginx.ContainerFile); the plain test image
-// has none, which is the other case tests need.
+// testimage.Nginx plus the host's /bin/dash as /bin/sh, /bin/cat and
+// /bin/rm, as the official nginx images have them. A config file
+// bind-mounted on its own can only be rewritten in place through the
+// engine with such tools (`sh -c 'cat > FILE'`, see nginx.ContainerFile),
+// and a plan's state kept in the container (internal/targetstate) needs
+// sh, cat and rm for its lock and journals; the plain test image has
+// none, which is the other case tests need.
 package shellnginx
 
 import (
@@ -23,8 +25,9 @@ import (
 )
 
 // Image builds (or reuses, by tag) "nonstop-nginx-sh:<hash>" FROM the
-// offline nginx image with /bin/sh and /bin/cat from this machine (Debian's
-// dash and coreutils: they need only libc, which the nginx image has).
+// offline nginx image with /bin/sh, /bin/cat and /bin/rm from this machine
+// (Debian's dash and coreutils: they need only libc, which the nginx image
+// has). The tag is a hash of the Dockerfile and the three binaries.
 func Image(ctx context.Context, cli client.APIClient) (string, error) {
 	base, err := testimage.Nginx(ctx, cli)
 	if err != nil {
@@ -38,9 +41,13 @@ func Image(ctx context.Context, cli client.APIClient) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("shellnginx: %w", err)
 	}
-	dockerfile := []byte("FROM " + base + "\nCOPY sh /bin/sh\nCOPY cat /bin/cat\n")
+	rm, err := os.ReadFile("/bin/rm")
+	if err != nil {
+		return "", fmt.Errorf("shellnginx: %w", err)
+	}
+	dockerfile := []byte("FROM " + base + "\nCOPY sh /bin/sh\nCOPY cat /bin/cat\nCOPY rm /bin/rm\n")
 	h := sha256.New()
-	for _, b := range [][]byte{dockerfile, sh, cat} {
+	for _, b := range [][]byte{dockerfile, sh, cat, rm} {
 		h.Write(b)
 	}
 	ref := "nonstop-nginx-sh:" + hex.EncodeToString(h.Sum(nil))[:12]
@@ -53,7 +60,7 @@ func Image(ctx context.Context, cli client.APIClient) (string, error) {
 		name string
 		mode int64
 		data []byte
-	}{{"Dockerfile", 0o644, dockerfile}, {"sh", 0o755, sh}, {"cat", 0o755, cat}} {
+	}{{"Dockerfile", 0o644, dockerfile}, {"sh", 0o755, sh}, {"cat", 0o755, cat}, {"rm", 0o755, rm}} {
 		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data)), Typeflag: tar.TypeReg}); err != nil {
 			return "", err
 		}
