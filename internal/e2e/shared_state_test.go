@@ -132,7 +132,9 @@ func TestSharedStateTwoRunners(t *testing.T) {
 	l = startLoad(topo.URL, 4)
 	pa = startPlan(t, nil, apply(a, "-var", "version=v2")...)
 	waitFor(t, "runner A's apply under way", time.Minute, pa, func() bool {
-		return hasEntry(journal(sharedCopy(a)), executor.KindCheckpoint, "step.drain.app2")
+		// A's copy still holds the killed apply's journal until A pulls.
+		j := journal(sharedCopy(a))
+		return len(j) > 0 && j[0].ApplyID != idA && hasEntry(j, executor.KindCheckpoint, "step.drain.app2")
 	})
 	code, out = runPlan(t, apply(b, "-var", "version=v2")...)
 	if code != 1 || !strings.Contains(out, "locked by apply") || !strings.Contains(out, fmt.Sprintf("pid %d on %s", pa.cmd.Process.Pid, host)) {
