@@ -19,10 +19,12 @@ type SharedState interface {
 	// String names the place for messages: `nginx container "lb"
 	// (/var/lib/nonstop/web)`.
 	String() string
-	// Pull makes dir's journals (applies/*.jsonl) and history
-	// (history.jsonl) the target's: each shared file replaces dir's copy,
-	// and a journal dir has that the target has not is removed, so dir is
-	// a copy of the target and nothing else. It needs no lock: a journal
+	// Pull makes dir's newest journal (applies/*.jsonl) and history
+	// (history.jsonl) the target's: each replaces dir's copy, and any
+	// other journal in dir is removed, so dir is a copy of what the
+	// runner reads (the last apply, the history) and nothing else; older
+	// journals stay on the target only, and a pull costs one journal
+	// however many applies the target keeps. It needs no lock: a journal
 	// being written is read up to its last whole line.
 	Pull(ctx context.Context, dir string) error
 	// Lock takes the shared lock for info, waiting up to wait while a

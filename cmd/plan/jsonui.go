@@ -375,7 +375,7 @@ func statusJSON(v *jsonView, path string, snap *runner.Snapshot) int {
 	var last map[string]any
 	lastMsg := "last apply: none"
 	if j, err := executor.LastJournal(dir); err == nil && j != "" {
-		last = map[string]any{"journal": j}
+		last = map[string]any{"journal": snap.Name(j)}
 		if entries, err := executor.ReadJournal(j); err != nil {
 			v.diag(hcl.DiagError, "Unreadable journal", err.Error())
 			last["result"], lastMsg = "unreadable", "last apply: UNREADABLE journal"

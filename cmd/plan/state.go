@@ -306,7 +306,7 @@ func (c *statusCommand) Run(args []string) int {
 	}
 	s := executor.Summarize(entries)
 	if !s.Began {
-		fmt.Fprintf(m.stdout, "Last apply: stopped before its first record, so before any change\n  journal: %s\n", j)
+		fmt.Fprintf(m.stdout, "Last apply: stopped before its first record, so before any change\n  journal: %s\n", snap.Name(j))
 		return exitOK
 	}
 	result := s.Result
@@ -320,7 +320,7 @@ func (c *statusCommand) Run(args []string) int {
 	if s.PID != 0 {
 		by = fmt.Sprintf(" (pid %d on %s)", s.PID, s.Host)
 	}
-	fmt.Fprintf(m.stdout, "Last apply: %s%s, started %s: %s\n  journal: %s\n", s.ApplyID, by, s.Started.Local().Format("2006-01-02 15:04:05"), result, j)
+	fmt.Fprintf(m.stdout, "Last apply: %s%s, started %s: %s\n  journal: %s\n", s.ApplyID, by, s.Started.Local().Format("2006-01-02 15:04:05"), result, snap.Name(j))
 	if s.NeedsFinish() {
 		for _, e := range s.Unfinalized {
 			fmt.Fprintf(m.stdout, "  to finish: %s\n", e.Step)

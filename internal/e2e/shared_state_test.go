@@ -95,7 +95,7 @@ func TestSharedStateTwoRunners(t *testing.T) {
 		}
 	}
 	code, out = runPlan(t, append(append([]string{"status"}, vars...), b)...)
-	if code != 0 || !strings.Contains(out, "UNFINISHED") || !strings.Contains(out, "STALE") || !strings.Contains(out, idA) {
+	if code != 0 || !strings.Contains(out, "UNFINISHED") || !strings.Contains(out, "STALE") || !strings.Contains(out, idA) || !strings.Contains(out, "journal: nginx container") {
 		t.Errorf("runner B's plan status (exit %d) should show A's unfinished apply and stale lock:\n%s", code, out)
 	}
 

@@ -178,6 +178,9 @@ func (h *Home) Where() string {
 // see it: a folder holding its journals and history, and its lock.
 type Snapshot struct {
 	Dir string
+	// Origin names the shared state the files were copied from; "" when
+	// Dir is the state itself.
+	Origin string
 	// Lock is the lock's holder (nil: no lock); LockAlive, whether that
 	// holder still runs.
 	Lock      *executor.LockInfo
@@ -200,7 +203,7 @@ func (h *Home) Snapshot(ctx context.Context) (*Snapshot, func(), error) {
 		return nil, nil, err
 	}
 	done := func() { _ = os.RemoveAll(tmp) }
-	s := &Snapshot{Dir: tmp}
+	s := &Snapshot{Dir: tmp, Origin: h.Shared.String()}
 	info, alive, found, err := h.Shared.Holder(ctx)
 	if err == nil && found {
 		s.Lock, s.LockAlive = &info, alive
@@ -213,6 +216,20 @@ func (h *Home) Snapshot(ctx context.Context) (*Snapshot, func(), error) {
 		return nil, nil, err
 	}
 	return s, done, nil
+}
+
+// Name is how a file of the snapshot is shown: its path, or for shared
+// state where it is on the target (the copy is gone once the command
+// ends).
+func (s *Snapshot) Name(path string) string {
+	if s.Origin == "" {
+		return path
+	}
+	rel, err := filepath.Rel(s.Dir, path)
+	if err != nil {
+		return path
+	}
+	return s.Origin + ": " + filepath.ToSlash(rel)
 }
 
 // Unlock removes a lock whose holder is gone, refusing a wrong ID or a

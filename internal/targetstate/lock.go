@@ -44,6 +44,10 @@ func (s *Store) Lock(ctx context.Context, info executor.LockInfo, wait time.Dura
 		ss.close()
 		return nil, nil, err
 	}
+	if err := s.repairTails(ctx); err != nil {
+		_ = l.Release(ctx)
+		return nil, nil, err
+	}
 	return l, prev, nil
 }
 
