@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 }
 
 // repoFile returns a file of this repository.
-func repoFile(t *testing.T, rel string) []byte {
+func repoFile(t testing.TB, rel string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "..", rel))
 	if err != nil {
@@ -56,7 +56,7 @@ func repoFile(t *testing.T, rel string) []byte {
 
 // startSeed starts the seed's topology and removes it when the test ends,
 // whatever happens.
-func startSeed(t *testing.T, cli client.APIClient, o seedtopo.Options) *seedtopo.Topology {
+func startSeed(t testing.TB, cli client.APIClient, o seedtopo.Options) *seedtopo.Topology {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -75,7 +75,7 @@ func startSeed(t *testing.T, cli client.APIClient, o seedtopo.Options) *seedtopo
 	return topo
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
@@ -139,7 +139,7 @@ func (l *load) Stop() {
 }
 
 // runPlan runs the plan binary and returns its exit code and output.
-func runPlan(t *testing.T, args ...string) (int, string) {
+func runPlan(t testing.TB, args ...string) (int, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -189,7 +189,7 @@ func projectContainers(t *testing.T, cli client.APIClient, project string) []str
 // seedPlan writes the repository's rolling-update plan next to the
 // topology's proxy/nginx.conf, as a user's checkout would have it, with
 // optional edits (for broken-build variants).
-func seedPlan(t *testing.T, topo *seedtopo.Topology, name string, edits ...string) string {
+func seedPlan(t testing.TB, topo *seedtopo.Topology, name string, edits ...string) string {
 	t.Helper()
 	src := string(repoFile(t, "plans/"+name))
 	for i := 0; i+1 < len(edits); i += 2 {

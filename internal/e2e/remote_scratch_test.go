@@ -38,7 +38,7 @@ var containerPathEdit = []string{`config        = "proxy/nginx.conf" # bind-moun
 // startShellSeed is the seed with an nginx image that has sh and cat, as
 // the official images do: its config is bind-mounted on its own, which
 // only an in-place write through exec keeps (see nginx.ContainerFile).
-func startShellSeed(t *testing.T, cli client.APIClient) *seedtopo.Topology {
+func startShellSeed(t testing.TB, cli client.APIClient) *seedtopo.Topology {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

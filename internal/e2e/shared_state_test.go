@@ -30,7 +30,7 @@ var sharedStateEdit = []string{`  description = "Roll app1 and app2 to v2 behind
 
 // runnerCheckout copies a plan into a folder of its own, as a CI runner's
 // fresh checkout: no .nonstop/ next to it.
-func runnerCheckout(t *testing.T, plan, name string) string {
+func runnerCheckout(t testing.TB, plan, name string) string {
 	t.Helper()
 	src, err := os.ReadFile(plan)
 	if err != nil {
