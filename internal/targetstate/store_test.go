@@ -133,17 +133,7 @@ func TestTornFiles(t *testing.T) {
 	if err := s.ensureDirs(ctx); err != nil {
 		t.Fatal(err)
 	}
-	put := func(file, body string) {
-		t.Helper()
-		var buf bytes.Buffer
-		tw := tar.NewWriter(&buf)
-		_ = tw.WriteHeader(&tar.Header{Name: file, Typeflag: tar.TypeReg, Mode: 0o600, Size: int64(len(body))})
-		_, _ = tw.Write([]byte(body))
-		_ = tw.Close()
-		if err := cli.CopyToContainer(ctx, name, stateDir, &buf, container.CopyToContainerOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	put := func(file, body string) { putFiles(t, ctx, cli, name, map[string]string{file: body}) }
 	put("history.jsonl", "{\"a\":1}\n{\"a\":2}\n{\"a\"")
 	local := t.TempDir()
 	if err := s.Pull(ctx, local); err != nil {
