@@ -56,7 +56,7 @@ func (b *batcher) WaitDrained(ctx context.Context, c nginx.Change, timeout time.
 }
 
 func groupFixture(b *batcher) (drain, restore func(server, upstream string) *Task) {
-	env := NewEnv(zerolog.Nop(), nil)
+	env := NewEnv(zerolog.Nop(), Builtin())
 	lb := func(upstream string) *dsl.Nginx {
 		n := &dsl.Nginx{Name: "lb", Config: dsl.String{Value: "/etc/nginx/app.conf"}, Upstream: dsl.String{Value: upstream},
 			DrainTimeout: dsl.Duration{Value: time.Second}}

@@ -324,9 +324,16 @@ func TestBatchKilledMidGroup(t *testing.T) {
 		if last := entries[n-1]; last.Kind != want[k].kind || (last.Kind != executor.KindDone && last.Step != want[k].step) {
 			t.Errorf("record %d is %s %s, want %s %s: the groups' records moved", n, last.Kind, last.Step, want[k].kind, want[k].step)
 		}
+		gens := watchGenerations(cli, topo.NginxContainer)
 		code, out = runPlan(t, "rollback", plan)
+		reloads := gens.reloads(t)
 		if code != 0 || !strings.Contains(out, "Rolled back apply") {
 			t.Fatalf("record %d (%s %s): plan rollback exited %d:\n%s", n, want[k].kind, want[k].step, code, out)
+		}
+		// Killed with batch 1 drained, deployed and checked: its two
+		// drains are put back in one change, as apply's own rollback does.
+		if want[k].kind == executor.KindIntent && reloads != 1 {
+			t.Errorf("record %d (%s %s): plan rollback reloaded nginx %d times, want 1 (batch 1's drains as one)", n, want[k].kind, want[k].step, reloads)
 		}
 		t.Logf("killed after record %d (%s %s), then rolled back:\n%s", n, entries[n-1].Kind, entries[n-1].Step, out)
 		sameSnapshot(t, before, takeSnapshot(t, cli, topo))

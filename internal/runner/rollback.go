@@ -86,6 +86,24 @@ func (s journalStep) Undo(ctx context.Context, rec executor.Record, note func(st
 	return steps.Undo(ctx, s.env, s.typ, rec, note)
 }
 
+// JoinsUndo implements executor.GroupUndoer: completed drains (or
+// restores) of one upstream are undone as one change, as apply's own
+// rollback does, so recovering a batch after a crash costs the same
+// reloads (steps.JoinsUndo).
+func (s journalStep) JoinsUndo(own executor.Record, other executor.Undoer, rec executor.Record) bool {
+	o, ok := other.(journalStep)
+	return ok && o.env == s.env && !s.interrupted && !o.interrupted && steps.JoinsUndo(s.env, s.typ, own, o.typ, rec)
+}
+
+// UndoGroup implements executor.GroupUndoer.
+func (s journalStep) UndoGroup(ctx context.Context, members []executor.Undoer, recs []executor.Record, notes []func(string)) []error {
+	typs := make([]string, len(members))
+	for k, m := range members {
+		typs[k] = m.(journalStep).typ
+	}
+	return steps.UndoGroup(ctx, s.env, typs, recs, notes)
+}
+
 // Finalize implements executor.Finalizer.
 func (s journalStep) Finalize(ctx context.Context, rec executor.Record) error {
 	return steps.Finalize(ctx, s.env, s.typ, rec)
