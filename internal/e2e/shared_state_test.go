@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/nonstop-deploy/nonstop/executor"
+	"github.com/nonstop-deploy/nonstop/internal/testkit/seedtopo"
 	"github.com/nonstop-deploy/nonstop/internal/testkit/testenv"
 )
 
@@ -166,4 +167,31 @@ func TestSharedStateTwoRunners(t *testing.T) {
 	if len(ja) == 0 || len(ja) != len(jb) || ja[0].ApplyID != jb[0].ApplyID {
 		t.Errorf("the runners' copies disagree on the last apply: A %d entries, B %d", len(ja), len(jb))
 	}
+}
+
+// An nginx image without a shell cannot hold the state: apply refuses
+// before anything changes, with a diagnostic at the plan's state
+// attribute that says what the image needs.
+func TestSharedStateNeedsShell(t *testing.T) {
+	cli := testenv.Docker(t)
+	testenv.NginxBinary(t)
+	topo := startSeed(t, cli, seedtopo.Options{}) // the offline nginx image: no shell
+	before, err := os.ReadFile(topo.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := seedPlan(t, topo, "rolling-update.hcl", sharedStateEdit...)
+	code, out := runPlan(t, append(append([]string{"apply", "-auto-approve"}, seedVars(topo)...), plan)...)
+	if code != 1 {
+		t.Errorf("apply exited %d, want 1 (refused before any change):\n%s", code, out)
+	}
+	for _, w := range []string{"rolling-update.hcl line 10", "state       = nginx.proxy", "needs a shell, cat and rm"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("the refusal lacks %q:\n%s", w, out)
+		}
+	}
+	if after, _ := os.ReadFile(topo.ConfigPath); string(after) != string(before) {
+		t.Errorf("nginx.conf changed although apply was refused")
+	}
+	serves(t, topo, "v1")
 }

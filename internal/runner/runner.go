@@ -119,13 +119,13 @@ func Apply(ctx context.Context, p *dsl.Plan, g *executor.Graph, o Options) (res 
 	info := executor.LockInfo{ID: id, PID: os.Getpid(), Host: host, Started: time.Now().UTC(), Plan: p.Path, PlanHash: hash}
 	home, err := HomeOf(ctx, p, o.StateDir)
 	if err != nil {
-		return nil, err
+		return nil, dsl.At(err, "Cannot reach the plan's state", p.State.Range)
 	}
 	defer home.Close()
 	dir := home.Dir
 	shared, err := lockState(ctx, home, info, o.LockTimeout)
 	if err != nil {
-		return nil, err
+		return nil, sharedStateError(p, home, err)
 	}
 	defer shared.release()
 	if !o.DryRun {
