@@ -100,6 +100,11 @@ func TestSharedStateTwoRunners(t *testing.T) {
 		t.Errorf("runner B's plan status (exit %d) should show A's unfinished apply and stale lock:\n%s", code, out)
 	}
 
+	code, out = runPlan(t, append(append([]string{"unlock"}, vars...), "20990101T000000.000000Z-000000", b)...)
+	if code != 1 || !strings.Contains(out, "nothing was removed") {
+		t.Errorf("runner B's plan unlock with a wrong ID exited %d, want 1 and nothing removed:\n%s", code, out)
+	}
+
 	// Runner B rolls A's apply back, from the journal on the target.
 	code, out = runPlan(t, append(append([]string{"rollback"}, vars...), b)...)
 	l.Stop()
