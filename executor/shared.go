@@ -49,6 +49,13 @@ type SharedLock interface {
 	// "history.jsonl"), creating it, and returns once the target has
 	// written it. line holds no newline.
 	Append(ctx context.Context, name string, line []byte) error
+	// LockTargets takes, through this lock, the locks of what the plan
+	// changes (LockTargets' names), where every plan sharing state on
+	// the same target sees them: two plans run from two runners do not
+	// change the same things at once. A live holder is waited for up to
+	// wait, then a *LockError naming the target; one that is gone is
+	// replaced. They are released with the lock.
+	LockTargets(ctx context.Context, targets []string, info LockInfo, wait time.Duration) error
 	// Alive says whether the lock is still held: false once the
 	// connection that holds it is lost, when another runner may take it
 	// over, so the holder must stop writing.

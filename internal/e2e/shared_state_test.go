@@ -10,6 +10,8 @@
 package e2e
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,6 +19,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/nonstop-deploy/nonstop/executor"
 	"github.com/nonstop-deploy/nonstop/internal/testkit/seedtopo"
@@ -133,7 +139,13 @@ func TestSharedStateTwoRunners(t *testing.T) {
 
 	// Runner A applies; meanwhile B is refused, naming A, then waits
 	// for it with -lock-timeout and finds nothing left to do.
-	inflight := slowRequest(topo.URL, 4*time.Second) // holds the first drain a few seconds
+	hotfixSrc, err := os.ReadFile(seedPlan(t, topo, "rolling-update.hcl", append(slices.Clone(containerPathEdit), append(sharedStateEdit,
+		`name        = "rolling-update"`, `name        = "hotfix"`)...)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hotfix := scratchPlanImage(context.Background(), t, cli, hotfixSrc)
+	inflight := slowRequest(topo.URL, 8*time.Second) // holds the first drain a few seconds
 	time.Sleep(200 * time.Millisecond)
 	l = startLoad(topo.URL, 4)
 	pa = startPlan(t, nil, apply(a, "-var", "version=v2")...)
@@ -145,6 +157,15 @@ func TestSharedStateTwoRunners(t *testing.T) {
 	code, out = runPlan(t, apply(b, "-var", "version=v2")...)
 	if code != 1 || !strings.Contains(out, "locked by apply") || !strings.Contains(out, fmt.Sprintf("pid %d on %s", pa.cmd.Process.Pid, host)) {
 		t.Errorf("runner B's apply during A's exited %d, want 1 naming A (pid %d):\n%s", code, pa.cmd.Process.Pid, out)
+	}
+	// Another plan (another name, so another state folder) that changes
+	// the same containers, from a runner on "another machine": a static
+	// plan in a container with only the engine's socket, so this
+	// machine's target locks (/run/lock/nonstop) are not its. The target
+	// locks kept beside the state folders refuse it, naming A.
+	code, out = runScratchPlan(t, cli, hotfix, append(append([]string{"apply", "-auto-approve"}, vars...), "-var", "version=v2", "/work/plan.hcl")...)
+	if code != 1 || !strings.Contains(out, "is being changed by apply") || !strings.Contains(out, fmt.Sprintf("pid %d on %s", pa.cmd.Process.Pid, host)) {
+		t.Errorf("another plan's apply from another machine during A's exited %d, want 1 naming A's apply (pid %d):\n%s", code, pa.cmd.Process.Pid, out)
 	}
 	pb := startPlan(t, nil, apply(b, "-var", "version=v2", "-lock-timeout", "3m")...)
 	codeA, outA := pa.wait(t)
@@ -199,4 +220,36 @@ func TestSharedStateNeedsShell(t *testing.T) {
 		t.Errorf("nginx.conf changed although apply was refused")
 	}
 	serves(t, topo, "v1")
+}
+
+// runScratchPlan runs the static plan of img (scratchPlanImage) in a
+// container with only the engine's socket and the host's network: a
+// runner on another machine, with a filesystem of its own.
+func runScratchPlan(t *testing.T, cli client.APIClient, img string, args ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := cli.ContainerCreate(ctx, &container.Config{Image: img, Cmd: args, Env: []string{"HOME=/work", "DOCKER_CONFIG=/work/.docker"}},
+		&container.HostConfig{NetworkMode: "host", Binds: []string{"/var/run/docker.sock:/var/run/docker.sock"}}, nil, nil, testenv.UniqueName("nonstop-runner"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cli.ContainerRemove(context.Background(), c.ID, container.RemoveOptions{Force: true}) }()
+	if err := cli.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitC, errC := cli.ContainerWait(ctx, c.ID, container.WaitConditionNotRunning)
+	var code int64
+	select {
+	case w := <-waitC:
+		code = w.StatusCode
+	case err := <-errC:
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if rc, err := cli.ContainerLogs(ctx, c.ID, container.LogsOptions{ShowStdout: true, ShowStderr: true}); err == nil {
+		_, _ = stdcopy.StdCopy(&out, &out, rc)
+		_ = rc.Close()
+	}
+	return int(code), out.String()
 }

@@ -275,6 +275,11 @@ func holdForRollback(ctx context.Context, dir, path string, s executor.Summary, 
 		lockDir = executor.DefaultTargetLockDir()
 	}
 	targets, err := executor.LockTargets(ctx, lockDir, s.Targets, info, o.LockTimeout)
+	if err == nil {
+		if err = shared.lockTargets(ctx, s.Targets, info, o.LockTimeout); err != nil {
+			targets.Release()
+		}
+	}
 	if err != nil {
 		_ = lock.Release()
 		return nil, err

@@ -149,6 +149,9 @@ func Apply(ctx context.Context, p *dsl.Plan, g *executor.Graph, o Options) (res 
 		return nil, err
 	}
 	defer targets.Release()
+	if err := shared.hold.lockTargets(ctx, targetNames, info, o.LockTimeout); err != nil {
+		return nil, err
+	}
 
 	tLock := time.Now()
 	env := steps.NewEnv(o.Log, o.Steps)

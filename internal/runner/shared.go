@@ -68,6 +68,16 @@ func (h *sharedHold) append(name string, line []byte) error {
 	return h.lock.Append(ctx, name, line)
 }
 
+// lockTargets takes the target locks on the target too (released with
+// the shared lock), so plans run from other runners see them; nil holds
+// nothing to lock through.
+func (h *sharedHold) lockTargets(ctx context.Context, targets []string, info executor.LockInfo, wait time.Duration) error {
+	if h == nil {
+		return nil
+	}
+	return h.lock.LockTargets(ctx, targets, info, wait)
+}
+
 // mirror makes j write each record to the target too.
 func (h *sharedHold) mirror(j *executor.Journal) {
 	if h == nil || j == nil {

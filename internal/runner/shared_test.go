@@ -32,6 +32,8 @@ type memShared struct {
 	holder *executor.LockInfo
 	alive  bool
 	pulls  int
+	// targets are the target locks taken through the lock.
+	targets []string
 }
 
 func (m *memShared) String() string { return "memory" }
@@ -91,6 +93,13 @@ func (l *memLock) Append(_ context.Context, name string, line []byte) error {
 
 func (l *memLock) Alive() bool { return true }
 
+func (l *memLock) LockTargets(_ context.Context, targets []string, _ executor.LockInfo, _ time.Duration) error {
+	l.m.mu.Lock()
+	defer l.m.mu.Unlock()
+	l.m.targets = append(l.m.targets, targets...)
+	return nil
+}
+
 func (l *memLock) Release(context.Context) error {
 	l.m.mu.Lock()
 	defer l.m.mu.Unlock()
@@ -116,12 +125,14 @@ func journalLines(t *testing.T, entries ...executor.Entry) []byte {
 
 func TestRollbackFromSharedState(t *testing.T) {
 	gone := executor.LockInfo{ID: begin.ApplyID, PID: 4242, Host: "runner-a"}
-	sh := &memShared{files: map[string][]byte{"applies/" + begin.ApplyID + ".jsonl": journalLines(t, begin,
+	withTargets := begin
+	withTargets.Targets = []string{"container a"}
+	sh := &memShared{files: map[string][]byte{"applies/" + begin.ApplyID + ".jsonl": journalLines(t, withTargets,
 		executor.Entry{Kind: executor.KindIntent, Step: "step.frob.a", Type: "frobnicate"},
 		executor.Entry{Kind: executor.KindDone, Step: "step.frob.a", Type: "frobnicate", Record: executor.Record(`{"x":1}`)})},
 		holder: &gone}
 	dir := filepath.Join(t.TempDir(), executor.StateDir, "shared") // a fresh checkout: nothing local
-	res, err := Rollback(context.Background(), dir, RollbackOptions{Steps: steps.Builtin(), Log: zerolog.Nop(), Shared: sh})
+	res, err := Rollback(context.Background(), dir, RollbackOptions{Steps: steps.Builtin(), Log: zerolog.Nop(), Shared: sh, TargetLockDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,6 +154,9 @@ func TestRollbackFromSharedState(t *testing.T) {
 	}
 	if sh.holder != nil {
 		t.Errorf("the shared lock is still held by %+v", sh.holder)
+	}
+	if len(sh.targets) != 1 || sh.targets[0] != "container a" {
+		t.Errorf("target locks taken on the target: %v, want the journal's [container a]", sh.targets)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "lock.json")); !os.IsNotExist(err) {
 		t.Errorf("a local lock was written next to the shared state's copy: %v", err)

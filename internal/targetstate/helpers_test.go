@@ -21,8 +21,9 @@ import (
 	"github.com/nonstop-deploy/nonstop/internal/testkit/testenv"
 )
 
-// helperEnv, when set ("CONTAINER DIR ID"), makes the test binary a
-// process that takes the lock, says "locked" and waits to be killed.
+// helperEnv, when set ("CONTAINER DIR ID [TARGET,...]"), makes the test
+// binary a process that takes the lock (and those targets' locks), says
+// "locked" and waits to be killed.
 const helperEnv = "NONSTOP_TARGETSTATE_HELPER"
 
 func TestMain(m *testing.M) {
@@ -36,8 +37,8 @@ func TestMain(m *testing.M) {
 // whose test died does not stay).
 func runHelper(v string) int {
 	f := strings.Fields(v)
-	if len(f) != 3 {
-		fmt.Fprintln(os.Stderr, "helper: want CONTAINER DIR ID")
+	if len(f) != 3 && len(f) != 4 {
+		fmt.Fprintln(os.Stderr, "helper: want CONTAINER DIR ID [TARGET,...]")
 		return 2
 	}
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
@@ -46,9 +47,16 @@ func runHelper(v string) int {
 		return 1
 	}
 	ctx := context.Background()
-	if _, _, err := New(cli, f[0], f[1]).Lock(ctx, lockInfo(f[2]), 0, false); err != nil {
+	l, _, err := New(cli, f[0], f[1]).Lock(ctx, lockInfo(f[2]), 0, false)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "helper:", err)
 		return 1
+	}
+	if len(f) == 4 {
+		if err := l.LockTargets(ctx, strings.Split(f[3], ","), lockInfo(f[2]), 0); err != nil {
+			fmt.Fprintln(os.Stderr, "helper:", err)
+			return 1
+		}
 	}
 	fmt.Println("locked")
 	time.Sleep(2 * time.Minute)
@@ -58,10 +66,14 @@ func runHelper(v string) int {
 // startHelper starts a helper process holding the lock of id in dir of
 // name, and returns it once it holds the lock. It is killed at the end of
 // the test whatever happens.
-func startHelper(t *testing.T, name, dir, id string) *exec.Cmd {
+func startHelper(t *testing.T, name, dir, id string, targets ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"="+name+" "+dir+" "+id)
+	v := name + " " + dir + " " + id
+	if len(targets) > 0 {
+		v += " " + strings.Join(targets, ",")
+	}
+	cmd.Env = append(os.Environ(), helperEnv+"="+v)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

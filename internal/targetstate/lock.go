@@ -56,7 +56,7 @@ func (s *Store) take(ctx context.Context, ss *session, js string, wait time.Dura
 	mine := strconv.Itoa(ss.pid) + " " + js
 	deadline := time.Now().Add(wait)
 	for {
-		reply, diag, err := ss.roundTrip(ctx, "lock\n"+js+"\n")
+		reply, diag, err := ss.roundTrip(ctx, "lock\nlock\n"+js+"\n")
 		if err != nil {
 			return nil, nil, err
 		}
@@ -67,7 +67,7 @@ func (s *Store) take(ctx context.Context, ss *session, js string, wait time.Dura
 		default:
 			return nil, nil, fmt.Errorf("%s: creating the lock: %s", s, diag)
 		}
-		h, err := s.readHolder(ctx)
+		h, err := s.readHolder(ctx, planLock)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -78,7 +78,7 @@ func (s *Store) take(ctx context.Context, ss *session, js string, wait time.Dura
 			if !takeOver {
 				return nil, nil, &executor.LockError{Holder: h.info, Stale: true}
 			}
-			reply, diag, err := ss.roundTrip(ctx, "takeover\n"+h.raw+"\n"+js+"\n")
+			reply, diag, err := ss.roundTrip(ctx, "takeover\nlock\n"+h.raw+"\n"+js+"\n")
 			if err != nil {
 				return nil, nil, err
 			}
@@ -111,6 +111,8 @@ type sharedLock struct {
 	// partial line, so nothing more is appended through this lock.
 	failed   error
 	released bool
+	// targets are the target locks taken through this lock (targets.go).
+	targets []heldTarget
 }
 
 // Append writes line and a newline at the end of the shared file name,
@@ -167,6 +169,7 @@ func (l *sharedLock) Release(ctx context.Context) error {
 	l.mu.Unlock()
 	defer l.ss.close()
 	if !l.ss.ended() {
+		l.unlockTargets(ctx)
 		reply, diag, err := l.ss.roundTrip(ctx, "release\n")
 		if err == nil {
 			if reply != "ok" {

@@ -18,10 +18,14 @@ package targetstate
 // are "applies/<id>.jsonl" or "history.jsonl"):
 //
 //	append FILE LINE  append LINE and a newline to FILE, then =ok
-//	lock INFO         create `lock` holding "$$ INFO" unless it exists
+//	lock FILE INFO    create FILE (`lock`, or a target's lock in
+//	                  ../targets) holding "$$ INFO" unless it exists
 //	                  (noclobber is O_EXCL: atomic on the target's
 //	                  filesystem, whoever runs plan): =ok or =held
-//	takeover OLD INFO replace `lock` if it still holds exactly OLD (the
+//	unlock FILE OLD   remove FILE if it holds exactly OLD (a target's
+//	                  lock this session took), then =ok
+//	takeover FILE OLD INFO
+//	                  replace FILE if it still holds exactly OLD (the
 //	                  stale line Go read): compare, rm, noclobber create.
 //	                  Two runners taking over the same stale lock at the
 //	                  same instant could both pass the compare, and the
@@ -59,26 +63,37 @@ while IFS= read -r cmd; do
 		if { printf '%s' "$line$nl" >> "$f"; } 2>&1; then echo =ok; else echo =error; fi
 		;;
 	lock)
+		IFS= read -r f || exit 0
 		IFS= read -r info || exit 0
-		if (set -C; printf '%s' "$$ $info$nl" > lock) 2>/dev/null; then
-			mine="$$ $info"; echo =ok
-		elif [ -e lock ]; then echo =held
-		else (set -C; : > lock) 2>&1; echo =error
+		if (set -C; printf '%s' "$$ $info$nl" > "$f") 2>/dev/null; then
+			[ "$f" = lock ] && mine="$$ $info"; echo =ok
+		elif [ -e "$f" ]; then echo =held
+		else (set -C; : > "$f") 2>&1; echo =error
 		fi
 		;;
 	takeover)
+		IFS= read -r f || exit 0
 		IFS= read -r old || exit 0
 		IFS= read -r info || exit 0
-		if [ -e lock ]; then
-			cur=; IFS= read -r cur < lock
+		if [ -e "$f" ]; then
+			cur=; IFS= read -r cur < "$f"
 			if [ "$cur" != "$old" ]; then echo =held; continue; fi
-			rm -f lock 2>&1 || { echo =error; continue; }
+			rm -f "$f" 2>&1 || { echo =error; continue; }
 		fi
-		if (set -C; printf '%s' "$$ $info$nl" > lock) 2>/dev/null; then
-			mine="$$ $info"; echo =ok
-		elif [ -e lock ]; then echo =held
-		else (set -C; : > lock) 2>&1; echo =error
+		if (set -C; printf '%s' "$$ $info$nl" > "$f") 2>/dev/null; then
+			[ "$f" = lock ] && mine="$$ $info"; echo =ok
+		elif [ -e "$f" ]; then echo =held
+		else (set -C; : > "$f") 2>&1; echo =error
 		fi
+		;;
+	unlock)
+		IFS= read -r f || exit 0
+		IFS= read -r old || exit 0
+		if [ -e "$f" ]; then
+			cur=; IFS= read -r cur < "$f"
+			if [ "$cur" = "$old" ]; then rm -f "$f" 2>&1 || { echo =error; continue; }; fi
+		fi
+		echo =ok
 		;;
 	release)
 		r=ok
@@ -111,16 +126,18 @@ while IFS= read -r cmd; do
 done
 `
 
-// holderScript is run as `sh -c holderScript nonstop-state DIR`. It
+// holderScript is run as `sh -c holderScript nonstop-state DIR [FILE]`
+// (FILE: `lock`, the default, or a target's lock). It
 // prints "none" when there is no lock; else "whole" or "partial" (the
 // lock has no newline yet: it is being written), the lock's line, and,
 // when that line starts with a PID, "proc" followed by that process's
 // raw /proc/PID/cmdline (nothing when the process is gone), or "nocat".
 // The reads are one exec, so the line and the liveness belong together.
 const holderScript = `cd "$1" 2>/dev/null || { echo none; exit 0; }
-[ -e lock ] || { echo none; exit 0; }
+f=${2:-lock}
+[ -e "$f" ] || { echo none; exit 0; }
 cur=
-if IFS= read -r cur < lock; then echo whole; else echo partial; fi
+if IFS= read -r cur < "$f"; then echo whole; else echo partial; fi
 printf '%s\n' "$cur"
 pid=${cur%% *}
 case $pid in ''|*[!0-9]*) exit 0;; esac

@@ -105,14 +105,14 @@ const partialTries = 5
 // running process of the container whose command line names the lock's
 // apply ID (`nonstop-state-<ID>`), so a PID reused by another process is
 // not taken for the holder.
-func (s *Store) readHolder(ctx context.Context) (holder, error) {
+func (s *Store) readHolder(ctx context.Context, file string) (holder, error) {
 	for try := 1; ; try++ {
-		h, partial, err := s.readHolderOnce(ctx)
+		h, partial, err := s.readHolderOnce(ctx, file)
 		if err != nil || !partial {
 			return h, err
 		}
 		if try == partialTries {
-			return h, fmt.Errorf("the lock in %s holds %q without its end: the runner that took it died while writing it. Remove it in the container (docker exec %s rm %s/lock) once no plan runs", s, h.raw, s.container, s.dir)
+			return h, fmt.Errorf("%s: the lock file %s holds %q without its end: the runner that took it died while writing it. Remove it in the container (docker exec %s rm %s) once no plan runs", s, path.Join(s.dir, file), h.raw, s.container, path.Join(s.dir, file))
 		}
 		select {
 		case <-ctx.Done():
@@ -123,8 +123,8 @@ func (s *Store) readHolder(ctx context.Context) (holder, error) {
 }
 
 // readHolderOnce runs holderScript once.
-func (s *Store) readHolderOnce(ctx context.Context) (h holder, partial bool, err error) {
-	out, errOut, code, err := s.exec(ctx, []string{"sh", "-c", holderScript, "nonstop-state", s.dir}, nil)
+func (s *Store) readHolderOnce(ctx context.Context, file string) (h holder, partial bool, err error) {
+	out, errOut, code, err := s.exec(ctx, []string{"sh", "-c", holderScript, "nonstop-state", s.dir, file}, nil)
 	if err != nil {
 		return h, false, err
 	}
@@ -144,7 +144,7 @@ func (s *Store) readHolderOnce(ctx context.Context) (h holder, partial bool, err
 	pidText, js, _ := strings.Cut(h.raw, " ")
 	pid, perr := strconv.Atoi(pidText)
 	if perr != nil || pid <= 0 || json.Unmarshal([]byte(js), &h.info) != nil || h.info.ID == "" {
-		return h, false, fmt.Errorf("the lock in %s holds %q, which names no holder: remove it in the container (docker exec %s rm %s/lock) once no plan runs", s, h.raw, s.container, s.dir)
+		return h, false, fmt.Errorf("%s: the lock file %s holds %q, which names no holder: remove it in the container (docker exec %s rm %s) once no plan runs", s, path.Join(s.dir, file), h.raw, s.container, path.Join(s.dir, file))
 	}
 	proc, cmdline, _ := bytes.Cut(rest, []byte("\n"))
 	switch string(proc) {
@@ -158,13 +158,16 @@ func (s *Store) readHolderOnce(ctx context.Context) (h holder, partial bool, err
 	return h, false, nil
 }
 
+// planLock is the plan's lock, in the state folder.
+const planLock = "lock"
+
 // sessionName is $0 of the session shell holding the lock of apply id.
 func sessionName(id string) string { return "nonstop-state-" + id }
 
 // Holder reads the lock: whether there is one, its holder, and whether
 // that holder's session still runs in the container.
 func (s *Store) Holder(ctx context.Context) (info executor.LockInfo, alive, found bool, err error) {
-	h, err := s.readHolder(ctx)
+	h, err := s.readHolder(ctx, planLock)
 	if err != nil {
 		return info, false, false, err
 	}
@@ -174,7 +177,7 @@ func (s *Store) Holder(ctx context.Context) (info executor.LockInfo, alive, foun
 // Unlock removes a lock whose holder is gone, as executor.Unlock does for
 // a local folder: it refuses a wrong ID and a live holder.
 func (s *Store) Unlock(ctx context.Context, id string) error {
-	h, err := s.readHolder(ctx)
+	h, err := s.readHolder(ctx, planLock)
 	if err != nil {
 		return err
 	}
@@ -241,8 +244,13 @@ func (s *Store) Check(ctx context.Context) error {
 // through the archive API: a tar of directory entries copied into the
 // deepest folder that exists, so the image needs no mkdir.
 func (s *Store) ensureDirs(ctx context.Context) error {
+	return s.ensureDir(ctx, path.Join(s.dir, "applies"))
+}
+
+// ensureDir creates the folder p and its missing parents (mode 0700)
+// through the archive API.
+func (s *Store) ensureDir(ctx context.Context, p string) error {
 	var missing []string
-	p := path.Join(s.dir, "applies")
 	for {
 		st, err := s.cli.ContainerStatPath(ctx, s.container, p)
 		if err == nil {
@@ -273,7 +281,7 @@ func (s *Store) ensureDirs(ctx context.Context) error {
 		return err
 	}
 	if err := s.cli.CopyToContainer(ctx, s.container, p, &buf, container.CopyToContainerOptions{}); err != nil {
-		return fmt.Errorf("%s: creating %s through the engine: %w. Fix: mount a writable volume at %s", s, s.dir, err, s.dir)
+		return fmt.Errorf("%s: creating %s through the engine: %w. Fix: mount a writable volume at %s", s, path.Join(p, path.Join(missing...)), err, path.Dir(s.dir))
 	}
 	return nil
 }

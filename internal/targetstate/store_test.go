@@ -233,7 +233,7 @@ func TestKilledHolder(t *testing.T) {
 	helper := startHelper(t, name, stateDir, "dead1")
 	dead := lockInfo("dead1")
 	dead.PID = helper.Process.Pid
-	h, err := s.readHolder(ctx)
+	h, err := s.readHolder(ctx, planLock)
 	if err != nil || !h.alive || h.info.ID != "dead1" {
 		t.Fatalf("holder of the helper: %+v %v, want dead1 alive", h, err)
 	}
