@@ -203,3 +203,26 @@ func TestParseEvent(t *testing.T) {
 		t.Errorf("breakdown: %+v", b)
 	}
 }
+
+// A batch deploys and checks several targets at once: waiting counts each
+// instant once, so the overhead of a batched apply is not negative.
+func TestAnalyzeBatch(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	events := []event{
+		{Time: at(100), Type: "step", Step: `rollout.apps["app1"].deploy`, Status: "running"},
+		{Time: at(100), Type: "step", Step: `rollout.apps["app2"].deploy`, Status: "running"},
+		{Time: at(2100), Type: "step", Step: `rollout.apps["app1"].deploy`, Status: "done", Elapsed: 2},
+		{Time: at(2300), Type: "step", Step: `rollout.apps["app2"].deploy`, Status: "done", Elapsed: 2.2},
+		{Time: at(2300), Type: "step", Step: `rollout.apps["app1"].health_check`, Status: "done", Elapsed: 0.2},
+		{Time: at(3000), Type: "step", Step: `rollout.apps["app2"].health_check`, Status: "done", Elapsed: 0.5},
+	}
+	b := analyze(events, t0, at(3200), "")
+	if b.Deploy != 4200*time.Millisecond || b.Health != 700*time.Millisecond {
+		t.Errorf("sums: deploy %s, health %s", b.Deploy, b.Health)
+	}
+	// Covered: 100-2300 (both deploys, app1's check inside) and 2500-3000.
+	if want := 2700 * time.Millisecond; b.Waiting != want || b.Overhead != 500*time.Millisecond {
+		t.Errorf("waiting %s, overhead %s; want %s and 500ms", b.Waiting, b.Overhead, want)
+	}
+}

@@ -5,6 +5,7 @@ package bench
 import (
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -43,7 +44,10 @@ type ApplyBreakdown struct {
 	Deploy time.Duration `json:"deploy_ns"`
 	// Health is the health_check steps (until healthy_threshold passes).
 	Health time.Duration `json:"health_ns"`
-	// Waiting = DrainWait + Deploy + Health; Overhead = Wall - Waiting.
+	// Waiting is the wall time covered by drain waits, deploys and
+	// health checks: their sum when they run one after another, less when
+	// a batch runs several at once (each instant counted once, so
+	// Overhead = Wall - Waiting never goes below what was not waited).
 	Waiting  time.Duration `json:"waiting_ns"`
 	Overhead time.Duration `json:"overhead_ns"`
 	// From the operator log (-log-level debug): time in `nginx -t` (the
@@ -135,6 +139,7 @@ func parseEvent(line []byte) (event, bool) {
 func analyze(events []event, began, ended time.Time, log string) ApplyBreakdown {
 	b := ApplyBreakdown{Wall: ended.Sub(began), Steps: map[string]time.Duration{}, Events: events}
 	var first, last time.Time
+	var waits []span
 	for _, e := range events {
 		switch {
 		case e.Type == "step" && e.Status == "running":
@@ -151,13 +156,16 @@ func analyze(events []event, began, ended time.Time, log string) ApplyBreakdown 
 			switch t {
 			case "deploy":
 				b.Deploy += d
+				waits = append(waits, span{e.Time.Add(-d), e.Time})
 			case "health_check":
 				b.Health += d
+				waits = append(waits, span{e.Time.Add(-d), e.Time})
 			}
 		case e.Type == "note":
 			if m := drainedRE.FindStringSubmatch(e.Message); m != nil {
 				if d, err := time.ParseDuration(m[1]); err == nil {
 					b.DrainWait += d
+					waits = append(waits, span{e.Time.Add(-d), e.Time})
 				}
 			}
 		}
@@ -168,7 +176,7 @@ func analyze(events []event, began, ended time.Time, log string) ApplyBreakdown 
 	if !last.IsZero() {
 		b.Finish = ended.Sub(last)
 	}
-	b.Waiting = b.DrainWait + b.Deploy + b.Health
+	b.Waiting = covered(waits)
 	b.Overhead = b.Wall - b.Waiting
 	for _, line := range strings.Split(log, "\n") {
 		m := tookRE.FindStringSubmatch(line)
@@ -189,6 +197,33 @@ func analyze(events []event, began, ended time.Time, log string) ApplyBreakdown 
 	b.Nginx += b.NginxTest
 	b.Own = b.Overhead - b.Nginx
 	return b
+}
+
+// span is an interval of wall time.
+type span struct{ from, to time.Time }
+
+// covered is the wall time the spans cover, each instant once.
+func covered(spans []span) time.Duration {
+	slices.SortFunc(spans, func(a, b span) int { return a.from.Compare(b.from) })
+	var total time.Duration
+	var cur span
+	for i, sp := range spans {
+		switch {
+		case i == 0:
+			cur = sp
+		case !sp.from.After(cur.to):
+			if sp.to.After(cur.to) {
+				cur.to = sp.to
+			}
+		default:
+			total += cur.to.Sub(cur.from)
+			cur = sp
+		}
+	}
+	if len(spans) > 0 {
+		total += cur.to.Sub(cur.from)
+	}
+	return total
 }
 
 // parseTook reads a log's took= value: a Go duration ("41.2ms", as plan
