@@ -408,7 +408,11 @@ func (c *applyCommand) summary(res *runner.Result, p *dsl.Plan, red *runner.Reda
 		for _, i := range out.Left {
 			left = append(left, res.Graph.Steps[i].Addr)
 		}
-		fmt.Fprintf(m.stderr, "Still in place: %s.\nRun `plan rollback %s` to undo them (journal: %s).\n", strings.Join(left, ", "), path, res.Journal)
+		where := "journal: " + res.Journal
+		if res.SharedState != "" {
+			where = "the journal is kept on " + res.SharedState + ", so any runner can"
+		}
+		fmt.Fprintf(m.stderr, "Still in place: %s.\nRun `plan rollback %s` to undo them (%s).\n", strings.Join(left, ", "), path, where)
 	}
 	for _, err := range out.JournalErrors {
 		fmt.Fprintf(m.stderr, "Warning: %s; the journal may list as in place what is not: `plan rollback %s` settles it (undos are idempotent).\n", red.String(err.Error()), path)

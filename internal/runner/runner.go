@@ -105,6 +105,9 @@ type Result struct {
 	// cannot preview.
 	Changes      []*steps.Change
 	ChangeErrors []error
+	// SharedState names where the journal is kept for every runner
+	// (state = nginx.NAME); Journal is then its local copy.
+	SharedState string
 }
 
 // Apply runs a plan: lock the plan's state and its targets, refuse if an
@@ -210,7 +213,11 @@ func Apply(ctx context.Context, p *dsl.Plan, g *executor.Graph, o Options) (res 
 		Events:          events,
 		Journal:         j,
 	})
-	return &Result{Outcome: out, Graph: g, ApplyID: id, Journal: j.Path, Skipped: skips}, nil
+	res = &Result{Outcome: out, Graph: g, ApplyID: id, Journal: j.Path, Skipped: skips}
+	if home.Shared != nil {
+		res.SharedState = home.Shared.String()
+	}
+	return res, nil
 }
 
 // redactEvents hides sensitive values in every event's message.
