@@ -194,6 +194,9 @@ const (
 	EventNote     = "note"     // a step reported progress
 	EventRollback = "rollback" // rollback begins
 	EventCommit   = "commit"   // every step is done and the commit is journaled
+	// EventWarning is something the user should know that is about no
+	// step (a shared state that a mount does not keep).
+	EventWarning = "warning"
 )
 
 // Run walks the graph: every step starts once its dependencies are done, up

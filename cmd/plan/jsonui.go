@@ -134,6 +134,8 @@ func (v *jsonView) event(e executor.Event) {
 		level, typ, msg = "warn", msgRollbackStart, e.Message
 	case executor.EventCommit:
 		typ, msg = msgApplyCommitted, e.Message
+	case executor.EventWarning:
+		level, typ, msg = "warn", msgApplyProgress, "Warning: "+e.Message
 	case executor.EventNote:
 		typ, msg, h.Note = msgApplyProgress, e.Step+": "+e.Message, e.Message
 		if rolling {

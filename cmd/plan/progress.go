@@ -32,10 +32,13 @@ type liveProgress struct {
 	elapsed []time.Duration
 	note    []string
 	banner  string
-	drawn   int
-	ticking bool
-	stop    chan struct{}
-	done    chan struct{}
+	// warnings (EventWarning) not printed yet: each is printed once,
+	// whole, above the redrawn steps, where it stays.
+	warnings []string
+	drawn    int
+	ticking  bool
+	stop     chan struct{}
+	done     chan struct{}
 }
 
 func newLiveProgress(w io.Writer, order []string, width int) *liveProgress {
@@ -131,6 +134,8 @@ func (l *liveProgress) Event(e executor.Event) {
 		l.banner = "rollback: " + e.Message
 	case executor.EventCommit:
 		l.banner = "commit: " + e.Message
+	case executor.EventWarning:
+		l.warnings = append(l.warnings, e.Message)
 	}
 	l.draw()
 }
@@ -151,6 +156,14 @@ func (l *liveProgress) draw() {
 	var b strings.Builder
 	if l.drawn > 0 {
 		fmt.Fprintf(&b, "\x1b[%dA", l.drawn)
+	}
+	if len(l.warnings) > 0 {
+		// Cleared below, so a warning that wraps leaves nothing stale.
+		b.WriteString("\x1b[J")
+		for _, w := range l.warnings {
+			b.WriteString("warning: " + w + "\n")
+		}
+		l.warnings = nil
 	}
 	width := 0
 	for _, s := range l.steps {
@@ -229,6 +242,8 @@ func lineProgress(w io.Writer) func(executor.Event) {
 			fmt.Fprintf(w, "[%6.1fs] rollback: %s\n", at, e.Message)
 		case executor.EventCommit:
 			fmt.Fprintf(w, "[%6.1fs] commit: %s\n", at, e.Message)
+		case executor.EventWarning:
+			fmt.Fprintf(w, "[%6.1fs] warning: %s\n", at, e.Message)
 		}
 	}
 }

@@ -66,3 +66,23 @@ func TestLiveProgressAddsStepsAsTheyCome(t *testing.T) {
 		t.Fatalf("last frame:\n%s", last)
 	}
 }
+
+// A warning is printed once, whole (not clipped to the width), above the
+// redrawn steps, so no later frame overwrites it.
+func TestLiveProgressKeepsWarnings(t *testing.T) {
+	var buf bytes.Buffer
+	l := newLiveProgress(&buf, []string{"step.drain.a"}, 40)
+	l.Event(executor.Event{Type: executor.EventStep, Step: "step.drain.a", Status: executor.Running, Time: time.Now()})
+	long := "the plan's state is on no mount: " + strings.Repeat("x", 60) + " Mount a volume at /var/lib/nonstop"
+	l.Event(executor.Event{Type: executor.EventWarning, Message: long})
+	l.Event(executor.Event{Type: executor.EventStep, Step: "step.drain.a", Status: executor.Done, Elapsed: 1})
+	l.Close()
+	out := buf.String()
+	if strings.Count(out, "warning: "+long+"\n") != 1 {
+		t.Errorf("the warning is not printed exactly once, whole:\n%q", out)
+	}
+	after := out[strings.Index(out, long)+len(long):]
+	if strings.Contains(after, "\x1b[2A") || !strings.Contains(after, "✓ step.drain.a") {
+		t.Errorf("a frame after the warning moves above it, or the steps are not redrawn below it:\n%q", after)
+	}
+}

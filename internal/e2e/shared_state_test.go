@@ -178,6 +178,10 @@ func TestSharedStateTwoRunners(t *testing.T) {
 	if codeA != 0 {
 		t.Fatalf("runner A's apply exited %d, want 0", codeA)
 	}
+	// The test's nginx keeps the state in its own layer: apply says so.
+	if !strings.Contains(outA, "warning: the plan's state in nginx container") || !strings.Contains(outA, "Mount a volume at /var/lib/nonstop") {
+		t.Errorf("runner A's apply does not warn that no mount keeps the state")
+	}
 	if codeB != 0 || !strings.Contains(outB, "Nothing to do") {
 		t.Errorf("runner B's apply, after waiting for A, exited %d; want 0 with nothing to do", codeB)
 	}

@@ -131,6 +131,7 @@ func Apply(ctx context.Context, p *dsl.Plan, g *executor.Graph, o Options) (res 
 		return nil, sharedStateError(p, home, err)
 	}
 	defer shared.release()
+	warn(ctx, home, o.Events)
 	if !o.DryRun {
 		// The history record is appended under the lock, once the journal
 		// is closed (defers run last first).

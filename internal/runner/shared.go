@@ -264,3 +264,20 @@ func sharedStateError(p *dsl.Plan, home *Home, err error) error {
 	}
 	return dsl.At(err, "Cannot keep the plan's state on nginx."+p.State.Nginx.Name, p.State.Range)
 }
+
+// warner is the capability of a shared state that has something to say
+// before it is trusted (targetstate: a folder no mount keeps).
+type warner interface {
+	Warnings(ctx context.Context) []string
+}
+
+// warn passes the shared state's warnings on as events.
+func warn(ctx context.Context, home *Home, events func(executor.Event)) {
+	w, ok := home.Shared.(warner)
+	if !ok || events == nil {
+		return
+	}
+	for _, msg := range w.Warnings(ctx) {
+		events(executor.Event{Time: time.Now(), Type: executor.EventWarning, Message: msg})
+	}
+}
