@@ -80,6 +80,12 @@ func TestSharedStateTwoRunners(t *testing.T) {
 		return hasEntry(journal(sharedCopy(a)), executor.KindDone, "step.deploy.app2")
 	})
 	pa.kill(t)
+	// The engine ends A's session in the container once it sees A's
+	// connection closed: a moment after the kill, not at it.
+	waitFor(t, "A's session in the nginx container gone", 30*time.Second, nil, func() bool {
+		_, out := runPlan(t, append(append([]string{"status"}, vars...), b)...)
+		return strings.Contains(out, "STALE")
+	})
 	var idA string
 	for _, e := range journal(sharedCopy(a)) {
 		if e.Kind == executor.KindBegin {
