@@ -4,6 +4,7 @@
 package e2e
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"fmt"
@@ -72,7 +73,51 @@ func startSeed(t testing.TB, cli client.APIClient, o seedtopo.Options) *seedtopo
 			t.Errorf("removing the topology: %v", err)
 		}
 	})
+	t.Cleanup(func() { // runs first: the topology is still there
+		if t.Failed() {
+			logTopology(t, cli, topo)
+		}
+	})
 	return topo
+}
+
+// logTopology logs, for a failed test, what explains an answer nginx
+// could not give: each app container's address on the topology's network
+// and the end of nginx's error log (the upstream address it tried).
+func logTopology(t testing.TB, cli client.APIClient, topo *seedtopo.Topology) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, a := range topo.Apps {
+		c, err := cli.ContainerInspect(ctx, a.Container)
+		if err != nil {
+			t.Logf("diagnostics: %s: %v", a.Container, err)
+			continue
+		}
+		ip := ""
+		if n := c.NetworkSettings.Networks[topo.Network]; n != nil {
+			ip = n.IPAddress + " aliases " + strings.Join(n.Aliases, ",")
+		}
+		t.Logf("diagnostics: %s (%s) running=%v on %s: %s", a.Container, c.ID[:12], c.State.Running, topo.Network, ip)
+	}
+	if topo.NginxContainer == "" {
+		return
+	}
+	rc, _, err := cli.CopyFromContainer(ctx, topo.NginxContainer, "/var/log/nginx/error.log")
+	if err != nil {
+		t.Logf("diagnostics: nginx's error log: %v", err)
+		return
+	}
+	defer func() { _ = rc.Close() }()
+	tr := tar.NewReader(rc)
+	if _, err := tr.Next(); err != nil {
+		t.Logf("diagnostics: nginx's error log: %v", err)
+		return
+	}
+	b, _ := io.ReadAll(tr)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	var out bytes.Buffer
+	out.WriteString(strings.Join(lines[max(0, len(lines)-40):], "\n"))
+	t.Logf("diagnostics: the end of nginx's error log:\n%s", out.String())
 }
 
 type testWriter struct{ t testing.TB }
