@@ -13,11 +13,12 @@ import (
 	"github.com/nonstop-deploy/nonstop/internal/runner"
 )
 
-// stateHome returns the Home of the plan at path. A plan that keeps local
-// state is not decoded beyond what tells that, so these commands still
-// work on a plan that no longer decodes (a half-finished edit, missing
-// variables). A plan that asks for shared state must decode, or nothing
-// could say where its lock and journals are: that is an error naming why.
+// stateHome returns the Home of the plan at path. The plan is decoded to
+// learn where its state is, but a plan that keeps local state needs none
+// of it to decode: these commands still work on one that no longer does
+// (a half-finished edit, missing variables). A plan that asks for shared
+// state must decode, or nothing could say where its lock and journals
+// are: that is an error naming why.
 func (m *meta) stateHome(ctx context.Context, path, override string) (*runner.Home, error) {
 	p, diags := dsl.Load(path, m.steps, dsl.Options{Vars: m.vars, VarFiles: m.varFiles, Env: os.Environ()})
 	if p == nil || p.StateDecl == nil {

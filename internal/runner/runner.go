@@ -128,7 +128,7 @@ func Apply(ctx context.Context, p *dsl.Plan, g *executor.Graph, o Options) (res 
 	dir := home.Dir
 	shared, err := lockState(ctx, home, info, o.LockTimeout)
 	if err != nil {
-		return nil, sharedStateError(p, home, err)
+		return nil, sharedStateError(p, err)
 	}
 	defer shared.release()
 	warn(ctx, home, o.Events)

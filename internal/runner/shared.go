@@ -256,10 +256,10 @@ func (h *Home) Unlock(ctx context.Context, id string) error {
 // write), so it renders as a diagnostic there. A lock held by another
 // apply, or an unfinished one, is about the state, not the plan's text,
 // and stays as it is.
-func sharedStateError(p *dsl.Plan, home *Home, err error) error {
+func sharedStateError(p *dsl.Plan, err error) error {
 	var le *executor.LockError
 	var ue *UnfinishedError
-	if home.Shared == nil || p.State == nil || errors.As(err, &le) || errors.As(err, &ue) {
+	if p.State == nil || errors.As(err, &le) || errors.As(err, &ue) {
 		return err
 	}
 	return dsl.At(err, "Cannot keep the plan's state on nginx."+p.State.Nginx.Name, p.State.Range)
